@@ -1,0 +1,181 @@
+"""``BatchedPursuitEvasion``: N arenas stepped at once over the pure world core.
+
+Autoreset convention: **same-step**. When an arena's episode ends at step t, the
+returned ``terminated``/``truncated`` flags are set for that arena, the reward is the
+final step's reward, and the returned observation is already the *first observation of
+the next episode*. The last observation of the finished episode is in
+``infos[role]["final_obs"]`` (rows valid where the arena finished). This matches
+gymnasium's ``AutoresetMode.SAME_STEP``. Pass ``autoreset=False`` to keep finished
+arenas frozen instead (the single-arena PettingZoo facade does).
+
+Example:
+    >>> import numpy as np
+    >>> from pe_rllib.envs import BatchedPursuitEvasion
+    >>> env = BatchedPursuitEvasion(num_envs=8, n_obstacles=2)
+    >>> obs = env.reset(seed=0)
+    >>> obs["pursuer"].shape, obs["pursuer"].dtype
+    ((8, 26), dtype('float32'))
+    >>> actions = {role: np.zeros((8, 2), np.float32) for role in env.agents}
+    >>> obs, rewards, terminated, truncated, infos = env.step(actions)
+    >>> sorted(infos["pursuer"])[:3]
+    ['captured', 'clearance', 'collision']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from pe_rllib.config import EnvConfig, from_dict
+from pe_rllib.envs import core
+from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, RUNNING, TIMEOUT, WorldState
+from pe_rllib.envs.rewards import TERMS, reward_terms
+from pe_rllib.envs.sensing import observation_layout, observe, update_last_seen, visibility
+
+
+def make_env_config(config: EnvConfig | Mapping[str, Any] | None = None, **env_fields: Any) -> EnvConfig:
+    """An :class:`EnvConfig` from an existing one, a mapping and/or keyword fields (validated)."""
+    if isinstance(config, EnvConfig):
+        if not env_fields:
+            return config
+        from pe_rllib.config import to_dict
+        merged = {**to_dict(config), **env_fields}
+    else:
+        merged = {**dict(config or {}), **env_fields}
+    return from_dict(EnvConfig, merged, "env")
+
+
+class BatchedPursuitEvasion:
+    """N pursuit-evasion arenas in lock-step (see module docstring for autoreset)."""
+
+    agents: tuple[str, str] = AGENTS
+
+    def __init__(self, num_envs: int = 1, config: EnvConfig | Mapping[str, Any] | None = None,
+                 *, autoreset: bool = True, **env_fields: Any) -> None:
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs: must be an integer >= 1, got {num_envs!r}")
+        self.config = make_env_config(config, **env_fields)
+        self.num_envs = num_envs
+        self.autoreset = autoreset
+        self.layout = observation_layout(self.config)
+        self.observation_dim = self.layout.dim
+        self.np_random = np.random.default_rng()
+        self.world: WorldState | None = None
+        self._history: np.ndarray | None = None   # [N, 2, k, frame_dim]
+        self._needs_visibility = (self.config.observation == "partial" or
+                                  self.config.reward.visibility > 0)
+
+    # ------------------------------------------------------------------ observation plumbing
+
+    def _visibility(self, world: WorldState) -> np.ndarray:
+        if not self._needs_visibility:
+            return np.zeros((world.num_envs, 2), dtype=bool)
+        return visibility(self.config, world.pose, world.obstacles)
+
+    def _fresh(self, n: int) -> tuple[WorldState, np.ndarray]:
+        """New episodes for n arenas and their first frame (history filled with it)."""
+        world = core.initial_state(self.config, self.np_random, n)
+        seen = self._visibility(world)
+        update_last_seen(self.config, world, seen)
+        frame = observe(self.config, world, seen)
+        history = np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
+        return world, history
+
+    def _obs_dict(self, history: np.ndarray) -> dict[str, np.ndarray]:
+        flat = history.reshape(history.shape[0], 2, -1)
+        return {role: flat[:, i] for i, role in enumerate(AGENTS)}
+
+    # ------------------------------------------------------------------ API
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Start N new episodes; returns ``{role: obs [N, D]}`` (float32)."""
+        if seed is not None:
+            self.np_random = np.random.default_rng(seed)
+        self.world, self._history = self._fresh(self.num_envs)
+        return self._obs_dict(self._history)
+
+    def stack_actions(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys and shapes."""
+        missing = [role for role in AGENTS if role not in actions]
+        if missing:
+            raise ValueError(f"actions: missing entry for {', '.join(missing)}")
+        out = np.empty((self.num_envs, 2, 2))
+        for i, role in enumerate(AGENTS):
+            a = np.asarray(actions[role], dtype=np.float64)
+            if a.shape != (self.num_envs, 2):
+                raise ValueError(f"actions[{role!r}]: expected shape ({self.num_envs}, 2), got {a.shape}")
+            out[:, i] = a
+        return out
+
+    def step(self, actions: Mapping[str, np.ndarray]):
+        """Advance every arena one step.
+
+        Returns ``(obs, rewards, terminated, truncated, infos)``: dicts keyed by role
+        with arrays of shape ``[N]`` (obs ``[N, D]``). ``infos[role]`` holds per-arena
+        arrays: ``collision``, ``captured``, ``clearance`` (body clearance to the nearest
+        obstacle or wall), ``visible`` (sees the opponent), ``reward_terms``
+        ``{term: [N]}``, ``outcome`` (0 running, 1 capture, 2 timeout, 3 collision),
+        ``episode_length`` and ``final_obs`` ``[N, D]``.
+        """
+        if self.world is None:
+            raise RuntimeError("step() called before reset()")
+        cfg, world = self.config, self.world
+        controls = core.actions_to_controls(cfg, self.stack_actions(actions))
+        controls[world.t < cfg.prep_steps, 0] = 0.0              # pursuer waits during the head start
+        return self.step_controls(controls)
+
+    def step_controls(self, controls: np.ndarray):
+        """:meth:`step` with physical controls ``[N, 2, 2]`` (already limited, e.g. by a safety filter)."""
+        cfg, world = self.config, self.world
+        distance_before = core.opponent_distance(world.pose)
+        world.pose = core.integrate(world.pose, controls, cfg.dt)
+        world.controls = controls
+        world.t = world.t + 1
+        obstacle_gap, wall_gap = core.clearances(cfg, world.pose, world.obstacles)
+        clearance = np.minimum(obstacle_gap, wall_gap)
+        collision = clearance < 0
+        distance_after = core.opponent_distance(world.pose)
+        crashed = collision.any(axis=1)
+        captured = (distance_after <= cfg.capture_radius) & ~crashed
+        terminated = crashed | captured
+        truncated = (world.t >= cfg.max_steps) & ~terminated
+        seen = self._visibility(world)
+        pursuer_terms, evader_terms = reward_terms(
+            cfg.reward, captured=captured, timeout=truncated, distance_before=distance_before,
+            distance_after=distance_after, pursuer_sees=seen[:, 0], clearance=clearance,
+            collision=collision)
+        update_last_seen(cfg, world, seen)
+        frame = observe(cfg, world, seen)
+        self._history = np.concatenate([self._history[:, :, 1:], frame[:, :, None]], axis=2)
+
+        outcome = np.full(self.num_envs, RUNNING)
+        outcome[truncated] = TIMEOUT
+        outcome[captured] = CAPTURE
+        outcome[crashed] = COLLISION
+        done = terminated | truncated
+        episode_length = world.t.copy()
+        final = self._obs_dict(self._history.copy())
+        if self.autoreset and done.any():
+            fresh, history = self._fresh(int(done.sum()))
+            world.assign(done, fresh)
+            self._history[done] = history
+
+        obs = self._obs_dict(self._history)
+        infos: dict[str, dict[str, Any]] = {}
+        rewards = {}
+        for i, (role, terms) in enumerate(zip(AGENTS, (pursuer_terms, evader_terms))):
+            rewards[role] = sum(terms[t] for t in TERMS).astype(np.float32)
+            infos[role] = {
+                "collision": collision[:, i], "captured": captured, "clearance": clearance[:, i],
+                "visible": seen[:, i], "reward_terms": terms, "outcome": outcome,
+                "episode_length": episode_length, "final_obs": final[role],
+            }
+        flags = {role: terminated for role in AGENTS}, {role: truncated for role in AGENTS}
+        return obs, rewards, flags[0], flags[1], infos
+
+    def state(self) -> np.ndarray:
+        """Global state ``[N, 11 + 3M]``; the first six entries are ``[px, py, pth, ex, ey, eth]``."""
+        if self.world is None:
+            raise RuntimeError("state() called before reset()")
+        return core.global_state(self.config, self.world)

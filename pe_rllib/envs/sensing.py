@@ -1,0 +1,206 @@
+"""Sensing: visibility (field of view, range, occlusion), LiDAR and observation vectors.
+
+All functions are batched over N arenas and both agents. Observations are expressed in
+the observer's ego frame (x forward, y left), scaled to roughly [-1, 1], float32.
+
+Full observation (per agent), ``18 + 4k`` values::
+
+    own        x/(W/2), y/(H/2), cos th, sin th, v/v_max, omega/omega_max        6
+    opponent   rel. position (ego) /L, distance /L, velocity (ego) /v_ref,
+               cos/sin of relative heading                                      7
+    obstacles  k nearest: rel. position (ego) /L, radius /r_max, valid flag      4k
+    walls      clearance to left, right, bottom, top wall /L                    4
+    time       t / max_steps                                                     1
+
+Partial observation, ``23 + R`` values::
+
+    own        as above                                                          6
+    opponent   as above, zeros unless visible                                    7
+    visible    1 if the opponent is seen this step                               1
+    last seen  opponent's last-seen position relative to the current ego pose /L,
+               age (steps / max_steps, capped at 1), ever-seen flag              4
+    lidar      R ray distances / lidar_range (1 = nothing within range)          R
+    walls, time as above                                                         5
+
+``L`` is half the larger arena side and ``v_ref`` the larger top speed. In partial mode
+an episode drawn with probability ``p_full_obs`` sees the opponent block regardless of
+field of view, range and occlusion (the masking curriculum); LiDAR stays local.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pe_rllib.config import EnvConfig
+from pe_rllib.envs.core import EVADER, PURSUER, WorldState, wrap_angle
+
+_FAR = np.float32(1e9)
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Named slices of one observation frame (the newest frame when history is stacked)."""
+
+    slices: dict[str, slice]
+    frame_dim: int
+    history_length: int
+
+    @property
+    def dim(self) -> int:
+        return self.frame_dim * self.history_length
+
+    def part(self, obs: np.ndarray, name: str) -> np.ndarray:
+        """The named block of the newest frame of ``obs`` ``[B, dim]``."""
+        newest = obs[..., self.dim - self.frame_dim:]
+        return newest[..., self.slices[name]]
+
+
+def observation_layout(cfg: EnvConfig) -> ObservationLayout:
+    if cfg.observation == "full":
+        sizes = [("own", 6), ("opponent", 7), ("obstacles", 4 * cfg.n_obstacle_obs),
+                 ("walls", 4), ("time", 1)]
+    else:
+        sizes = [("own", 6), ("opponent", 7), ("visible", 1), ("last_seen", 4),
+                 ("lidar", cfg.n_lidar_rays), ("walls", 4), ("time", 1)]
+    slices, start = {}, 0
+    for name, size in sizes:
+        slices[name] = slice(start, start + size)
+        start += size
+    return ObservationLayout(slices=slices, frame_dim=start, history_length=cfg.history_length)
+
+
+def _to_ego(vec: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Rotate world vectors ``[..., 2]`` into the frame with heading ``theta`` ``[...]``."""
+    c, s = np.cos(theta), np.sin(theta)
+    return np.stack([c * vec[..., 0] + s * vec[..., 1], -s * vec[..., 0] + c * vec[..., 1]], axis=-1)
+
+
+def segment_occluded(start: np.ndarray, end: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """Whether the segment ``start -> end`` (``[N, 2]`` each) crosses any obstacle disc: ``[N]``."""
+    if obstacles.shape[1] == 0:
+        return np.zeros(start.shape[0], dtype=bool)
+    seg = end - start
+    to_centre = obstacles[:, :, :2] - start[:, None, :]
+    length2 = np.maximum((seg ** 2).sum(-1), 1e-12)
+    t = np.clip((to_centre * seg[:, None, :]).sum(-1) / length2[:, None], 0.0, 1.0)
+    closest = start[:, None, :] + t[..., None] * seg[:, None, :]
+    gap2 = ((obstacles[:, :, :2] - closest) ** 2).sum(-1)
+    return np.any(gap2 < obstacles[:, :, 2] ** 2, axis=1)
+
+
+def visibility(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """``[N, 2]``: agent i sees its opponent (within range, inside its FOV, line of sight clear)."""
+    rel = pose[:, ::-1, :2] - pose[:, :, :2]                      # opponent minus self
+    dist = np.sqrt((rel ** 2).sum(-1))
+    bearing = wrap_angle(np.arctan2(rel[..., 1], rel[..., 0]) - pose[..., 2])
+    seen = (dist <= cfg.sensing_range) & (np.abs(bearing) <= np.deg2rad(cfg.fov_deg) / 2 + 1e-12)
+    clear = ~segment_occluded(pose[:, PURSUER, :2], pose[:, EVADER, :2], obstacles)
+    return seen & clear[:, None]
+
+
+def lidar(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """Normalised LiDAR ranges ``[N, 2, R]`` (float32) against obstacles and walls.
+
+    Ray k of an agent points at ``theta + 2 pi k / R``. Distances are clipped to
+    ``lidar_range`` and divided by it. Computed in float32: it is the hot spot of the
+    partial-observation step.
+    """
+    n_rays = cfg.n_lidar_rays
+    n = pose.shape[0]
+    if n_rays == 0:
+        return np.zeros((n, 2, 0), dtype=np.float32)
+    pose32 = pose.astype(np.float32)
+    angles = pose32[..., 2:3] + np.linspace(0, 2 * np.pi, n_rays, endpoint=False, dtype=np.float32)
+    ux, uy = np.cos(angles), np.sin(angles)                         # [N, 2, R]
+    x, y = pose32[..., 0:1], pose32[..., 1:2]                       # [N, 2, 1]
+    half_w, half_h = np.float32(cfg.arena_width / 2), np.float32(cfg.arena_height / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tx = np.where(ux > 0, (half_w - x) / ux, np.where(ux < 0, (-half_w - x) / ux, _FAR))
+        ty = np.where(uy > 0, (half_h - y) / uy, np.where(uy < 0, (-half_h - y) / uy, _FAR))
+    dist = np.minimum(tx, ty)
+    if obstacles.shape[1]:
+        obs32 = obstacles.astype(np.float32)
+        ocx = obs32[:, None, None, :, 0] - x[..., None]             # [N, 2, 1, M]
+        ocy = obs32[:, None, None, :, 1] - y[..., None]
+        radius2 = obs32[:, None, None, :, 2] ** 2
+        proj = ux[..., None] * ocx + uy[..., None] * ocy            # [N, 2, R, M]
+        disc = radius2 - (ocx * ocx + ocy * ocy) + proj * proj      # r^2 - perpendicular^2
+        hit = (disc >= 0) & (proj > 0)
+        t_hit = np.where(hit, proj - np.sqrt(np.maximum(disc, 0)), _FAR)
+        dist = np.minimum(dist, t_hit.min(axis=-1))
+    lidar_range = np.float32(cfg.lidar_range)
+    return np.minimum(np.maximum(dist, 0), lidar_range) / lidar_range
+
+
+def _walls(cfg: EnvConfig, xy: np.ndarray, scale: float) -> np.ndarray:
+    half_w, half_h = cfg.arena_width / 2, cfg.arena_height / 2
+    return np.stack([xy[..., 0] + half_w, half_w - xy[..., 0],
+                     xy[..., 1] + half_h, half_h - xy[..., 1]], axis=-1) / scale
+
+
+def _nearest_obstacles(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray, scale: float) -> np.ndarray:
+    """k nearest obstacles per agent ``[N, 2, 4k]``: rel. position (ego), radius, valid flag."""
+    n, k, m = pose.shape[0], cfg.n_obstacle_obs, obstacles.shape[1]
+    out = np.zeros((n, 2, k, 4))
+    if k == 0 or m == 0:
+        return out.reshape(n, 2, 4 * k)
+    rel = obstacles[:, None, :, :2] - pose[:, :, None, :2]          # [N, 2, M, 2]
+    surface = np.sqrt((rel ** 2).sum(-1)) - obstacles[:, None, :, 2]
+    take = min(k, m)
+    order = np.argsort(surface, axis=-1)[..., :take]
+    rel = np.take_along_axis(rel, order[..., None], axis=2)
+    radius = np.take_along_axis(np.broadcast_to(obstacles[:, None, :, 2], surface.shape), order, axis=2)
+    valid = radius > 0
+    out[:, :, :take, :2] = _to_ego(rel, pose[:, :, None, 2]) / scale * valid[..., None]
+    out[:, :, :take, 2] = radius / cfg.obstacle_radius_max
+    out[:, :, :take, 3] = valid
+    return out.reshape(n, 2, 4 * k)
+
+
+def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np.ndarray:
+    """One observation frame for both agents: ``[N, 2, frame_dim]`` float32.
+
+    ``visible`` ``[N, 2]`` is the raw sensor visibility (partial mode; ignored in full
+    mode). It is OR-ed with the episode's ``full_obs`` flag here, so the masking
+    curriculum reaches exactly the observation the policy sees.
+    """
+    pose, controls = state.pose, state.controls
+    n = pose.shape[0]
+    scale = max(cfg.arena_width, cfg.arena_height) / 2
+    v_ref = max(cfg.pursuer_v_max, cfg.evader_v_max)
+    theta = pose[..., 2]
+    v_max = np.array([cfg.pursuer_v_max, cfg.evader_v_max])
+    own = np.concatenate([
+        pose[..., 0:1] / (cfg.arena_width / 2), pose[..., 1:2] / (cfg.arena_height / 2),
+        np.cos(theta)[..., None], np.sin(theta)[..., None],
+        (controls[..., 0] / v_max)[..., None], (controls[..., 1] / cfg.omega_max)[..., None]], axis=-1)
+    rel = pose[:, ::-1, :2] - pose[:, :, :2]
+    opp_theta = theta[:, ::-1]
+    opp_vel = controls[:, ::-1, 0:1] * np.stack([np.cos(opp_theta), np.sin(opp_theta)], axis=-1)
+    dtheta = opp_theta - theta
+    opponent = np.concatenate([
+        _to_ego(rel, theta) / scale, np.sqrt((rel ** 2).sum(-1, keepdims=True)) / scale,
+        _to_ego(opp_vel, theta) / v_ref, np.cos(dtheta)[..., None], np.sin(dtheta)[..., None]], axis=-1)
+    walls = _walls(cfg, pose[..., :2], scale)
+    time = np.broadcast_to((state.t / cfg.max_steps)[:, None, None], (n, 2, 1))
+    if cfg.observation == "full":
+        parts = [own, opponent, _nearest_obstacles(cfg, pose, state.obstacles, scale), walls, time]
+    else:
+        seen = visible | state.full_obs[:, None]
+        opponent = opponent * seen[..., None]
+        ever = state.last_seen_t >= 0
+        last_rel = _to_ego(state.last_seen - pose[..., :2], theta) / scale * ever[..., None]
+        age = np.where(ever, np.minimum((state.t[:, None] - state.last_seen_t) / cfg.max_steps, 1.0), 1.0)
+        last = np.concatenate([last_rel, age[..., None], ever[..., None]], axis=-1)
+        parts = [own, opponent, seen[..., None], last, lidar(cfg, pose, state.obstacles), walls, time]
+    return np.concatenate(parts, axis=-1, dtype=np.float32)
+
+
+def update_last_seen(cfg: EnvConfig, state: WorldState, visible: np.ndarray) -> None:
+    """Record the opponent's position for observers that see it now (in place)."""
+    seen = visible | state.full_obs[:, None]
+    opponent_xy = state.pose[:, ::-1, :2]
+    state.last_seen[seen] = opponent_xy[seen]
+    state.last_seen_t[seen] = np.broadcast_to(state.t[:, None], seen.shape)[seen]
