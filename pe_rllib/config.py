@@ -270,6 +270,11 @@ class ExperimentConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     """The CBF safety filter wrapped around the env."""
 
+    def __post_init__(self) -> None:
+        if self.safety.enabled:
+            from pe_rllib.safety.filter import check_compatible
+            check_compatible(self.env, self.safety)
+
 
 # --------------------------------------------------------------------------- loading
 

@@ -95,6 +95,19 @@ class BatchedPursuitEvasion:
         self.world, self._history = self._fresh(self.num_envs)
         return self._obs_dict(self._history)
 
+    def refresh_observation(self) -> dict[str, np.ndarray]:
+        """Observations of the current world after editing it directly (scenarios, tests).
+
+        Recomputes visibility and the newest frame and refills the history with it.
+        """
+        if self.world is None:
+            raise RuntimeError("refresh_observation() called before reset()")
+        seen = self._visibility(self.world)
+        update_last_seen(self.config, self.world, seen)
+        frame = observe(self.config, self.world, seen)
+        self._history = np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
+        return self._obs_dict(self._history)
+
     def stack_actions(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
         """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys and shapes."""
         missing = [role for role in AGENTS if role not in actions]
@@ -118,12 +131,15 @@ class BatchedPursuitEvasion:
         ``{term: [N]}``, ``outcome`` (0 running, 1 capture, 2 timeout, 3 collision),
         ``episode_length`` and ``final_obs`` ``[N, D]``.
         """
+        return self.step_controls(self.nominal_controls(actions))
+
+    def nominal_controls(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Physical controls ``[N, 2, 2]`` the actions ask for (the pursuer waits during ``prep_steps``)."""
         if self.world is None:
             raise RuntimeError("step() called before reset()")
-        cfg, world = self.config, self.world
-        controls = core.actions_to_controls(cfg, self.stack_actions(actions))
-        controls[world.t < cfg.prep_steps, 0] = 0.0              # pursuer waits during the head start
-        return self.step_controls(controls)
+        controls = core.actions_to_controls(self.config, self.stack_actions(actions))
+        controls[self.world.t < self.config.prep_steps, 0] = 0.0
+        return controls
 
     def step_controls(self, controls: np.ndarray):
         """:meth:`step` with physical controls ``[N, 2, 2]`` (already limited, e.g. by a safety filter)."""

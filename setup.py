@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pe_rllib",
+    version="0.1.0",
+    description="Ray RLlib multi-agent self-play for pursuit-evasion robots with a CBF safety filter",
+    long_description=Path(__file__).with_name("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pe_rllib", "pe_rllib.*"]),
+    install_requires=[
+        "ray[default,rllib,tune]>=2.60,<2.61",
+        "gymnasium>=1.2,<1.3",          # the line RLlib 2.60 pins
+        "pettingzoo>=1.24,<2",
+        "torch>=2.4",                   # CPU build here via constraints-cpu.txt; CUDA build on GPU hosts
+        "cvxpy>=1.5",
+        "numpy>=1.26",
+        "matplotlib>=3.8",
+        "pillow>=10",
+        "pyyaml>=6",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},
+)

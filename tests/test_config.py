@@ -1,0 +1,61 @@
+"""Config tree: validation errors name the field path; unknown keys rejected; YAML round trip."""
+
+import pytest
+import yaml
+
+from pe_rllib.config import (ConfigError, EnvConfig, ExperimentConfig, SafetyConfig, from_dict,
+                             load_experiment, to_dict)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"env": {"capture_radius": -1}}, "env.capture_radius: must be > 0"),
+    ({"env": {"bogus": 1}}, "env.bogus: unknown key"),
+    ({"env": {"reward": {"capture": "lots"}}}, "env.reward.capture: must be a number"),
+    ({"env": {"reward": {"nope": 1}}}, "env.reward.nope: unknown key"),
+    ({"env": {"observation": "x-ray"}}, "env.observation: must be one of"),
+    ({"env": {"max_steps": 2.5}}, "env.max_steps: must be an integer"),
+    ({"env": {"min_init_distance": 5, "max_init_distance": 3}}, "env.min_init_distance: must be <="),
+    ({"env": {"n_obstacles": 200}}, "env.n_obstacles: obstacles"),
+    ({"env": {"p_full_obs": 1.5}}, "env.p_full_obs: must be in [0, 1]"),
+    ({"env": {"arena_width": 1.0}}, "env.robot_radius: leaves no room"),
+    ({"safety": {"gamma": 0}}, "safety.gamma: must be in (0, 1]"),
+    ({"safety": {"solver": "magic"}}, "safety.solver: must be one of"),
+    ({"safety": {"agents": ["pursuer", "cat"]}}, "safety.agents: entries must be"),
+    ({"safety": {"control_point_distance": 0.6}}, "safety.control_point_distance: control_point_distance + margin"),
+    ({"top": 1}, "top: unknown key"),
+])
+def test_bad_values_raise_one_line_error_naming_the_path(data, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(ExperimentConfig, data)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_round_trip_and_overrides(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"env": {"evader_v_max": 1.15, "reward": {"capture": 50}}}))
+    cfg = load_experiment(path, {"env.n_obstacles": 2, "safety.enabled": False})
+    assert cfg.env.evader_v_max == 1.15 and cfg.env.reward.capture == 50.0
+    assert cfg.env.n_obstacles == 2 and cfg.safety.enabled is False
+    assert from_dict(ExperimentConfig, to_dict(cfg)) == cfg
+    assert cfg.env.speed_ratio == pytest.approx(1.15)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        load_experiment(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_experiment(bad)
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("env:\n  arena_widht: 3\n")
+    with pytest.raises(ConfigError, match=r"unknown.yaml: env.arena_widht: unknown key"):
+        load_experiment(unknown)
+
+
+def test_derived_values_are_computed_not_stored():
+    safety = SafetyConfig(control_point_distance=0.2)
+    assert safety.omega_weight == pytest.approx(0.04)
+    assert "omega_weight" not in to_dict(safety)
+    assert EnvConfig(arena_width=30, robot_radius=0.2, obstacle_clearance=0.3).spawn_half_extent == (14.5, 9.5)

@@ -1,0 +1,124 @@
+"""Every sensor against hand-computed values at known poses (the predecessor's LiDAR saw phantom walls)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pe_rllib.envs import BatchedPursuitEvasion
+
+from helpers import place
+
+NO_OBSTACLES = np.zeros((1, 0, 3))
+
+
+def partial_env(**fields):
+    defaults = dict(observation="partial", n_obstacles=1, n_lidar_rays=8, lidar_range=20.0)
+    env = BatchedPursuitEvasion(1, **{**defaults, **fields})
+    env.reset(seed=0)
+    return env
+
+
+def lidar_of(env, obs, role="pursuer"):
+    return env.layout.part(obs[role], "lidar")[0] * env.config.lidar_range
+
+
+def test_lidar_walls_in_origin_centred_arena():
+    env = partial_env(n_obstacles=0)
+    obs = place(env, [[[0.0, 0.0, 0.0], [-9.0, -9.0, 0.0]]], NO_OBSTACLES)
+    rays = lidar_of(env, obs)
+    diagonal = 10.0 * math.sqrt(2)
+    assert rays == pytest.approx([10, diagonal, 10, diagonal, 10, diagonal, 10, diagonal], abs=1e-4)
+
+
+def test_lidar_walls_non_square_arena_off_centre_and_rotated():
+    env = partial_env(n_obstacles=0, arena_width=30.0, arena_height=10.0)
+    obs = place(env, [[[5.0, 2.0, math.pi / 2], [-9.0, -3.0, 0.0]]], NO_OBSTACLES)
+    rays = lidar_of(env, obs)
+    # heading north: ray 0 north (5 - 2), ray 2 west (15 + 5), ray 4 south (5 + 2), ray 6 east (15 - 5)
+    assert rays[[0, 2, 4, 6]] == pytest.approx([3.0, 20.0, 7.0, 10.0], abs=1e-4)
+    # ray 1 points north-west: hits the top wall at distance 3 / cos(45 deg)
+    assert rays[1] == pytest.approx(3.0 * math.sqrt(2), abs=1e-4)
+
+
+def test_lidar_hits_obstacles_and_clips_to_range():
+    env = partial_env()
+    obstacle = np.array([[[4.0, 0.5, 1.0]]])
+    obs = place(env, [[[0.0, 0.0, 0.0], [-9.0, -9.0, 0.0]]], obstacle)
+    rays = lidar_of(env, obs)
+    assert rays[0] == pytest.approx(4.0 - math.sqrt(1.0 - 0.25), abs=1e-4)
+    assert rays[4] == pytest.approx(10.0, abs=1e-4)          # west wall, obstacle is behind
+    short = partial_env(lidar_range=2.0)
+    obs = place(short, [[[0.0, 0.0, 0.0], [-9.0, -9.0, 0.0]]], obstacle)
+    assert lidar_of(short, obs) == pytest.approx(np.full(8, 2.0), abs=1e-5)
+
+
+def visible(env, obs, role="pursuer"):
+    return bool(env.layout.part(obs[role], "visible")[0, 0] > 0.5)
+
+
+@pytest.mark.parametrize("bearing_deg, expected", [(0, True), (59.5, True), (60.5, False), (-59.5, True), (180, False)])
+def test_field_of_view(bearing_deg, expected):
+    env = partial_env(n_obstacles=0, fov_deg=120.0, sensing_range=8.0)
+    b = math.radians(bearing_deg)
+    obs = place(env, [[[0.0, 0.0, 0.0], [5 * math.cos(b), 5 * math.sin(b), 0.0]]], NO_OBSTACLES)
+    assert visible(env, obs) is expected
+
+
+def test_sensing_range():
+    env = partial_env(n_obstacles=0, sensing_range=8.0)
+    assert visible(env, place(env, [[[0.0, 0.0, 0.0], [7.9, 0.0, 0.0]]], NO_OBSTACLES))
+    assert not visible(env, place(env, [[[0.0, 0.0, 0.0], [8.1, 0.0, 0.0]]], NO_OBSTACLES))
+
+
+def test_occlusion_by_obstacle():
+    env = partial_env()
+    between = np.array([[[3.0, 0.5, 0.6]]])      # segment passes 0.5 m from its centre < 0.6
+    beside = np.array([[[3.0, 0.7, 0.6]]])       # 0.7 m > 0.6: line of sight clear
+    assert not visible(env, place(env, [[[0.0, 0.0, 0.0], [6.0, 0.0, math.pi]]], between))
+    assert visible(env, place(env, [[[0.0, 0.0, 0.0], [6.0, 0.0, math.pi]]], beside))
+
+
+def test_hidden_opponent_is_masked_and_last_seen_is_remembered():
+    env = partial_env(n_obstacles=0)
+    obs = place(env, [[[0.0, 0.0, 0.0], [4.0, 0.0, 0.0]]], NO_OBSTACLES)   # seen, straight ahead
+    assert visible(env, obs)
+    env.world.pose[0, 0, 2] = math.pi                                     # turn away: now behind
+    obs, *_ = env.step({"pursuer": np.array([[-1.0, 0.0]]), "evader": np.array([[-1.0, 0.0]])})
+    assert not visible(env, obs)
+    assert np.all(env.layout.part(obs["pursuer"], "opponent") == 0)
+    last = env.layout.part(obs["pursuer"], "last_seen")[0]
+    scale = 10.0
+    # last seen at (4, 0) world; pursuer at the origin facing -x: ego position (-4, 0)
+    assert last[:2] * scale == pytest.approx([-4.0, 0.0], abs=1e-4)
+    assert last[2] == pytest.approx(1 / env.config.max_steps) and last[3] == 1.0
+
+
+def test_p_full_obs_reaches_the_observation():
+    always = BatchedPursuitEvasion(256, observation="partial", p_full_obs=1.0)
+    obs = always.reset(seed=0)
+    assert np.all(always.layout.part(obs["pursuer"], "visible") == 1.0)
+    never = BatchedPursuitEvasion(256, observation="partial", p_full_obs=0.0)
+    obs = never.reset(seed=0)
+    raw = never._visibility(never.world)
+    assert np.array_equal(never.layout.part(obs["pursuer"], "visible")[:, 0] > 0.5, raw[:, 0])
+    assert 0 < raw[:, 0].mean() < 1
+    mixed = BatchedPursuitEvasion(2000, observation="partial", p_full_obs=0.3)
+    mixed.reset(seed=0)
+    assert mixed.world.full_obs.mean() == pytest.approx(0.3, abs=0.04)
+
+
+def test_full_observation_opponent_and_nearest_obstacles():
+    env = BatchedPursuitEvasion(1, n_obstacles=2, n_obstacle_obs=3)
+    env.reset(seed=0)
+    obstacles = np.array([[[0.0, 5.0, 0.5], [3.0, 0.0, 1.0]]])
+    obs = place(env, [[[0.0, 0.0, math.pi / 2], [0.0, -4.0, 0.0]]], obstacles)
+    scale = 10.0
+    opponent = env.layout.part(obs["pursuer"], "opponent")[0]
+    assert opponent[:3] * scale == pytest.approx([-4.0, 0.0, 4.0], abs=1e-4)   # behind, in ego frame
+    block = env.layout.part(obs["pursuer"], "obstacles")[0].reshape(3, 4)
+    # nearest by surface: (3,0,r=1) at 2 m, then (0,5,r=0.5) at 4.5 m; third slot zero-padded
+    assert block[0, :2] * scale == pytest.approx([0.0, -3.0], abs=1e-4)
+    assert block[1, :2] * scale == pytest.approx([5.0, 0.0], abs=1e-4)
+    assert block[0, 2] == pytest.approx(1.0) and block[0, 3] == 1.0
+    assert np.all(block[2] == 0)
