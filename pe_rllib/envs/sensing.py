@@ -29,12 +29,13 @@ field of view, range and occlusion (the masking curriculum); LiDAR stays local.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from pe_rllib.config import EnvConfig
-from pe_rllib.envs.core import EVADER, PURSUER, WorldState, wrap_angle
+from pe_rllib.envs.core import EVADER, PURSUER, ObstacleGeometry, WorldState, obstacle_geometry, wrap_angle
 
 _FAR = np.float32(1e9)
 
@@ -57,6 +58,7 @@ class ObservationLayout:
         return newest[..., self.slices[name]]
 
 
+@functools.lru_cache(maxsize=64)
 def observation_layout(cfg: EnvConfig) -> ObservationLayout:
     if cfg.observation == "full":
         sizes = [("own", 6), ("opponent", 7), ("obstacles", 4 * cfg.n_obstacle_obs),
@@ -69,12 +71,6 @@ def observation_layout(cfg: EnvConfig) -> ObservationLayout:
         slices[name] = slice(start, start + size)
         start += size
     return ObservationLayout(slices=slices, frame_dim=start, history_length=cfg.history_length)
-
-
-def _to_ego(vec: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Rotate world vectors ``[..., 2]`` into the frame with heading ``theta`` ``[...]``."""
-    c, s = np.cos(theta), np.sin(theta)
-    return np.stack([c * vec[..., 0] + s * vec[..., 1], -s * vec[..., 0] + c * vec[..., 1]], axis=-1)
 
 
 def segment_occluded(start: np.ndarray, end: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
@@ -124,11 +120,14 @@ def lidar(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray
         obs32 = obstacles.astype(np.float32)
         ocx = obs32[:, None, None, :, 0] - x[..., None]             # [N, 2, 1, M]
         ocy = obs32[:, None, None, :, 1] - y[..., None]
-        radius2 = obs32[:, None, None, :, 2] ** 2
-        proj = ux[..., None] * ocx + uy[..., None] * ocy            # [N, 2, R, M]
-        disc = radius2 - (ocx * ocx + ocy * ocy) + proj * proj      # r^2 - perpendicular^2
-        hit = (disc >= 0) & (proj > 0)
-        t_hit = np.where(hit, proj - np.sqrt(np.maximum(disc, 0)), _FAR)
+        base = obs32[:, None, None, :, 2] ** 2 - (ocx * ocx + ocy * ocy)   # r^2 - |oc|^2 (small array)
+        proj = ux[..., None] * ocx
+        proj += uy[..., None] * ocy                                   # [N, 2, R, M]
+        with np.errstate(invalid="ignore"):
+            # r^2 - perpendicular^2 = base + proj^2; a miss gives sqrt(<0) = NaN, which fails the
+            # ">= 0" test below like an obstacle behind the robot does (robots are never inside one).
+            t_hit = proj - np.sqrt(base + proj * proj)
+            t_hit = np.where(t_hit >= 0, t_hit, _FAR)
         dist = np.minimum(dist, t_hit.min(axis=-1))
     lidar_range = np.float32(cfg.lidar_range)
     return np.minimum(np.maximum(dist, 0), lidar_range) / lidar_range
@@ -136,66 +135,90 @@ def lidar(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray
 
 def _walls(cfg: EnvConfig, xy: np.ndarray, scale: float) -> np.ndarray:
     half_w, half_h = cfg.arena_width / 2, cfg.arena_height / 2
-    return np.stack([xy[..., 0] + half_w, half_w - xy[..., 0],
-                     xy[..., 1] + half_h, half_h - xy[..., 1]], axis=-1) / scale
+    x, y = xy[..., 0], xy[..., 1]
+    return np.stack([x + half_w, half_w - x, y + half_h, half_h - y], axis=-1) * np.float32(1 / scale)
 
 
-def _nearest_obstacles(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray, scale: float) -> np.ndarray:
+def _rotate(x: np.ndarray, y: np.ndarray, c: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World vector ``(x, y)`` in the ego frame with heading cosine/sine ``(c, s)``."""
+    return c * x + s * y, c * y - s * x
+
+
+def _nearest_obstacles(cfg: EnvConfig, geometry: ObstacleGeometry, radius: np.ndarray,
+                       c: np.ndarray, s: np.ndarray, scale: float) -> np.ndarray:
     """k nearest obstacles per agent ``[N, 2, 4k]``: rel. position (ego), radius, valid flag."""
-    n, k, m = pose.shape[0], cfg.n_obstacle_obs, obstacles.shape[1]
-    out = np.zeros((n, 2, k, 4))
+    n, k, m = c.shape[0], cfg.n_obstacle_obs, radius.shape[1]
+    out = np.zeros((n, 2, k, 4), dtype=np.float32)
     if k == 0 or m == 0:
         return out.reshape(n, 2, 4 * k)
-    rel = obstacles[:, None, :, :2] - pose[:, :, None, :2]          # [N, 2, M, 2]
-    surface = np.sqrt((rel ** 2).sum(-1)) - obstacles[:, None, :, 2]
     take = min(k, m)
-    order = np.argsort(surface, axis=-1)[..., :take]
-    rel = np.take_along_axis(rel, order[..., None], axis=2)
-    radius = np.take_along_axis(np.broadcast_to(obstacles[:, None, :, 2], surface.shape), order, axis=2)
-    valid = radius > 0
-    out[:, :, :take, :2] = _to_ego(rel, pose[:, :, None, 2]) / scale * valid[..., None]
-    out[:, :, :take, 2] = radius / cfg.obstacle_radius_max
-    out[:, :, :take, 3] = valid
+    order = np.argsort(geometry.surface, axis=-1)
+    if take < m:
+        order = order[..., :take]
+    valid = (radius > 0).astype(np.float32)                            # [N, M]
+    inv = np.float32(1 / scale)
+    ego_x, ego_y = _rotate(geometry.rel[..., 0], geometry.rel[..., 1], c[..., None], s[..., None])
+    packed = np.stack([ego_x * inv * valid[:, None], ego_y * inv * valid[:, None],
+                       np.broadcast_to(radius[:, None] * np.float32(1 / cfg.obstacle_radius_max), ego_x.shape),
+                       np.broadcast_to(valid[:, None], ego_x.shape)], axis=-1)   # [N, 2, M, 4]
+    out[:, :, :take] = np.take_along_axis(packed, order[..., None], axis=2)
     return out.reshape(n, 2, 4 * k)
 
 
-def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np.ndarray:
+def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None,
+            geometry: ObstacleGeometry | None = None) -> np.ndarray:
     """One observation frame for both agents: ``[N, 2, frame_dim]`` float32.
 
     ``visible`` ``[N, 2]`` is the raw sensor visibility (partial mode; ignored in full
     mode). It is OR-ed with the episode's ``full_obs`` flag here, so the masking
-    curriculum reaches exactly the observation the policy sees.
+    curriculum reaches exactly the observation the policy sees. ``geometry`` is the
+    step's shared obstacle geometry (computed here when not given).
     """
-    pose, controls = state.pose, state.controls
+    pose = state.pose.astype(np.float32)
+    controls = state.controls.astype(np.float32)
     n = pose.shape[0]
+    if geometry is None:
+        geometry = obstacle_geometry(state.pose, state.obstacles)
     scale = max(cfg.arena_width, cfg.arena_height) / 2
+    inv = np.float32(1 / scale)
     v_ref = max(cfg.pursuer_v_max, cfg.evader_v_max)
     theta = pose[..., 2]
-    v_max = np.array([cfg.pursuer_v_max, cfg.evader_v_max])
-    own = np.concatenate([
-        pose[..., 0:1] / (cfg.arena_width / 2), pose[..., 1:2] / (cfg.arena_height / 2),
-        np.cos(theta)[..., None], np.sin(theta)[..., None],
-        (controls[..., 0] / v_max)[..., None], (controls[..., 1] / cfg.omega_max)[..., None]], axis=-1)
-    rel = pose[:, ::-1, :2] - pose[:, :, :2]
-    opp_theta = theta[:, ::-1]
-    opp_vel = controls[:, ::-1, 0:1] * np.stack([np.cos(opp_theta), np.sin(opp_theta)], axis=-1)
-    dtheta = opp_theta - theta
-    opponent = np.concatenate([
-        _to_ego(rel, theta) / scale, np.sqrt((rel ** 2).sum(-1, keepdims=True)) / scale,
-        _to_ego(opp_vel, theta) / v_ref, np.cos(dtheta)[..., None], np.sin(dtheta)[..., None]], axis=-1)
+    c, s = np.cos(theta), np.sin(theta)
+    out = np.empty((n, 2, observation_layout(cfg).frame_dim), dtype=np.float32)
+    # own: position, heading, speed, turn rate
+    out[..., 0] = pose[..., 0] * np.float32(2 / cfg.arena_width)
+    out[..., 1] = pose[..., 1] * np.float32(2 / cfg.arena_height)
+    out[..., 2], out[..., 3] = c, s
+    out[..., 4] = controls[..., 0] / np.array([cfg.pursuer_v_max, cfg.evader_v_max], dtype=np.float32)
+    out[..., 5] = controls[..., 1] * np.float32(1 / cfg.omega_max)
+    # opponent: ego-frame position, distance, velocity, relative heading
+    rx, ry = pose[:, ::-1, 0] - pose[..., 0], pose[:, ::-1, 1] - pose[..., 1]
+    ex, ey = _rotate(rx, ry, c, s)
+    oc, os_ = c[:, ::-1], s[:, ::-1]
+    opp_speed = controls[:, ::-1, 0] * np.float32(1 / v_ref)
+    vx, vy = _rotate(opp_speed * oc, opp_speed * os_, c, s)
+    opponent = np.stack([ex * inv, ey * inv, np.sqrt(rx * rx + ry * ry) * inv, vx, vy,
+                         oc * c + os_ * s, os_ * c - oc * s], axis=-1)   # cos/sin(theta_opp - theta)
     walls = _walls(cfg, pose[..., :2], scale)
-    time = np.broadcast_to((state.t / cfg.max_steps)[:, None, None], (n, 2, 1))
+    time = (state.t * (1 / cfg.max_steps)).astype(np.float32)[:, None, None]
+    layout = observation_layout(cfg).slices
     if cfg.observation == "full":
-        parts = [own, opponent, _nearest_obstacles(cfg, pose, state.obstacles, scale), walls, time]
+        out[..., layout["opponent"]] = opponent
+        out[..., layout["obstacles"]] = _nearest_obstacles(
+            cfg, geometry, state.obstacles[:, :, 2].astype(np.float32), c, s, scale)
     else:
         seen = visible | state.full_obs[:, None]
-        opponent = opponent * seen[..., None]
+        out[..., layout["opponent"]] = opponent * seen[..., None]
+        out[..., layout["visible"]] = seen[..., None]
         ever = state.last_seen_t >= 0
-        last_rel = _to_ego(state.last_seen - pose[..., :2], theta) / scale * ever[..., None]
+        lx, ly = _rotate((state.last_seen[..., 0] - state.pose[..., 0]).astype(np.float32),
+                         (state.last_seen[..., 1] - state.pose[..., 1]).astype(np.float32), c, s)
         age = np.where(ever, np.minimum((state.t[:, None] - state.last_seen_t) / cfg.max_steps, 1.0), 1.0)
-        last = np.concatenate([last_rel, age[..., None], ever[..., None]], axis=-1)
-        parts = [own, opponent, seen[..., None], last, lidar(cfg, pose, state.obstacles), walls, time]
-    return np.concatenate(parts, axis=-1, dtype=np.float32)
+        out[..., layout["last_seen"]] = np.stack([lx * inv * ever, ly * inv * ever, age, ever], axis=-1)
+        out[..., layout["lidar"]] = lidar(cfg, state.pose, state.obstacles)
+    out[..., layout["walls"]] = walls
+    out[..., layout["time"]] = time
+    return out
 
 
 def update_last_seen(cfg: EnvConfig, state: WorldState, visible: np.ndarray) -> None:
