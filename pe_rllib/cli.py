@@ -124,6 +124,60 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICKSTART = "tune_configs/quickstart.yaml"
+
+
+def default_config_path() -> Path:
+    """The quickstart experiment: ./tune_configs/ first, then the checkout this package lives in."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (base / QUICKSTART).is_file():
+            return base / QUICKSTART
+    raise CliError(f"{QUICKSTART} not found (run from the repository root or pass --config)")
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "-" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
+
+
+def _progress_line(report) -> str:
+    f = report.figures
+    width = len(str(report.stop_iterations))
+    return (f"iter {report.iteration:>{width}}/{report.stop_iterations}  phase {f.get('phase', '-'):>2} "
+            f"[{f.get('training_roles', '-'):<15}]  capture {_fmt(f.get('capture_rate'))}  "
+            f"escape {_fmt(f.get('escape_rate'))}  collision {_fmt(f.get('collision_rate'))}  "
+            f"gap {_fmt(f.get('balance_gap'))}  episodes {f.get('episodes', 0):>3}  "
+            f"{_fmt(report.steps_per_second, '.0f')} steps/s  ({report.env_steps_lifetime:,} steps)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pe_rllib.training.run import RunDirectoryError, train
+
+    if args.stop_iters is not None and args.stop_iters < 1:
+        raise CliError(f"--stop-iters: must be >= 1, got {args.stop_iters}")
+    if args.resume is not None:
+        if args.config is not None or args.set:
+            raise CliError("--resume continues the run's own experiment.yaml; drop --config/--set")
+        experiment = None
+    else:
+        args.config = args.config or default_config_path()
+        experiment = _load_config(args)
+    start = time.perf_counter()
+    try:
+        summary = train(experiment, output=args.output, resume=args.resume, stop_iterations=args.stop_iters,
+                        address=args.address, dashboard=not args.no_dashboard,
+                        log_level="INFO" if args.verbose else "ERROR",
+                        on_iteration=lambda report: print(_progress_line(report), flush=True))
+    except RunDirectoryError as err:
+        raise CliError(str(err)) from None
+    last = summary.last.figures if summary.last else {}
+    print(f"done: {summary.iterations} iterations, {summary.env_steps:,} env steps in "
+          f"{time.perf_counter() - start:.0f} s; last capture {_fmt(last.get('capture_rate'))} "
+          f"escape {_fmt(last.get('escape_rate'))}")
+    print(f"checkpoint: {summary.checkpoint}")
+    print(f"run directory: {summary.run_dir}  (continue with: pe-rllib train --resume {summary.run_dir})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pe-rllib", description="Pursuit-evasion self-play on Ray RLlib.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -143,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--json", help="write results to this .json file")
     rollout.add_argument("--gif", help="record one episode to this .gif (or last frame to .png)")
     rollout.set_defaults(func=cmd_rollout)
+
+    train = sub.add_parser("train", help="self-play training on RLlib (default: the quickstart)")
+    train.add_argument("--config", help=f"experiment YAML (default: {QUICKSTART})")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set training.lr=1e-4 (repeatable)")
+    train.add_argument("--stop-iters", type=int, help="training iterations (default: training.stop_iterations)")
+    train.add_argument("--output", help="run directory (default: runs/pe-<timestamp>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
+    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
+    train.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
+    train.set_defaults(func=cmd_train)
     return parser
 
 
@@ -151,12 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:   # Ray's own start-up chatter; real errors still surface as exceptions
+        logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except (CliError, ConfigError) as err:
         print(f"pe-rllib: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as err:      # bad names/values detected by the library, one line
+    except (ValueError, FileNotFoundError) as err:   # bad names/values/paths found by the library
         print(f"pe-rllib: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

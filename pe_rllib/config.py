@@ -26,6 +26,8 @@ __all__ = [
     "RewardConfig",
     "EnvConfig",
     "SafetyConfig",
+    "SelfPlayConfig",
+    "TrainingConfig",
     "ExperimentConfig",
     "from_dict",
     "to_dict",
@@ -261,6 +263,106 @@ class SafetyConfig:
         return self.weight_v * self.control_point_distance ** 2
 
 
+ROLES = ("pursuer", "evader")
+SELFPLAY_MODES = ("alternating", "simultaneous")
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """Who trains when (AMS-DRL style alternating freezing), see pe_rllib.callbacks.schedule."""
+
+    mode: str = "alternating"
+    """"alternating": one role trains while the other is frozen; "simultaneous": both train."""
+    first_role: str = "evader"
+    """The role that trains first (during the cold start, against the untrained, random opponent)."""
+    cold_start_iterations: int = 2
+    """Length of the cold-start phase (phase 0) in iterations; 0 skips it."""
+    warmup_phase_lengths: tuple[int, ...] = (1, 2)
+    """Lengths of the first alternating phases after the cold start (short early, longer later)."""
+    phase_length: int = 4
+    """Length of every later phase in iterations (1 = micro-phases: switch every iteration)."""
+    max_phase_env_steps: int = 0
+    """Force a switch once a phase has sampled this many env steps (0 = no budget)."""
+
+    def __post_init__(self) -> None:
+        _check(self.mode in SELFPLAY_MODES, "mode", f"must be one of {SELFPLAY_MODES}", self.mode)
+        _check(self.first_role in ROLES, "first_role", f"must be one of {ROLES}", self.first_role)
+        for name in ("cold_start_iterations", "max_phase_env_steps"):
+            _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
+        _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
+        object.__setattr__(self, "warmup_phase_lengths", tuple(self.warmup_phase_lengths))
+        for length in self.warmup_phase_lengths:
+            _check(length >= 1, "warmup_phase_lengths", "entries must be >= 1", length)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """RLlib algorithm, model, rollout, resource and checkpoint settings."""
+
+    algorithm: str = "PPO"
+    """RLlib algorithm (PPO on the new API stack)."""
+    stop_iterations: int = 20
+    """Training iterations of a run (``pe-rllib train --stop-iters`` overrides)."""
+    seed: int = 0
+    """Seed of the run (env runners derive their env seeds from it)."""
+    lr: float = 3e-4
+    """Learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    lambda_: float = 0.95
+    """GAE lambda."""
+    clip_param: float = 0.2
+    """PPO clip range."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_loss_coeff: float = 0.5
+    """Value-loss coefficient."""
+    num_epochs: int = 8
+    """SGD epochs per training batch."""
+    train_batch_size_per_learner: int = 4000
+    """Env steps per training iteration and learner."""
+    minibatch_size: int = 500
+    """SGD minibatch size."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """MLP hidden layer sizes of both roles' policy and value networks."""
+    activation: str = "tanh"
+    """MLP activation ("tanh" or "relu")."""
+    num_env_runners: int = 0
+    """Remote sampling actors (0 = sample in the driver process)."""
+    num_envs_per_env_runner: int = 1
+    """Envs stepped by each env runner."""
+    num_cpus_per_env_runner: float = 1.0
+    """CPUs reserved per env runner."""
+    num_learners: int = 0
+    """Remote learner actors (0 = learn in the driver process)."""
+    num_gpus_per_learner: float = 0.0
+    """GPUs per learner: set > 0 on a GPU head node; the device comes from here, never hard-coded."""
+    checkpoint_every: int = 1
+    """Save a checkpoint every this many iterations (and always at the end)."""
+    keep_checkpoints: int = 3
+    """How many of the newest checkpoints to keep."""
+    max_env_runner_restarts: int = 10
+    """Recreate crashed env runners up to this many times (fault tolerance)."""
+
+    def __post_init__(self) -> None:
+        _check(self.algorithm == "PPO", "algorithm", "must be 'PPO' (the only one wired so far)", self.algorithm)
+        _positive(self, "lr", "clip_param", "num_cpus_per_env_runner")
+        _non_negative(self, "entropy_coeff", "vf_loss_coeff", "num_gpus_per_learner")
+        _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)
+        _check(0.0 <= self.lambda_ <= 1.0, "lambda_", "must be in [0, 1]", self.lambda_)
+        for name in ("stop_iterations", "num_epochs", "train_batch_size_per_learner", "minibatch_size",
+                     "num_envs_per_env_runner", "checkpoint_every", "keep_checkpoints"):
+            _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
+        for name in ("num_env_runners", "num_learners", "max_env_runner_restarts"):
+            _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
+        _check(self.minibatch_size <= self.train_batch_size_per_learner, "minibatch_size",
+               f"must be <= train_batch_size_per_learner ({self.train_batch_size_per_learner})", self.minibatch_size)
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _check(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes",
+               "must be a non-empty list of positive sizes", self.hidden_sizes)
+        _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Root of the config tree. More sections (training, self-play, league) plug in here."""
@@ -269,6 +371,10 @@ class ExperimentConfig:
     """The world, shared by training, evaluation and rendering."""
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     """The CBF safety filter wrapped around the env."""
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    """Alternating-freezing schedule."""
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    """RLlib algorithm, resources and checkpoints."""
 
     def __post_init__(self) -> None:
         if self.safety.enabled:
@@ -318,7 +424,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if origin is tuple:
         if isinstance(value, str) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: must be a list, got {value!r}")
-        (inner, _ellipsis) = typing.get_args(tp)
+        inner = typing.get_args(tp)[0]
         return tuple(_coerce(v, inner, f"{path}[{i}]") for i, v in enumerate(value))
     return value
 

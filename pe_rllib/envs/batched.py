@@ -127,7 +127,8 @@ class BatchedPursuitEvasion:
         Returns ``(obs, rewards, terminated, truncated, infos)``: dicts keyed by role
         with arrays of shape ``[N]`` (obs ``[N, D]``). ``infos[role]`` holds per-arena
         arrays: ``collision``, ``captured``, ``clearance`` (body clearance to the nearest
-        obstacle or wall), ``visible`` (sees the opponent), ``reward_terms``
+        obstacle or wall), ``visible`` (sees the opponent), ``distance`` (between the
+        robots), ``reward_terms``
         ``{term: [N]}``, ``outcome`` (0 running, 1 capture, 2 timeout, 3 collision),
         ``episode_length`` and ``final_obs`` ``[N, D]``.
         """
@@ -185,7 +186,7 @@ class BatchedPursuitEvasion:
             rewards[role] = sum(terms[t] for t in TERMS).astype(np.float32)
             infos[role] = {
                 "collision": collision[:, i], "captured": captured, "clearance": clearance[:, i],
-                "visible": seen[:, i], "reward_terms": terms, "outcome": outcome,
+                "visible": seen[:, i], "distance": distance_after, "reward_terms": terms, "outcome": outcome,
                 "episode_length": episode_length, "final_obs": final[role],
             }
         flags = {role: terminated for role in AGENTS}, {role: truncated for role in AGENTS}

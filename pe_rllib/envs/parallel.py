@@ -126,14 +126,15 @@ class PursuitEvasionEnv(ParallelEnv):
             out_infos[agent] = {
                 "collision": bool(info["collision"][0]), "captured": bool(info["captured"][0]),
                 "clearance": float(info["clearance"][0]), "visible": bool(info["visible"][0]),
+                "distance": float(info["distance"][0]),
                 "reward_terms": {term: float(v[0]) for term, v in info["reward_terms"].items()},
             }
             outcome = int(info["outcome"][0])
             if outcome != RUNNING:
                 out_infos[agent]["outcome"] = OUTCOME_NAMES[outcome]
                 out_infos[agent]["episode_length"] = int(info["episode_length"][0])
-            for key in set(info) - {"collision", "captured", "clearance", "visible", "reward_terms",
-                                    "outcome", "episode_length", "final_obs"}:
+            for key in set(info) - {"collision", "captured", "clearance", "visible", "distance",
+                                    "reward_terms", "outcome", "episode_length", "final_obs"}:
                 value = info[key]
                 out_infos[agent][key] = value[0] if isinstance(value, np.ndarray) else value
         result = (

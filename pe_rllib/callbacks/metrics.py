@@ -1,0 +1,69 @@
+"""Runner-side metrics: per-episode outcomes logged under the ``pe`` namespace. No decisions here.
+
+Per episode (summed per iteration, so the driver can form exact per-iteration rates):
+``pe/episodes``, ``pe/captures``, ``pe/escapes``, ``pe/collisions``,
+``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions`` and
+``pe/agent_steps``. Smoothed over the last 100 episodes (for dashboards):
+``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
+episode returns ``pe/reward_terms/<role>/<term>``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from pe_rllib.envs.core import AGENTS
+
+NAMESPACE = "pe"
+_SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
+           "filter_interventions", "agent_steps")
+
+
+def episode_summary(chunks) -> dict:
+    """Outcome, length, min distance, interventions and per-term returns of one episode (all chunks)."""
+    outcome, steps, min_distance, interventions = "running", 0, float("inf"), 0
+    terms = {role: defaultdict(float) for role in AGENTS}
+    for chunk in chunks:
+        infos = chunk.get_infos()
+        for role in AGENTS:
+            for info in infos.get(role, []):
+                if not info:        # reset infos are empty
+                    continue
+                if role == "pursuer":
+                    steps += 1
+                    min_distance = min(min_distance, info["distance"])
+                    outcome = info.get("outcome", outcome)
+                interventions += int(info.get("safety_intervened", False))
+                for term, value in info["reward_terms"].items():
+                    terms[role][term] += value
+    return {"outcome": outcome, "steps": steps, "min_distance": min_distance,
+            "interventions": interventions, "reward_terms": terms}
+
+
+class EpisodeMetricsCallback(RLlibCallback):
+    """Logs episode outcomes on the env runners (see module docstring)."""
+
+    def on_episode_end(self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs) -> None:
+        if metrics_logger is None:
+            return
+        summary = episode_summary([*(prev_episode_chunks or []), episode])
+        outcome, steps = summary["outcome"], summary["steps"]
+        counts = {
+            "episodes": 1, "captures": outcome == "capture", "escapes": outcome == "timeout",
+            "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
+            "filter_interventions": summary["interventions"], "agent_steps": 2 * steps,
+        }
+        for key in _SUMMED:
+            metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")
+        metrics_logger.log_value((NAMESPACE, "capture_rate_100"), float(outcome == "capture"),
+                                 reduce="mean", window=100)
+        metrics_logger.log_value((NAMESPACE, "episode_steps"), float(steps), reduce="mean", window=100)
+        if summary["min_distance"] < float("inf"):
+            metrics_logger.log_value((NAMESPACE, "min_distance"), summary["min_distance"],
+                                     reduce="mean", window=100)
+        for role, role_terms in summary["reward_terms"].items():
+            for term, value in role_terms.items():
+                metrics_logger.log_value((NAMESPACE, "reward_terms", role, term), value,
+                                         reduce="mean", window=100)

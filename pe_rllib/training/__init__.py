@@ -1,0 +1,1 @@
+"""RLlib training: config -> AlgorithmConfig, the self-play algorithm, and the run loop."""

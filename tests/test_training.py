@@ -1,0 +1,146 @@
+"""Self-play training on real RLlib: freezing, switching, checkpoints, kill + resume, inference, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
+from pe_rllib.policies import load_policy
+
+TINY = {
+    "env": {"n_obstacles": 2, "max_steps": 100, "max_init_distance": 6.0},
+    "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [1], "phase_length": 2},
+    "training": {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2,
+                 "hidden_sizes": [16, 16], "keep_checkpoints": 10, "stop_iterations": 4},
+}
+EXPECTED_ROLES = ["evader", "pursuer", "evader", "evader", "pursuer", "pursuer"]
+
+
+def module_weights(checkpoint: Path, role: str) -> np.ndarray:
+    policy = load_policy(checkpoint, role)
+    return np.concatenate([p.detach().numpy().ravel() for p in policy.module.parameters()])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from pe_rllib.training.run import train
+
+    run_dir = tmp_path_factory.mktemp("train") / "run"
+    reports = []
+    summary = train(from_dict(ExperimentConfig, TINY), output=run_dir, dashboard=False,
+                    on_iteration=reports.append)
+    return run_dir, summary, reports
+
+
+def test_roles_switch_on_schedule_and_only_the_trained_role_changes(tiny_run):
+    run_dir, summary, reports = tiny_run
+    assert summary.iterations == 4 and summary.checkpoint == run_dir / "checkpoints" / "iter_000004"
+    assert [r.figures["training_roles"] for r in reports] == EXPECTED_ROLES[:4]
+    checkpoints = [run_dir / "checkpoints" / f"iter_{i:06d}" for i in range(1, 5)]
+    weights = {role: [module_weights(c, role) for c in checkpoints] for role in ("pursuer", "evader")}
+    for i in range(1, 4):                       # iteration i + 1 trained EXPECTED_ROLES[i]
+        trained, frozen = EXPECTED_ROLES[i], {"pursuer": "evader", "evader": "pursuer"}[EXPECTED_ROLES[i]]
+        assert np.array_equal(weights[frozen][i], weights[frozen][i - 1]), f"{frozen} changed while frozen"
+        assert not np.array_equal(weights[trained][i], weights[trained][i - 1]), f"{trained} did not train"
+
+
+def test_progress_and_metrics_are_recorded(tiny_run):
+    run_dir, _, reports = tiny_run
+    lines = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    assert [line["iteration"] for line in lines] == [1, 2, 3, 4]
+    for line in lines:
+        assert line["env_steps"] >= 400 and line["episodes"] >= 1
+        rates = line["capture_rate"] + line["escape_rate"] + line["collision_rate"]
+        assert rates == pytest.approx(1.0)
+        assert line["balance_gap"] == pytest.approx(abs(line["capture_rate"] - line["escape_rate"]))
+    assert reports[-1].env_steps_lifetime >= 1600
+
+
+def test_load_policy_acts_like_training_and_rebuilds_its_world(tiny_run):
+    run_dir, _, _ = tiny_run
+    from pe_rllib.config import to_dict
+    from pe_rllib.envs import pursuit_evasion_v0
+
+    policy = load_policy(run_dir, "pursuer")
+    assert policy.checkpoint.name == "iter_000004"
+    env = pursuit_evasion_v0.parallel_env(**to_dict(policy.env_config))
+    assert env.config.max_steps == 100 and env.config.n_obstacles == 2
+    obs, _ = env.reset(seed=0)
+    batch = np.stack([obs["pursuer"]] * 4)
+    actions = policy.act(batch)
+    assert actions.shape == (4, 2) and np.all(np.abs(actions) <= 1.0)
+    assert np.allclose(actions, actions[0])                          # deterministic by default
+    assert np.allclose(policy.act(obs["pursuer"]), actions[0])
+    noisy = load_policy(run_dir, "pursuer", deterministic=False, seed=1).act(batch)
+    assert not np.allclose(noisy, actions)
+    with pytest.raises(ValueError, match="expected dimension"):
+        policy.act(np.zeros((2, 5), np.float32))
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "pe_rllib.cli", *args], capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+def test_kill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "stop_iterations": 20}}))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "pe_rllib.cli", "train", "--config", str(config),
+                             "--output", str(run_dir), "--no-dashboard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    latest = run_dir / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (latest.is_file() and latest.read_text().strip() >= "iter_000003"):
+        assert proc.poll() is None, proc.stdout.read().decode()
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)                               # the group we started
+    proc.wait(timeout=30)
+    killed_at = latest.read_text().strip()
+    assert killed_at >= "iter_000003"
+    killed_iteration = int(killed_at.split("_")[1])
+    frozen_before = module_weights(run_dir / "checkpoints" / killed_at, "pursuer")
+
+    result = _cli("train", "--resume", str(run_dir), "--stop-iters", str(killed_iteration + 2), "--no-dashboard")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    resumed = [line for line in lines if line["iteration"] > killed_iteration]
+    # The resumed run continues the count and the phase schedule (not from scratch).
+    assert [line["iteration"] for line in resumed][-2:] == [killed_iteration + 1, killed_iteration + 2]
+    schedule = ["evader", "pursuer", "evader", "evader", "pursuer", "pursuer", "evader", "evader"]
+    assert [line["training_roles"] for line in resumed[-2:]] == schedule[killed_iteration:killed_iteration + 2]
+    assert resumed[-1]["env_steps_lifetime"] >= (killed_iteration + 2) * 400
+    final = run_dir / "checkpoints" / f"iter_{killed_iteration + 2:06d}"
+    if "pursuer" not in schedule[killed_iteration:killed_iteration + 2]:
+        assert np.array_equal(module_weights(final, "pursuer"), frozen_before)
+    assert not list((run_dir / "checkpoints").glob("*.part"))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["--set", "env.bogus=1"], "env.bogus: unknown key"),
+    (["--set", "training.lr=-0.1"], "training.lr: must be > 0"),
+    (["--set", "env.min_init_distance=40", "--set", "env.max_init_distance=50"],
+     "env.min_init_distance: cannot fit in the spawnable area"),
+])
+def test_bad_input_fails_in_one_line_before_ray_starts(tmp_path, overrides, message):
+    started = time.time()
+    result = _cli("train", "--output", str(tmp_path / "run"), *overrides, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert not (tmp_path / "run").exists()                             # nothing half-written
+    assert time.time() - started < 30
+
+
+def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
+    result = _cli("train", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "not a pe_rllib run directory" in result.stderr
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(ExperimentConfig, {"training": {"num_gpu": 1}})
