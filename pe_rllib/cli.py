@@ -80,7 +80,7 @@ def _format_table(rows: list[dict]) -> str:
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.evaluation import evaluate
-    from pe_rllib.policies import make_scripted, scripted_names
+    from pe_rllib.policies import SCRIPTED, make_scripted, scripted_names
     from pe_rllib.safety import make_batched_env
 
     config = _load_config(args)
@@ -92,15 +92,28 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         matchups = [(p, e) for p in scripted_names("pursuer") for e in scripted_names("evader")]
     else:
         matchups = [(args.pursuer, args.evader)]
+    def player(name: str, role: str, seed: int):
+        """A scripted policy by name, or a trained role from a run/checkpoint directory."""
+        if name in SCRIPTED:
+            return make_scripted(name, role, config.env, seed=seed)
+        if Path(name).exists():
+            from pe_rllib.policies import load_policy
+            policy = load_policy(name, role)
+            if policy.env_config != config.env:
+                raise CliError(f"{name}: trained in a different world than the rollout config; "
+                               f"pass --config {policy.checkpoint / 'experiment.yaml'}")
+            return policy
+        return make_scripted(name, role, config.env, seed=seed)   # raises the one-line error
+
     for pursuer, evader in matchups:   # fail on a bad name before any episode runs
-        make_scripted(pursuer, "pursuer", config.env)
-        make_scripted(evader, "evader", config.env)
+        player(pursuer, "pursuer", args.seed)
+        player(evader, "evader", args.seed)
 
     rows = []
     for pursuer, evader in matchups:
         result = evaluate(
-            config.env, make_scripted(pursuer, "pursuer", config.env, seed=args.seed),
-            make_scripted(evader, "evader", config.env, seed=args.seed + 1), args.episodes,
+            config.env, player(pursuer, "pursuer", args.seed), player(evader, "evader", args.seed + 1),
+            args.episodes,
             seed=args.seed, num_envs=args.num_envs, names=(pursuer, evader),
             make_env=lambda n: make_batched_env(n, config),
             progress=Progress(f"{pursuer} vs {evader}"))
@@ -117,8 +130,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if gif is not None:
         from pe_rllib.rendering import record_episode
         pursuer, evader = matchups[0]
-        record_episode(config, make_scripted(pursuer, "pursuer", config.env, seed=args.seed),
-                       make_scripted(evader, "evader", config.env, seed=args.seed + 1), gif,
+        record_episode(config, player(pursuer, "pursuer", args.seed), player(evader, "evader", args.seed + 1), gif,
                        seed=args.seed, title=f"{pursuer} vs {evader}")
         print(f"wrote {gif}")
     return 0
@@ -184,8 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     rollout = sub.add_parser("rollout", help="evaluate scripted opponents on the batched world")
-    rollout.add_argument("--pursuer", default="pure_pursuit", help="scripted pursuer (default: pure_pursuit)")
-    rollout.add_argument("--evader", default="straight_flee", help="scripted evader (default: straight_flee)")
+    rollout.add_argument("--pursuer", default="pure_pursuit",
+                         help="scripted pursuer name or a trained run/checkpoint directory (default: pure_pursuit)")
+    rollout.add_argument("--evader", default="straight_flee",
+                         help="scripted evader name or a trained run/checkpoint directory (default: straight_flee)")
     rollout.add_argument("--episodes", type=int, default=200, help="episodes per matchup (default: 200)")
     rollout.add_argument("--matrix", action="store_true", help="every scripted pursuer x every scripted evader")
     rollout.add_argument("--config", help="experiment YAML (default: built-in defaults)")

@@ -59,3 +59,15 @@ def test_derived_values_are_computed_not_stored():
     assert safety.omega_weight == pytest.approx(0.04)
     assert "omega_weight" not in to_dict(safety)
     assert EnvConfig(arena_width=30, robot_radius=0.2, obstacle_clearance=0.3).spawn_half_extent == (14.5, 9.5)
+
+
+def test_every_shipped_experiment_yaml_validates():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parent.parent / "tune_configs").glob("*.yaml"))
+    assert {p.name for p in configs} >= {"quickstart.yaml", "ra1.yaml"}
+    for path in configs:
+        load_experiment(path)
+    ra1 = load_experiment(Path(__file__).parent.parent / "tune_configs" / "ra1.yaml")
+    assert ra1.env.speed_ratio == pytest.approx(1.15) and ra1.selfplay.phase_length == 1
+    assert ra1.env.max_steps == 600 and ra1.env.n_obstacles == 2

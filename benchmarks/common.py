@@ -1,0 +1,29 @@
+"""Shared benchmark helpers: best-of-k timing and result printing (figures go to BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def best_rate(run: Callable[[], int], repeats: int = 3, min_seconds: float = 0.5) -> float:
+    """Best items/second over ``repeats`` timings of ``run`` (which returns the items it did)."""
+    best = 0.0
+    for _ in range(repeats):
+        start, items = time.perf_counter(), 0
+        while time.perf_counter() - start < min_seconds:
+            items += run()
+        best = max(best, items / (time.perf_counter() - start))
+    return best
+
+
+def save(name: str, rows: list[dict]) -> None:
+    out = Path(__file__).with_name("results")
+    out.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "machine": platform.processor() or platform.machine(),
+               "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out / (name + '.json')}")
