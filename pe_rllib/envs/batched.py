@@ -73,14 +73,17 @@ class BatchedPursuitEvasion:
             return np.zeros((world.num_envs, 2), dtype=bool)
         return visibility(self.config, world.pose, world.obstacles)
 
-    def _fresh(self, n: int) -> tuple[WorldState, np.ndarray]:
-        """New episodes for n arenas and their first frame (history filled with it)."""
-        world = core.initial_state(self.config, self.np_random, n)
+    def _first_history(self, world: WorldState) -> np.ndarray:
+        """Observe ``world`` as the start of an episode: the history is filled with its frame."""
         seen = self._visibility(world)
         update_last_seen(self.config, world, seen)
         frame = observe(self.config, world, seen)
-        history = np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
-        return world, history
+        return np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
+
+    def _fresh(self, n: int) -> tuple[WorldState, np.ndarray]:
+        """New episodes for n arenas and their first observation history."""
+        world = core.initial_state(self.config, self.np_random, n)
+        return world, self._first_history(world)
 
     def _obs_dict(self, history: np.ndarray) -> dict[str, np.ndarray]:
         flat = history.reshape(history.shape[0], 2, -1)
@@ -102,10 +105,7 @@ class BatchedPursuitEvasion:
         """
         if self.world is None:
             raise RuntimeError("refresh_observation() called before reset()")
-        seen = self._visibility(self.world)
-        update_last_seen(self.config, self.world, seen)
-        frame = observe(self.config, self.world, seen)
-        self._history = np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
+        self._history = self._first_history(self.world)
         return self._obs_dict(self._history)
 
     def stack_actions(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -222,7 +222,9 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None,
 
 
 def update_last_seen(cfg: EnvConfig, state: WorldState, visible: np.ndarray) -> None:
-    """Record the opponent's position for observers that see it now (in place)."""
+    """Record the opponent's position for observers that see it now (in place; partial mode only)."""
+    if cfg.observation != "partial":
+        return
     seen = visible | state.full_obs[:, None]
     opponent_xy = state.pose[:, ::-1, :2]
     state.last_seen[seen] = opponent_xy[seen]

@@ -57,12 +57,13 @@ def barrier_constraints(
         chi = obstacles[:, :, 2] + env.robot_radius + d + safety.margin
         rows_h.append((delta ** 2).sum(-1) - chi ** 2)
         rows_a.append(2 * dt * np.einsum("nmi,nij->nmj", delta, jac))
-    inset_x = env.arena_width / 2 - env.robot_radius - d - safety.margin
-    inset_y = env.arena_height / 2 - env.robot_radius - d - safety.margin
-    # h_wall = inset + sign * q_axis  ->  dh = sign * dt * M[axis] u
-    for axis, sign, inset in ((0, 1.0, inset_x), (0, -1.0, inset_x), (1, 1.0, inset_y), (1, -1.0, inset_y)):
-        rows_h.append((inset + sign * q[:, axis])[:, None])
-        rows_a.append((sign * dt * jac[:, axis, :])[:, None, :])
+    # Walls left, right, bottom, top: h = inset + sign * q_axis, so dh = sign * dt * M[axis] u.
+    axis = np.array([0, 0, 1, 1])
+    sign = np.array([1.0, -1.0, 1.0, -1.0])
+    inset = np.array([env.arena_width, env.arena_width, env.arena_height, env.arena_height]) / 2 \
+        - env.robot_radius - d - safety.margin
+    rows_h.append(inset + sign * q[:, axis])
+    rows_a.append(sign[:, None] * dt * jac[:, axis, :])
     if safety.agent_avoidance and other is not None:
         delta = q - other[:, :2]
         chi = 2 * env.robot_radius + d + safety.margin

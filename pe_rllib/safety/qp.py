@@ -65,11 +65,11 @@ def _drop_redundant(g: np.ndarray, h: np.ndarray, low_z: np.ndarray, high_z: np.
     live = box_min < hazard_h - FEASIBILITY_TOL
     k = int(live.sum(axis=1).max()) if live.size else 0
     order = np.argsort(~live, axis=1, kind="stable")[:, :k]
-    kept_g = np.take_along_axis(hazard_g, order[..., None], axis=1)
-    kept_h = np.take_along_axis(hazard_h, order, axis=1)
-    kept_live = np.take_along_axis(live, order, axis=1)
-    kept_g = np.where(kept_live[..., None], kept_g, np.array([1.0, 0.0]))
-    kept_h = np.where(kept_live, kept_h, _ALWAYS_TRUE)
+    rows = np.arange(len(h))[:, None]
+    packed = np.concatenate([hazard_g, hazard_h[..., None], live[..., None]], axis=-1)[rows, order]
+    kept_live = packed[..., 3] > 0
+    kept_g = np.where(kept_live[..., None], packed[..., :2], np.array([1.0, 0.0]))
+    kept_h = np.where(kept_live, packed[..., 2], _ALWAYS_TRUE)
     return np.concatenate([g[:, :4], kept_g], axis=1), np.concatenate([h[:, :4], kept_h], axis=1)
 
 
@@ -120,11 +120,18 @@ def solve_qp(a: np.ndarray, b: np.ndarray, u0: np.ndarray, low: np.ndarray, high
     ``a [N, K, 2]``, ``b [N, K]``, ``u0 [N, 2]``; ``low``/``high`` ``[2]``; ``weights``
     ``(w_v, w_omega)``. Infeasible rows return ``u0`` clipped to the box.
     """
+    u = np.clip(u0, low, high)
+    # Stage 0 in physical units: rows whose nominal action is already safe are done.
+    feasible = np.all(np.einsum("nki,ni->nk", a, u) >= b - FEASIBILITY_TOL, axis=1) & np.all(u == u0, axis=1)
+    todo = np.flatnonzero(~feasible)
+    if todo.size == 0:
+        return u, feasible
     scale = np.sqrt(np.asarray(weights, dtype=np.float64))
-    g, h = _project_weighted(a, b, low, high, scale)
+    g, h = _project_weighted(a[todo], b[todo], low, high, scale)
     g, h = _drop_redundant(g, h, low * scale, high * scale)
-    z, feasible = solve_projection(g, h, u0 * scale)
-    u = np.where(feasible[:, None], z / scale, np.clip(u0, low, high))
+    z, ok = solve_projection(g, h, u0[todo] * scale)
+    u[todo[ok]] = z[ok] / scale
+    feasible[todo] = ok
     return u, feasible
 
 
