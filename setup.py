@@ -20,6 +20,7 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",
         "pyyaml>=6",
+        "numba>=0.60",                  # fused sensing kernels (numpy fallback kept as reference)
     ],
     extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},

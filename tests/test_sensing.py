@@ -122,3 +122,24 @@ def test_full_observation_opponent_and_nearest_obstacles():
     assert block[1, :2] * scale == pytest.approx([5.0, 0.0], abs=1e-4)
     assert block[0, 2] == pytest.approx(1.0) and block[0, 3] == 1.0
     assert np.all(block[2] == 0)
+
+
+@pytest.mark.parametrize("fields", [
+    {"n_obstacles": 8, "min_obstacles": 2},
+    {"n_obstacles": 3, "n_obstacle_obs": 5, "arena_width": 30.0, "arena_height": 9.0, "lidar_range": 3.0},
+])
+def test_numba_kernels_match_the_numpy_reference(fields):
+    from pe_rllib.envs import kernels
+    from pe_rllib.envs.sensing import lidar, lidar_numpy, nearest_obstacles, nearest_obstacles_numpy
+
+    assert kernels.AVAILABLE
+    env = BatchedPursuitEvasion(1024, observation="partial", **fields)
+    env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(3):                                    # a few different poses per layout
+        env.step({r: rng.uniform(-1, 1, (1024, 2)) for r in env.agents})
+        world, cfg = env.world, env.config
+        assert np.allclose(lidar(cfg, world.pose, world.obstacles),
+                           lidar_numpy(cfg, world.pose, world.obstacles), atol=1e-4)
+        assert np.allclose(nearest_obstacles(cfg, world.pose, world.obstacles),
+                           nearest_obstacles_numpy(cfg, world.pose, world.obstacles), atol=1e-5)

@@ -149,8 +149,7 @@ class BatchedPursuitEvasion:
         world.pose = core.integrate(world.pose, controls, cfg.dt)
         world.controls = controls
         world.t = world.t + 1
-        geometry = core.obstacle_geometry(world.pose, world.obstacles)
-        obstacle_gap, wall_gap = core.clearances(cfg, world.pose, geometry)
+        obstacle_gap, wall_gap = core.clearances(cfg, world.pose, world.obstacles)
         clearance = np.minimum(obstacle_gap, wall_gap)
         collision = clearance < 0
         distance_after = core.opponent_distance(world.pose)
@@ -164,7 +163,7 @@ class BatchedPursuitEvasion:
             distance_after=distance_after, pursuer_sees=seen[:, 0], clearance=clearance,
             collision=collision)
         update_last_seen(cfg, world, seen)
-        frame = observe(cfg, world, seen, geometry)
+        frame = observe(cfg, world, seen)
         self._history = np.concatenate([self._history[:, :, 1:], frame[:, :, None]], axis=2)
 
         outcome = np.full(self.num_envs, RUNNING)

@@ -201,34 +201,20 @@ def integrate(pose: np.ndarray, controls: np.ndarray, dt: float) -> np.ndarray:
     return out
 
 
-@dataclass
-class ObstacleGeometry:
-    """Robot-to-obstacle geometry of one step, computed once and shared (float32).
-
-    ``rel [N, 2, M, 2]``: obstacle centre minus robot centre (world frame);
-    ``surface [N, 2, M]``: distance from the robot centre to each obstacle's surface.
-    """
-
-    rel: np.ndarray
-    surface: np.ndarray
-
-
-def obstacle_geometry(pose: np.ndarray, obstacles: np.ndarray) -> ObstacleGeometry:
-    xy = pose[..., :2].astype(np.float32)
-    obs32 = obstacles.astype(np.float32)
-    rel = obs32[:, None, :, :2] - xy[:, :, None, :]
-    surface = np.sqrt(rel[..., 0] ** 2 + rel[..., 1] ** 2) - obs32[:, None, :, 2]
-    return ObstacleGeometry(rel=rel, surface=surface)
-
-
-def clearances(cfg: EnvConfig, pose: np.ndarray, geometry: ObstacleGeometry) -> tuple[np.ndarray, np.ndarray]:
+def clearances(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Body clearance ``[N, 2]`` to the nearest obstacle and to the nearest wall (negative = collision)."""
     xy = pose[..., :2]
     wall = np.minimum(cfg.arena_width / 2 - np.abs(xy[..., 0]),
                       cfg.arena_height / 2 - np.abs(xy[..., 1])) - cfg.robot_radius
-    if geometry.surface.shape[-1] == 0:
+    if obstacles.shape[1] == 0:
         return np.full(wall.shape, np.inf), wall
-    return geometry.surface.min(axis=-1).astype(np.float64) - cfg.robot_radius, wall
+    from pe_rllib.envs import kernels
+
+    if kernels.AVAILABLE:
+        surface = kernels.min_surface_distance(pose, obstacles)
+    else:
+        surface = obstacle_clearance(xy, obstacles).min(axis=-1)
+    return surface - cfg.robot_radius, wall
 
 
 def opponent_distance(pose: np.ndarray) -> np.ndarray:

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pe_rllib.config import EnvConfig
-from pe_rllib.envs.core import EVADER, PURSUER, ObstacleGeometry, WorldState, obstacle_geometry, wrap_angle
+from pe_rllib.envs import kernels
+from pe_rllib.envs.core import EVADER, PURSUER, WorldState, wrap_angle
 
 _FAR = np.float32(1e9)
 
@@ -100,9 +101,18 @@ def lidar(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray
     """Normalised LiDAR ranges ``[N, 2, R]`` (float32) against obstacles and walls.
 
     Ray k of an agent points at ``theta + 2 pi k / R``. Distances are clipped to
-    ``lidar_range`` and divided by it. Computed in float32: it is the hot spot of the
-    partial-observation step.
+    ``lidar_range`` and divided by it. Uses the fused numba kernel when available
+    (:mod:`pe_rllib.envs.kernels`), else :func:`lidar_numpy`; both agree to float32
+    precision (tested).
     """
+    if kernels.AVAILABLE and cfg.n_lidar_rays:
+        return kernels.lidar(pose, obstacles, cfg.n_lidar_rays, cfg.lidar_range,
+                             cfg.arena_width / 2, cfg.arena_height / 2)
+    return lidar_numpy(cfg, pose, obstacles)
+
+
+def lidar_numpy(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """Reference numpy LiDAR (float32, every ray against every obstacle)."""
     n_rays = cfg.n_lidar_rays
     n = pose.shape[0]
     if n_rays == 0:
@@ -144,20 +154,36 @@ def _rotate(x: np.ndarray, y: np.ndarray, c: np.ndarray, s: np.ndarray) -> tuple
     return c * x + s * y, c * y - s * x
 
 
-def _nearest_obstacles(cfg: EnvConfig, geometry: ObstacleGeometry, radius: np.ndarray,
-                       c: np.ndarray, s: np.ndarray, scale: float) -> np.ndarray:
-    """k nearest obstacles per agent ``[N, 2, 4k]``: rel. position (ego), radius, valid flag."""
-    n, k, m = c.shape[0], cfg.n_obstacle_obs, radius.shape[1]
+def nearest_obstacles(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """k nearest obstacles per agent ``[N, 2, 4k]`` (float32): rel. position (ego) /L, radius
+    / r_max, valid flag; nearest first by surface distance, zero-padded.
+
+    Uses the fused numba kernel when available, else :func:`nearest_obstacles_numpy`.
+    """
+    scale = max(cfg.arena_width, cfg.arena_height) / 2
+    if kernels.AVAILABLE and cfg.n_obstacle_obs and obstacles.shape[1]:
+        return kernels.nearest_obstacles(pose, obstacles, cfg.n_obstacle_obs, scale, cfg.obstacle_radius_max)
+    return nearest_obstacles_numpy(cfg, pose, obstacles)
+
+
+def nearest_obstacles_numpy(cfg: EnvConfig, pose: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
+    """Reference numpy version of :func:`nearest_obstacles`."""
+    n, k, m = pose.shape[0], cfg.n_obstacle_obs, obstacles.shape[1]
     out = np.zeros((n, 2, k, 4), dtype=np.float32)
     if k == 0 or m == 0:
         return out.reshape(n, 2, 4 * k)
+    xy = pose[..., :2].astype(np.float32)
+    obs32 = obstacles.astype(np.float32)
+    rel = obs32[:, None, :, :2] - xy[:, :, None, :]                     # [N, 2, M, 2]
+    surface = np.sqrt(rel[..., 0] ** 2 + rel[..., 1] ** 2) - obs32[:, None, :, 2]
+    theta = pose[..., 2].astype(np.float32)
+    c, s = np.cos(theta)[..., None], np.sin(theta)[..., None]
     take = min(k, m)
-    order = np.argsort(geometry.surface, axis=-1)
-    if take < m:
-        order = order[..., :take]
+    order = np.argsort(surface, axis=-1)[..., :take]
+    radius = obs32[:, :, 2]
     valid = (radius > 0).astype(np.float32)                            # [N, M]
-    inv = np.float32(1 / scale)
-    ego_x, ego_y = _rotate(geometry.rel[..., 0], geometry.rel[..., 1], c[..., None], s[..., None])
+    inv = np.float32(2 / max(cfg.arena_width, cfg.arena_height))
+    ego_x, ego_y = _rotate(rel[..., 0], rel[..., 1], c, s)
     packed = np.stack([ego_x * inv * valid[:, None], ego_y * inv * valid[:, None],
                        np.broadcast_to(radius[:, None] * np.float32(1 / cfg.obstacle_radius_max), ego_x.shape),
                        np.broadcast_to(valid[:, None], ego_x.shape)], axis=-1)   # [N, 2, M, 4]
@@ -165,20 +191,16 @@ def _nearest_obstacles(cfg: EnvConfig, geometry: ObstacleGeometry, radius: np.nd
     return out.reshape(n, 2, 4 * k)
 
 
-def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None,
-            geometry: ObstacleGeometry | None = None) -> np.ndarray:
+def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np.ndarray:
     """One observation frame for both agents: ``[N, 2, frame_dim]`` float32.
 
     ``visible`` ``[N, 2]`` is the raw sensor visibility (partial mode; ignored in full
     mode). It is OR-ed with the episode's ``full_obs`` flag here, so the masking
-    curriculum reaches exactly the observation the policy sees. ``geometry`` is the
-    step's shared obstacle geometry (computed here when not given).
+    curriculum reaches exactly the observation the policy sees.
     """
     pose = state.pose.astype(np.float32)
     controls = state.controls.astype(np.float32)
     n = pose.shape[0]
-    if geometry is None:
-        geometry = obstacle_geometry(state.pose, state.obstacles)
     scale = max(cfg.arena_width, cfg.arena_height) / 2
     inv = np.float32(1 / scale)
     v_ref = max(cfg.pursuer_v_max, cfg.evader_v_max)
@@ -204,8 +226,7 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None,
     layout = observation_layout(cfg).slices
     if cfg.observation == "full":
         out[..., layout["opponent"]] = opponent
-        out[..., layout["obstacles"]] = _nearest_obstacles(
-            cfg, geometry, state.obstacles[:, :, 2].astype(np.float32), c, s, scale)
+        out[..., layout["obstacles"]] = nearest_obstacles(cfg, state.pose, state.obstacles)
     else:
         seen = visible | state.full_obs[:, None]
         out[..., layout["opponent"]] = opponent * seen[..., None]
