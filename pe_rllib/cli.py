@@ -178,6 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train(experiment, output=args.output, resume=args.resume, stop_iterations=args.stop_iters,
                         address=args.address, dashboard=not args.no_dashboard,
                         log_level="INFO" if args.verbose else "ERROR",
+                        on_start=lambda where, run_dir: print(f"{where}; run directory {run_dir}", flush=True),
                         on_iteration=lambda report: print(_progress_line(report), flush=True))
     except RunDirectoryError as err:
         raise CliError(str(err)) from None

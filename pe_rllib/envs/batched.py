@@ -14,7 +14,7 @@ Example:
     >>> env = BatchedPursuitEvasion(num_envs=8, n_obstacles=2)
     >>> obs = env.reset(seed=0)
     >>> obs["pursuer"].shape, obs["pursuer"].dtype
-    ((8, 26), dtype('float32'))
+    ((8, 34), dtype('float32'))
     >>> actions = {role: np.zeros((8, 2), np.float32) for role in env.agents}
     >>> obs, rewards, terminated, truncated, infos = env.step(actions)
     >>> sorted(infos["pursuer"])[:3]

@@ -122,21 +122,26 @@ def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     return final
 
 
-def init_ray(address: str | None = None, dashboard: bool = True) -> None:
+def init_ray(address: str | None = None, dashboard: bool = True) -> str:
     """Embedded local Ray unless an address (or RAY_ADDRESS, set by ``ray job submit``) is given.
 
     A bare ``ray.init()`` would attach to whatever cluster a stale ``ray_current_cluster``
-    file names, so the embedded case says ``address="local"`` explicitly.
+    file names, so the embedded case says ``address="local"`` explicitly. Returns a
+    one-line description of where the run executes.
     """
     import ray
 
-    if ray.is_initialized():
-        return
     address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(address="local", include_dashboard=dashboard, log_to_driver=False)
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(address="local", include_dashboard=dashboard, log_to_driver=False)
+    context = ray.get_runtime_context()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    where = f"Ray cluster at {address}" if address else "embedded local Ray"
+    return f"{where} (node {context.get_node_id()[:8]}, {cpus:g} CPUs, {gpus:g} GPUs)"
 
 
 def _report(result: dict, stop: int) -> IterationReport:
@@ -160,6 +165,7 @@ def train(
     address: str | None = None,
     dashboard: bool = True,
     log_level: str = "ERROR",
+    on_start: Callable[[str, Path], None] | None = None,
     on_iteration: Callable[[IterationReport], None] | None = None,
 ) -> TrainSummary:
     """Train (or continue) a self-play run; returns where its checkpoint is.
@@ -186,7 +192,10 @@ def train(
     algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
     run_dir = run_dir if resume is not None else _prepare_run_dir(experiment, Path(output) if output else None)
 
-    init_ray(address, dashboard)
+    where = init_ray(address, dashboard)
+    logger.info("running on %s", where)
+    if on_start is not None:
+        on_start(where, run_dir)
     algo = algo_config.build_algo()
     start = time.perf_counter()
     last_report, saved = None, checkpoint
