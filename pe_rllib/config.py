@@ -283,13 +283,21 @@ class SelfPlayConfig:
     """Length of every later phase in iterations (1 = micro-phases: switch every iteration)."""
     max_phase_env_steps: int = 0
     """Force a switch once a phase has sampled this many env steps (0 = no budget)."""
+    opponent_slots: int = 0
+    """K frozen snapshot modules per role (ROLE_snapshot_0..K-1); a role's weights are copied into its next slot (round-robin) whenever its training phase ends."""
+    snapshot_probability: float = 0.0
+    """Per episode, the probability that the frozen role is played by one of its filled snapshots (uniformly) instead of its current weights."""
 
     def __post_init__(self) -> None:
         _check(self.mode in SELFPLAY_MODES, "mode", f"must be one of {SELFPLAY_MODES}", self.mode)
         _check(self.first_role in ROLES, "first_role", f"must be one of {ROLES}", self.first_role)
-        for name in ("cold_start_iterations", "max_phase_env_steps"):
+        for name in ("cold_start_iterations", "max_phase_env_steps", "opponent_slots"):
             _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
+        _check(0.0 <= self.snapshot_probability <= 1.0, "snapshot_probability", "must be in [0, 1]",
+               self.snapshot_probability)
+        _check(self.snapshot_probability == 0.0 or self.opponent_slots > 0, "snapshot_probability",
+               "needs opponent_slots > 0", self.snapshot_probability)
         object.__setattr__(self, "warmup_phase_lengths", tuple(self.warmup_phase_lengths))
         for length in self.warmup_phase_lengths:
             _check(length >= 1, "warmup_phase_lengths", "entries must be >= 1", length)

@@ -62,6 +62,29 @@ def test_progress_and_metrics_are_recorded(tiny_run):
         assert rates == pytest.approx(1.0)
         assert line["balance_gap"] == pytest.approx(abs(line["capture_rate"] - line["escape_rate"]))
     assert reports[-1].env_steps_lifetime >= 1600
+    scalars = tensorboard_scalars(run_dir / "tensorboard")
+    assert {"pe/capture_rate", "pe/balance_gap", "perf/steps_per_second"} <= set(scalars)
+    assert any(tag.startswith("learners/pursuer/") for tag in scalars)
+    assert [step for step, _ in scalars["pe/capture_rate"]] == [1, 2, 3, 4]
+    assert [value for _, value in scalars["pe/capture_rate"]] == pytest.approx([line["capture_rate"] for line in lines])
+
+
+def tensorboard_scalars(directory: Path) -> dict:
+    """{tag: [(step, value)]} from TensorBoard event files (TFRecord framing, tensorboardX protos)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out = {}
+    for path in sorted(directory.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack_from("<Q", data, offset)
+            event = Event.FromString(data[offset + 12: offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out
 
 
 def test_load_policy_acts_like_training_and_rebuilds_its_world(tiny_run):
@@ -144,3 +167,34 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     assert result.returncode == 2 and "not a pe_rllib run directory" in result.stderr
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(ExperimentConfig, {"training": {"num_gpu": 1}})
+
+
+def _slot_weights(checkpoint: Path, module_id: str) -> np.ndarray:
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    module = RLModule.from_checkpoint(str(checkpoint / "learner_group" / "learner" / "rl_module" / module_id))
+    return np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+
+
+def test_finished_phases_fill_snapshot_slots_that_play_the_frozen_role(tmp_path):
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [], "phase_length": 1,
+                     "opponent_slots": 2, "snapshot_probability": 1.0},
+        "training": {**TINY["training"], "stop_iterations": 3},
+    })
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    ckpt = [tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2, 3)]
+    # After each phase the role that trained is copied into its next slot (round robin).
+    assert np.array_equal(_slot_weights(ckpt[0], "evader_snapshot_0"), module_weights(ckpt[0], "evader"))
+    assert np.array_equal(_slot_weights(ckpt[1], "pursuer_snapshot_0"), module_weights(ckpt[1], "pursuer"))
+    assert np.array_equal(_slot_weights(ckpt[2], "evader_snapshot_1"), module_weights(ckpt[2], "evader"))
+    assert [r.figures["snapshots_filled"] for r in reports] == [
+        {"pursuer": 0, "evader": 1}, {"pursuer": 1, "evader": 1}, {"pursuer": 1, "evader": 2}]
+    # Iteration 1 has no snapshot yet; from iteration 2 on the frozen role is played by one
+    # (episodes begun in the previous iteration keep their mapping, hence > 0 rather than 1).
+    shares = [r.figures["snapshot_episode_share"] for r in reports]
+    assert shares[0] == 0.0 and shares[1] > 0.3 and shares[2] > 0.3

@@ -39,6 +39,33 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
     logger.info("training roles now: %s", ", ".join(roles))
 
 
+def copy_weights(algorithm, source: str, target: str) -> None:
+    """Copy module ``source``'s weights into module ``target`` on the learners and every env runner."""
+    weights = algorithm.learner_group.get_weights(module_ids=[source])[source]
+    algorithm.learner_group.set_weights({target: weights})
+    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
+                                            policies=[target], inference_only=True)
+    logger.info("snapshot: %s -> %s", source, target)
+
+
+def apply_mapping(algorithm) -> None:
+    """Send the frozen roles and filled snapshot counts to every env runner's mapping object.
+
+    Each runner reseeds its mapping RNG from (run seed, iteration, runner index), so
+    runners do not draw identical opponent sequences and a resumed run draws the same.
+    """
+    selfplay = algorithm.selfplay
+    frozen = list(selfplay.schedule.frozen_roles)
+    filled = dict(selfplay.pool.filled)
+    base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
+
+    def configure(env_runner, _frozen=frozen, _filled=filled):
+        seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
+        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed)
+
+    algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
+
+
 def iteration_figures(runner_results: dict) -> dict:
     """Per-iteration rates from the runners' summed episode counts (NaN when no episode ended)."""
     pe = runner_results.get(NAMESPACE, {})
@@ -58,11 +85,17 @@ def iteration_figures(runner_results: dict) -> dict:
         "balance_gap": abs(capture - escape),
         "mean_capture_steps": float(pe.get("capture_steps", 0.0)) / captures if captures else math.nan,
         "intervention_rate": float(pe.get("filter_interventions", 0.0)) / agent_steps if agent_steps else math.nan,
+        "snapshot_episode_share": rate("snapshot_episodes"),
     }
 
 
 class SelfPlayCallback(RLlibCallback):
-    """Sequences the algorithm's :class:`SelfPlayState` once per iteration."""
+    """Sequences the algorithm's self-play state once per iteration.
+
+    On a phase switch: the roles that just trained are snapshotted into their next slot,
+    freezing moves to the new phase's roles, and every env runner's mapping learns the new
+    frozen roles and snapshot counts.
+    """
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
         selfplay = algorithm.selfplay
@@ -74,8 +107,20 @@ class SelfPlayCallback(RLlibCallback):
             "phase": selfplay.schedule.state.phase,
             "env_steps": env_steps,
         })
+        finished_roles = list(selfplay.schedule.training_roles)
         switched = selfplay.schedule.record_iteration(env_steps)
-        figures["switch_next"] = switched
-        result[NAMESPACE] = figures
         if switched:
+            for role in finished_roles:           # the phase's result joins the frozen pool
+                slot = selfplay.pool.record(role)
+                if slot is not None:
+                    copy_weights(algorithm, role, slot)
             apply_freezing(algorithm, selfplay.schedule.training_roles)
+            apply_mapping(algorithm)
+        figures["switch_next"] = switched
+        figures["snapshots_filled"] = dict(selfplay.pool.filled)
+        result[NAMESPACE] = figures
+
+    def on_env_runners_recreated(self, *, algorithm, is_evaluation: bool = False, **kwargs) -> None:
+        """Recreated runners come back with the original config: re-apply the mapping state."""
+        if not is_evaluation:
+            apply_mapping(algorithm)

@@ -1,11 +1,13 @@
 """The experiment config -> RLlib ``AlgorithmConfig``, and the self-play PPO algorithm.
 
-Modules: ``pursuer`` and ``evader``, one per role; the agent-to-module mapping is the
-identity (agent id == module id), a static, picklable function, so env runners that
-are recreated after a failure need nothing re-applied. Who trains is decided by the
-phase schedule and applied to the learners (``policies_to_train``); the schedule's
-state is part of the algorithm's checkpoint state, so ``--resume`` continues the same
-phase at the same iteration.
+Modules: ``pursuer`` and ``evader`` (trainable) plus ``selfplay.opponent_slots`` frozen
+snapshot slots per role, all declared up front. The agent-to-module mapping is a
+picklable :class:`~pe_rllib.callbacks.snapshots.OpponentMapping` with its own seeded
+RNG: each agent plays its own module, except that the frozen role may be played by a
+snapshot. Who trains is decided by the phase schedule and applied to the learners
+(``policies_to_train``). Schedule and snapshot pool are part of the algorithm's
+checkpoint state, so ``--resume`` continues the same phase at the same iteration with
+the same pool.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
-from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing
+from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing, apply_mapping
+from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, slot_ids
 from pe_rllib.config import ExperimentConfig, SelfPlayConfig, to_dict
 from pe_rllib.envs.core import AGENTS
 from pe_rllib.envs.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
@@ -28,21 +31,18 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "pe_selfplay"
 
 
-def agent_to_module(agent_id, episode=None, **kwargs):
-    """Identity mapping: the pursuer agent is played by module ``pursuer``, the evader by ``evader``."""
-    return agent_id
-
-
 class SelfPlayState:
-    """Everything self-play needs to continue exactly: today the phase schedule."""
+    """Everything self-play needs to continue exactly: the phase schedule and the snapshot pool."""
 
     def __init__(self, config: SelfPlayConfig, data: dict | None = None) -> None:
         data = data or {}
         self.schedule = (PhaseSchedule.from_dict(config, data["schedule"]) if "schedule" in data
                          else PhaseSchedule(config))
+        self.pool = (SnapshotPool.from_dict(data["pool"]) if "pool" in data
+                     else SnapshotPool(config.opponent_slots))
 
     def to_dict(self) -> dict:
-        return {"schedule": self.schedule.to_dict()}
+        return {"schedule": self.schedule.to_dict(), "pool": self.pool.to_dict()}
 
 
 class SelfPlayPPO(PPO):
@@ -53,6 +53,7 @@ class SelfPlayPPO(PPO):
         self.experiment = experiment_from_env_config(self.config.env_config)
         self.selfplay = SelfPlayState(self.experiment.selfplay)
         apply_freezing(self, self.selfplay.schedule.training_roles)
+        apply_mapping(self)
 
     def get_state(self, *args, **kwargs):
         state = super().get_state(*args, **kwargs)
@@ -64,16 +65,19 @@ class SelfPlayPPO(PPO):
         if STATE_KEY in state:
             self.selfplay = SelfPlayState(self.experiment.selfplay, state[STATE_KEY])
             apply_freezing(self, self.selfplay.schedule.training_roles)
+            apply_mapping(self)
 
 
 def module_spec(experiment: ExperimentConfig, probe: RLlibPursuitEvasion) -> MultiRLModuleSpec:
     training = experiment.training
     model_config = {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
                     "vf_share_layers": False}
+    slots = experiment.selfplay.opponent_slots
+    roles_of = {role: role for role in AGENTS} | {slot: slot.split("_")[0] for slot in slot_ids(slots)}
     return MultiRLModuleSpec(rl_module_specs={
-        role: RLModuleSpec(observation_space=probe.observation_spaces[role],
-                           action_space=probe.action_spaces[role], model_config=model_config)
-        for role in AGENTS})
+        module: RLModuleSpec(observation_space=probe.observation_spaces[role],
+                             action_space=probe.action_spaces[role], model_config=model_config)
+        for module, role in roles_of.items()})
 
 
 def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR") -> PPOConfig:
@@ -90,7 +94,9 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     return (
         PPOConfig(algo_class=SelfPlayPPO)
         .environment(register(), env_config=env_config)
-        .multi_agent(policies=set(AGENTS), policy_mapping_fn=agent_to_module, policies_to_train=initial_roles)
+        .multi_agent(policies=set(AGENTS) | set(slot_ids(experiment.selfplay.opponent_slots)),
+                     policy_mapping_fn=OpponentMapping(experiment.selfplay.snapshot_probability, training.seed),
+                     policies_to_train=initial_roles)
         .rl_module(rl_module_spec=module_spec(experiment, probe))
         .env_runners(num_env_runners=training.num_env_runners,
                      num_envs_per_env_runner=training.num_envs_per_env_runner,

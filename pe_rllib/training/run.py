@@ -4,6 +4,7 @@ Run directory layout::
 
     RUN/experiment.yaml            the validated experiment (what --resume continues)
     RUN/progress.jsonl             one JSON line per iteration (driver-side figures)
+    RUN/tensorboard/               the same plus learner statistics, for TensorBoard
     RUN/checkpoints/iter_000012/   RLlib checkpoint + experiment.yaml (modules, optimisers,
                                    self-play state, iteration counter)
     RUN/checkpoints/latest         name of the newest complete checkpoint
@@ -144,6 +145,35 @@ def init_ray(address: str | None = None, dashboard: bool = True) -> str:
     return f"{where} (node {context.get_node_id()[:8]}, {cpus:g} CPUs, {gpus:g} GPUs)"
 
 
+class ScalarLog:
+    """TensorBoard event files in ``RUN/tensorboard`` (``tensorboard --logdir RUN``): the driver-side
+    figures under ``pe/``, throughput under ``perf/`` and each module's learner statistics
+    under ``learners/<module>/``. A resumed run appends to the same directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def write(self, report: IterationReport, result: dict) -> None:
+        from ray.rllib.utils.metrics import LEARNER_RESULTS
+
+        step = report.iteration
+        scalars = {f"pe/{k}": v for k, v in report.figures.items()}
+        scalars.update({"perf/steps_per_second": report.steps_per_second,
+                        "perf/env_steps_lifetime": report.env_steps_lifetime})
+        for module, stats in result.get(LEARNER_RESULTS, {}).items():
+            if isinstance(stats, dict):
+                scalars.update({f"learners/{module}/{k}": v for k, v in stats.items()})
+        for key, value in scalars.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def _report(result: dict, stop: int) -> IterationReport:
     from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -204,15 +234,19 @@ def train(
             algo.restore_from_path(str(checkpoint.resolve()))
             logger.info("resumed %s at iteration %d", checkpoint, algo.iteration)
         every = experiment.training.checkpoint_every
+        scalars = ScalarLog(run_dir)
         with open(run_dir / "progress.jsonl", "a") as progress:
             while algo.iteration < stop:
-                last_report = _report(algo.train(), stop)
+                result = algo.train()
+                last_report = _report(result, stop)
                 progress.write(json.dumps(last_report.to_dict()) + "\n")
                 progress.flush()
+                scalars.write(last_report, result)
                 if algo.iteration % every == 0 or algo.iteration >= stop:
                     saved = _save_checkpoint(algo, run_dir, experiment.training.keep_checkpoints)
                 if on_iteration is not None:
                     on_iteration(last_report)
+        scalars.close()
         iterations = algo.iteration
         env_steps = last_report.env_steps_lifetime if last_report else 0
     finally:

@@ -1,0 +1,76 @@
+"""Frozen opponent snapshots: fixed module slots per role, and the agent-to-module mapping.
+
+RLlib loses modules added at runtime when Tune restores a trial, and every added module
+costs memory on every learner and runner, so the slots are declared up front
+(``ROLE_snapshot_0 .. ROLE_snapshot_{K-1}``) and only their *weights* change, between
+iterations. :class:`SnapshotPool` (pure, checkpointed) decides which slot a finished
+phase's weights go to; :class:`OpponentMapping` (picklable, own seeded RNG) decides per
+episode which module plays each agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+ROLES = ("pursuer", "evader")
+
+
+def slot_id(role: str, index: int) -> str:
+    return f"{role}_snapshot_{index}"
+
+
+def slot_ids(slots: int) -> list[str]:
+    return [slot_id(role, j) for role in ROLES for j in range(slots)]
+
+
+@dataclass
+class SnapshotPool:
+    """Round-robin slot bookkeeping per role (how many are filled, which is next)."""
+
+    slots: int
+    filled: dict[str, int] = field(default_factory=lambda: {role: 0 for role in ROLES})
+    next_slot: dict[str, int] = field(default_factory=lambda: {role: 0 for role in ROLES})
+
+    def record(self, role: str) -> str | None:
+        """The slot that receives ``role``'s current weights (None without slots)."""
+        if self.slots == 0:
+            return None
+        index = self.next_slot[role]
+        self.next_slot[role] = (index + 1) % self.slots
+        self.filled[role] = min(self.filled[role] + 1, self.slots)
+        return slot_id(role, index)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SnapshotPool":
+        return cls(**data)
+
+
+class OpponentMapping:
+    """Agent -> module: the agent's own module, or, for a frozen role, a snapshot with probability p.
+
+    Called by RLlib once per agent and episode (the episode caches the answer). State is
+    set between iterations with :meth:`configure` on every env runner; nothing flows
+    back to the driver.
+    """
+
+    def __init__(self, probability: float = 0.0, seed: int = 0) -> None:
+        self.probability = probability
+        self.frozen_roles: tuple[str, ...] = ()
+        self.filled: dict[str, int] = {}
+        self.rng = np.random.default_rng(seed)
+
+    def configure(self, frozen_roles, filled: dict[str, int], seed: int) -> None:
+        self.frozen_roles = tuple(frozen_roles)
+        self.filled = dict(filled)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, agent_id, episode=None, **kwargs):
+        count = self.filled.get(agent_id, 0)
+        if agent_id in self.frozen_roles and count and self.rng.random() < self.probability:
+            return slot_id(agent_id, int(self.rng.integers(count)))
+        return agent_id
