@@ -277,6 +277,8 @@ class SelfPlayConfig:
     """The role that trains first (during the cold start, against the untrained, random opponent)."""
     cold_start_iterations: int = 2
     """Length of the cold-start phase (phase 0) in iterations; 0 skips it."""
+    cold_start_opponent: str = "untrained"
+    """Who plays against first_role during the cold start: "untrained" (the other role's freshly initialised, stochastic network, i.e. random play) or a scripted policy name for that role (e.g. "pure_pursuit")."""
     warmup_phase_lengths: tuple[int, ...] = (1, 2)
     """Lengths of the first alternating phases after the cold start (short early, longer later)."""
     phase_length: int = 4
@@ -294,6 +296,13 @@ class SelfPlayConfig:
         for name in ("cold_start_iterations", "max_phase_env_steps", "opponent_slots"):
             _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
+        if self.cold_start_opponent != "untrained":
+            from pe_rllib.policies.scripted import scripted_names
+
+            opponent = ROLES[1 - ROLES.index(self.first_role)]
+            _check(self.cold_start_opponent in scripted_names(opponent), "cold_start_opponent",
+                   f"must be 'untrained' or a scripted {opponent} ({', '.join(scripted_names(opponent))})",
+                   self.cold_start_opponent)
         _check(0.0 <= self.snapshot_probability <= 1.0, "snapshot_probability", "must be in [0, 1]",
                self.snapshot_probability)
         _check(self.snapshot_probability == 0.0 or self.opponent_slots > 0, "snapshot_probability",

@@ -196,5 +196,26 @@ def test_finished_phases_fill_snapshot_slots_that_play_the_frozen_role(tmp_path)
         {"pursuer": 0, "evader": 1}, {"pursuer": 1, "evader": 1}, {"pursuer": 1, "evader": 2}]
     # Iteration 1 has no snapshot yet; from iteration 2 on the frozen role is played by one
     # (episodes begun in the previous iteration keep their mapping, hence > 0 rather than 1).
-    shares = [r.figures["snapshot_episode_share"] for r in reports]
+    shares = [r.figures["substitute_episode_share"] for r in reports]
     assert shares[0] == 0.0 and shares[1] > 0.3 and shares[2] > 0.3
+
+
+def test_scripted_cold_start_opponent_plays_only_during_the_cold_start(tiny_run, tmp_path):
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY, "selfplay": {**TINY["selfplay"], "cold_start_opponent": "pure_pursuit"},
+        "training": {**TINY["training"], "stop_iterations": 3}})
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    shares = [r.figures["substitute_episode_share"] for r in reports]
+    assert shares[0] == 1.0 and shares[2] < shares[0]          # scripted only in phase 0
+    untrained_capture = tiny_run[2][0].figures["capture_rate"]  # same world, untrained pursuer
+    assert reports[0].figures["capture_rate"] >= untrained_capture + 0.3
+
+
+def test_cold_start_opponent_must_fit_the_role():
+    with pytest.raises(ConfigError, match="selfplay.cold_start_opponent: must be 'untrained' or a scripted pursuer"):
+        from_dict(ExperimentConfig, {"selfplay": {"first_role": "evader", "cold_start_opponent": "straight_flee"}})
+    config = from_dict(ExperimentConfig, {"selfplay": {"first_role": "pursuer", "cold_start_opponent": "circling"}})
+    assert config.selfplay.cold_start_opponent == "circling"

@@ -2,8 +2,8 @@
 
 Per episode (summed per iteration, so the driver can form exact per-iteration rates):
 ``pe/episodes``, ``pe/captures``, ``pe/escapes``, ``pe/collisions``,
-``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions``, ``pe/agent_steps`` and ``pe/snapshot_episodes`` (a frozen
-snapshot played one side). Smoothed over the last 100 episodes (for dashboards):
+``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions``, ``pe/agent_steps`` and ``pe/substitute_episodes`` (a frozen
+snapshot or the scripted cold-start opponent played one side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
 episode returns ``pe/reward_terms/<role>/<term>``.
 """
@@ -14,11 +14,12 @@ from collections import defaultdict
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from pe_rllib.callbacks.snapshots import is_substitute
 from pe_rllib.envs.core import AGENTS
 
 NAMESPACE = "pe"
 _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
-           "filter_interventions", "agent_steps", "snapshot_episodes")
+           "filter_interventions", "agent_steps", "substitute_episodes")
 
 
 def episode_summary(chunks) -> dict:
@@ -54,7 +55,7 @@ class EpisodeMetricsCallback(RLlibCallback):
             "episodes": 1, "captures": outcome == "capture", "escapes": outcome == "timeout",
             "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
             "filter_interventions": summary["interventions"], "agent_steps": 2 * steps,
-            "snapshot_episodes": any("_snapshot_" in str(episode.module_for(a)) for a in AGENTS),
+            "substitute_episodes": any(is_substitute(str(episode.module_for(a))) for a in AGENTS),
         }
         for key in _SUMMED:
             metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")

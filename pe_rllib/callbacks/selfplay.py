@@ -57,11 +57,12 @@ def apply_mapping(algorithm) -> None:
     selfplay = algorithm.selfplay
     frozen = list(selfplay.schedule.frozen_roles)
     filled = dict(selfplay.pool.filled)
+    fixed = selfplay.cold_start_overrides()
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
 
-    def configure(env_runner, _frozen=frozen, _filled=filled):
+    def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed)
+        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed)
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
@@ -85,7 +86,7 @@ def iteration_figures(runner_results: dict) -> dict:
         "balance_gap": abs(capture - escape),
         "mean_capture_steps": float(pe.get("capture_steps", 0.0)) / captures if captures else math.nan,
         "intervention_rate": float(pe.get("filter_interventions", 0.0)) / agent_steps if agent_steps else math.nan,
-        "snapshot_episode_share": rate("snapshot_episodes"),
+        "substitute_episode_share": rate("substitute_episodes"),
     }
 
 

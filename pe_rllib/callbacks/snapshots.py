@@ -25,6 +25,16 @@ def slot_ids(slots: int) -> list[str]:
     return [slot_id(role, j) for role in ROLES for j in range(slots)]
 
 
+def scripted_id(role: str) -> str:
+    """Module id of the scripted cold-start opponent playing ``role``."""
+    return f"{role}_scripted"
+
+
+def is_substitute(module_id: str) -> bool:
+    """A module other than a role's own trainable one (snapshot or scripted)."""
+    return "_snapshot_" in module_id or module_id.endswith("_scripted")
+
+
 @dataclass
 class SnapshotPool:
     """Round-robin slot bookkeeping per role (how many are filled, which is next)."""
@@ -62,14 +72,19 @@ class OpponentMapping:
         self.probability = probability
         self.frozen_roles: tuple[str, ...] = ()
         self.filled: dict[str, int] = {}
+        self.fixed: dict[str, str] = {}
         self.rng = np.random.default_rng(seed)
 
-    def configure(self, frozen_roles, filled: dict[str, int], seed: int) -> None:
+    def configure(self, frozen_roles, filled: dict[str, int], seed: int, fixed: dict[str, str] | None = None) -> None:
+        """``fixed`` maps a role to a module that plays it in every episode (the cold-start opponent)."""
         self.frozen_roles = tuple(frozen_roles)
         self.filled = dict(filled)
+        self.fixed = dict(fixed or {})
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, agent_id, episode=None, **kwargs):
+        if agent_id in self.fixed:
+            return self.fixed[agent_id]
         count = self.filled.get(agent_id, 0)
         if agent_id in self.frozen_roles and count and self.rng.random() < self.probability:
             return slot_id(agent_id, int(self.rng.integers(count)))

@@ -19,12 +19,13 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
-from pe_rllib.callbacks.schedule import PhaseSchedule
+from pe_rllib.callbacks.schedule import PhaseSchedule, other
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing, apply_mapping
-from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, slot_ids
+from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, scripted_id, slot_ids
 from pe_rllib.config import ExperimentConfig, SelfPlayConfig, to_dict
 from pe_rllib.envs.core import AGENTS
 from pe_rllib.envs.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
+from pe_rllib.policies.rl_module import ScriptedRLModule
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,18 @@ class SelfPlayState:
 
     def __init__(self, config: SelfPlayConfig, data: dict | None = None) -> None:
         data = data or {}
+        self.config = config
         self.schedule = (PhaseSchedule.from_dict(config, data["schedule"]) if "schedule" in data
                          else PhaseSchedule(config))
         self.pool = (SnapshotPool.from_dict(data["pool"]) if "pool" in data
                      else SnapshotPool(config.opponent_slots))
+
+    def cold_start_overrides(self) -> dict[str, str]:
+        """During the cold start with a scripted opponent: {opponent role: its scripted module}."""
+        if self.config.cold_start_opponent == "untrained" or self.schedule.state.phase != 0:
+            return {}
+        opponent = other(self.config.first_role)
+        return {opponent: scripted_id(opponent)}
 
     def to_dict(self) -> dict:
         return {"schedule": self.schedule.to_dict(), "pool": self.pool.to_dict()}
@@ -74,10 +83,18 @@ def module_spec(experiment: ExperimentConfig, probe: RLlibPursuitEvasion) -> Mul
                     "vf_share_layers": False}
     slots = experiment.selfplay.opponent_slots
     roles_of = {role: role for role in AGENTS} | {slot: slot.split("_")[0] for slot in slot_ids(slots)}
-    return MultiRLModuleSpec(rl_module_specs={
-        module: RLModuleSpec(observation_space=probe.observation_spaces[role],
-                             action_space=probe.action_spaces[role], model_config=model_config)
-        for module, role in roles_of.items()})
+    specs = {module: RLModuleSpec(observation_space=probe.observation_spaces[role],
+                                  action_space=probe.action_spaces[role], model_config=model_config)
+             for module, role in roles_of.items()}
+    selfplay = experiment.selfplay
+    if selfplay.cold_start_opponent != "untrained":
+        opponent = other(selfplay.first_role)
+        specs[scripted_id(opponent)] = RLModuleSpec(
+            module_class=ScriptedRLModule, observation_space=probe.observation_spaces[opponent],
+            action_space=probe.action_spaces[opponent],
+            model_config={"policy": selfplay.cold_start_opponent, "role": opponent,
+                          "experiment": to_dict(experiment), "seed": experiment.training.seed})
+    return MultiRLModuleSpec(rl_module_specs=specs)
 
 
 def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR") -> PPOConfig:
@@ -91,13 +108,14 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     env_config = {"experiment": to_dict(experiment)}
     probe = RLlibPursuitEvasion(env_config)          # also proves the env builds before Ray starts work
     initial_roles = PhaseSchedule(experiment.selfplay).training_roles
+    spec = module_spec(experiment, probe)
     return (
         PPOConfig(algo_class=SelfPlayPPO)
         .environment(register(), env_config=env_config)
-        .multi_agent(policies=set(AGENTS) | set(slot_ids(experiment.selfplay.opponent_slots)),
+        .multi_agent(policies=set(spec.rl_module_specs),
                      policy_mapping_fn=OpponentMapping(experiment.selfplay.snapshot_probability, training.seed),
                      policies_to_train=initial_roles)
-        .rl_module(rl_module_spec=module_spec(experiment, probe))
+        .rl_module(rl_module_spec=spec)
         .env_runners(num_env_runners=training.num_env_runners,
                      num_envs_per_env_runner=training.num_envs_per_env_runner,
                      num_cpus_per_env_runner=training.num_cpus_per_env_runner)
