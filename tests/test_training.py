@@ -219,3 +219,55 @@ def test_cold_start_opponent_must_fit_the_role():
         from_dict(ExperimentConfig, {"selfplay": {"first_role": "evader", "cold_start_opponent": "straight_flee"}})
     config = from_dict(ExperimentConfig, {"selfplay": {"first_role": "pursuer", "cold_start_opponent": "circling"}})
     assert config.selfplay.cold_start_opponent == "circling"
+
+
+def test_crashed_env_runner_comes_back_with_current_weights_and_mapping():
+    """Ray restarts a crashed runner from the *original* config (often unnoticed by RLlib):
+    before the next iteration it must get all module weights and the mapping state again."""
+    import os
+
+    import ray
+
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.run import init_ray
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [], "phase_length": 10,
+                     "opponent_slots": 1, "snapshot_probability": 1.0},
+        "training": {**TINY["training"], "num_env_runners": 2}})
+    init_ray(dashboard=False)
+    algo = build_algorithm_config(config).build_algo()
+
+    def runner_state(env_runner):
+        mapping = env_runner.config.policy_mapping_fn
+        weights = env_runner.module["evader"].get_state()
+        first = next(iter(weights.values()))
+        return (env_runner.worker_index, os.getpid(), mapping.frozen_roles, mapping.filled,
+                float(np.asarray(first).ravel()[0]))
+
+    try:
+        algo.train()              # cold start: the evader trains, then is snapshotted and frozen
+        algo.train()              # no phase switch from here on: nothing else re-applies state
+        learner_evader = next(iter(algo.learner_group.get_weights(["evader"])["evader"].values()))
+        expected = (("evader",), {"pursuer": 0, "evader": 1}, float(np.asarray(learner_evader).ravel()[0]))
+        before = {s[0]: s for s in algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False)}
+        assert all(s[2:] == expected for s in before.values())
+        ray.kill(algo.env_runner_group._worker_manager.actors()[1], no_restart=False)   # a crash
+        deadline = time.time() + 120
+        while True:                                   # wait until Ray has restarted the process
+            time.sleep(2)
+            now = algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False,
+                                                           healthy_only=False)
+            restarted = [s for s in now if s[0] == 1 and s[1] != before[1][1]]
+            if restarted:
+                break
+            assert time.time() < deadline, "env runner was not restarted"
+        assert restarted[0][2:] != expected            # the new process starts stale ...
+        result = algo.train()
+        assert result["pe"]["episodes"] >= 1
+        after = {s[0]: s for s in algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False)}
+        assert sorted(after) == [1, 2] and after[1][1] == restarted[0][1]
+        assert all(s[2:] == expected for s in after.values())   # ... and is brought up to date
+    finally:
+        algo.stop()

@@ -63,8 +63,32 @@ def apply_mapping(algorithm) -> None:
     def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
         env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed)
+        env_runner._pe_configured = True
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
+
+
+def sync_env_runners(algorithm) -> list[int]:
+    """Before each iteration: bring every env runner up to the driver's self-play state.
+
+    Ray restarts a crashed env runner actor transparently, often without RLlib noticing
+    (then ``on_env_runners_recreated`` never fires), and the new process starts from the
+    original config: no mapping state, and freshly initialised weights for every module
+    PPO has not updated since (frozen roles, snapshots). Runners we have not configured
+    yet therefore get all module weights, and every runner gets the mapping state.
+    Returns the indices of the runners that were re-synced.
+    """
+    group = algorithm.env_runner_group
+    answers = group.foreach_env_runner(
+        lambda env_runner: (env_runner.worker_index, getattr(env_runner, "_pe_configured", False)),
+        local_env_runner=False)
+    fresh = [index for index, configured in answers if not configured]
+    if fresh:
+        group.sync_weights(from_worker_or_learner_group=algorithm.learner_group, to_worker_indices=fresh,
+                           inference_only=True)
+        logger.warning("env runner(s) %s were restarted: re-synced all module weights and self-play state", fresh)
+    apply_mapping(algorithm)
+    return fresh
 
 
 def iteration_figures(runner_results: dict) -> dict:
@@ -122,6 +146,7 @@ class SelfPlayCallback(RLlibCallback):
         result[NAMESPACE] = figures
 
     def on_env_runners_recreated(self, *, algorithm, is_evaluation: bool = False, **kwargs) -> None:
-        """Recreated runners come back with the original config: re-apply the mapping state."""
+        """Recreated runners come back with the original config: re-sync them now (when RLlib
+        noticed; ``SelfPlayPPO.training_step`` also checks before every iteration)."""
         if not is_evaluation:
-            apply_mapping(algorithm)
+            sync_env_runners(algorithm)

@@ -20,7 +20,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule, other
-from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing, apply_mapping
+from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing, apply_mapping, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, scripted_id, slot_ids
 from pe_rllib.config import ExperimentConfig, SelfPlayConfig, to_dict
 from pe_rllib.envs.core import AGENTS
@@ -63,6 +63,10 @@ class SelfPlayPPO(PPO):
         self.selfplay = SelfPlayState(self.experiment.selfplay)
         apply_freezing(self, self.selfplay.schedule.training_roles)
         apply_mapping(self)
+
+    def training_step(self):
+        sync_env_runners(self)            # restarted runners must not sample with stale state
+        return super().training_step()
 
     def get_state(self, *args, **kwargs):
         state = super().get_state(*args, **kwargs)
