@@ -83,6 +83,11 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.policies import SCRIPTED, make_scripted, scripted_names
     from pe_rllib.safety import make_batched_env
 
+    trained = [name for name in (args.pursuer, args.evader) if name not in SCRIPTED and Path(name).exists()]
+    if trained and args.config is None:
+        # A trained role plays in the world it was trained in unless told otherwise.
+        from pe_rllib.training.run import EXPERIMENT_FILE, resolve_checkpoint
+        args.config = resolve_checkpoint(trained[0]) / EXPERIMENT_FILE
     config = _load_config(args)
     gif = _check_output(args.gif, (".gif", ".png"), "--gif")
     json_out = _check_output(args.json, (".json",), "--json")
@@ -100,8 +105,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             from pe_rllib.policies import load_policy
             policy = load_policy(name, role)
             if policy.env_config != config.env:
-                raise CliError(f"{name}: trained in a different world than the rollout config; "
-                               f"pass --config {policy.checkpoint / 'experiment.yaml'}")
+                raise CliError(f"{name}: trained in a different world than --config/--set describe "
+                               f"(its own: {policy.checkpoint / 'experiment.yaml'})")
             return policy
         return make_scripted(name, role, config.env, seed=seed)   # raises the one-line error
 
@@ -119,7 +124,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             progress=Progress(f"{pursuer} vs {evader}"))
         rows.append(result.to_dict())
     safety = "on" if config.safety.enabled else "off"
-    print(f"scripted rollout, safety filter {safety}, seed {args.seed}")
+    print(f"rollout, safety filter {safety}, seed {args.seed}")
     print(_format_table(rows))
     if json_out is not None:
         payload = {"safety": safety, "seed": args.seed, "results": rows}
@@ -196,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rollout = sub.add_parser("rollout", help="evaluate scripted opponents on the batched world")
+    rollout = sub.add_parser("rollout", help="evaluate scripted or trained players on the batched world")
     rollout.add_argument("--pursuer", default="pure_pursuit",
                          help="scripted pursuer name or a trained run/checkpoint directory (default: pure_pursuit)")
     rollout.add_argument("--evader", default="straight_flee",

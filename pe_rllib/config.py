@@ -240,11 +240,9 @@ class SafetyConfig:
     """QP weight on the turn-rate correction; default d^2 so steering is as cheap as braking."""
     agent_avoidance: bool = False
     """Also keep this robot's control point away from the other robot (treated as static)."""
-    slack_penalty: float = 1e4
-    """Reserved for solvers that price slack; the exact solver uses the minimal uniform slack."""
 
     def __post_init__(self) -> None:
-        _positive(self, "control_point_distance", "weight_v", "slack_penalty")
+        _positive(self, "control_point_distance", "weight_v")
         _non_negative(self, "margin")
         _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)
         if self.weight_omega is not None:

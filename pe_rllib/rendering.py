@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pe_rllib.config import ExperimentConfig
-from pe_rllib.envs.parallel import PursuitEvasionEnv
-from pe_rllib.envs.render import save_animation
+from pe_rllib.envs.render import ArenaRenderer, save_animation
+from pe_rllib.envs.rllib_env import make_parallel_env
 
 logger = logging.getLogger(__name__)
 
@@ -18,25 +18,34 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
                    max_frames: int = 200, title: str = "") -> Path:
     """Play one episode (safety filter as configured) and save it; returns the path.
 
-    Long episodes are subsampled to at most ``max_frames`` frames.
+    Long episodes are subsampled to at most ``max_frames`` frames; the last frame names
+    the outcome.
     """
-    env = PursuitEvasionEnv(config.env, render_mode="rgb_array")
-    if config.safety.enabled:
-        from pe_rllib.safety import SafetyFilterWrapper
-        env = SafetyFilterWrapper(env, config.safety)
+    env = make_parallel_env(config)
+    renderer = ArenaRenderer(config.env)
     stride = max(1, int(np.ceil(config.env.max_steps / max_frames)))
     obs, _ = env.reset(seed=seed)
+    world = env.unwrapped.world
+    trails: list[list[np.ndarray]] = [[world.pose[0, i, :2].copy()] for i in range(2)]
     frames, step, outcome = [], 0, "running"
-    base = env.unwrapped
-    while env.agents:
-        if step % stride == 0:
-            frames.append(base.render())
-        actions = {"pursuer": pursuer.act(obs["pursuer"]), "evader": evader.act(obs["evader"])}
-        obs, _, _, _, infos = env.step(actions)
-        outcome = infos["pursuer"].get("outcome", outcome)
-        step += 1
-    base._renderer.fig.suptitle(f"{title}  [{outcome} after {step} steps]", fontsize=9)
-    frames.append(base.render())
-    env.close()
+
+    def draw(caption: str) -> None:
+        frames.append(renderer.frame(world.pose[0], world.obstacles[0], [np.array(t) for t in trails], caption))
+
+    try:
+        while env.agents:
+            if step % stride == 0:
+                draw(f"{title}  t = {step * config.env.dt:.1f} s")
+            actions = {"pursuer": pursuer.act(obs["pursuer"]), "evader": evader.act(obs["evader"])}
+            obs, _, _, _, infos = env.step(actions)
+            world = env.unwrapped.world
+            for i in range(2):
+                trails[i].append(world.pose[0, i, :2].copy())
+            outcome = infos["pursuer"].get("outcome", outcome)
+            step += 1
+        draw(f"{title}  [{outcome} after {step * config.env.dt:.1f} s]")
+    finally:
+        renderer.close()
+        env.close()
     logger.info("recorded %d frames (%s) to %s", len(frames), outcome, path)
     return save_animation(frames, path, fps=max(1, int(round(1 / (config.env.dt * stride)))))
