@@ -36,10 +36,14 @@ def _instances(n, rng):
     return filt, a, b, u0
 
 
-def test_exact_solver_matches_cvxpy_on_10000_random_instances():
+@pytest.mark.parametrize("solver", ["numpy", "compiled"])
+def test_exact_solver_matches_cvxpy_on_10000_random_instances(solver):
+    from pe_rllib.envs import kernels
+
     rng = np.random.default_rng(0)
     filt, a, b, u0 = _instances(10_000, rng)
-    u, feasible = solve_qp(a, b, u0, filt.low, filt.high, filt.weights)
+    solve = solve_qp if solver == "numpy" else kernels.solve_qp
+    u, feasible = solve(a, b, u0, filt.low, filt.high, filt.weights)
     reference = CvxpyQP(a.shape[1], filt.low, filt.high, filt.weights)
     w = np.array(filt.weights)
     worst, n_infeasible, n_active = 0.0, 0, 0
@@ -57,6 +61,24 @@ def test_exact_solver_matches_cvxpy_on_10000_random_instances():
     ok = feasible
     assert np.all(np.einsum("nki,ni->nk", a[ok], u[ok]) >= b[ok] - 1e-8)
     assert np.all((u[ok] >= filt.low - 1e-9) & (u[ok] <= filt.high + 1e-9))
+
+
+@pytest.mark.parametrize("agent_avoidance", [False, True])
+def test_compiled_constraints_equal_the_numpy_reference(agent_avoidance):
+    from pe_rllib.config import SafetyConfig
+    from pe_rllib.envs import kernels
+    from pe_rllib.safety.cbf import barrier_constraints
+
+    env = EnvConfig(n_obstacles=8, min_obstacles=3, arena_width=30.0, arena_height=10.0)
+    safety = SafetyConfig(agent_avoidance=agent_avoidance)
+    rng = np.random.default_rng(3)
+    obstacles = sample_obstacles(env, rng, 500)
+    pose = sample_spawns(env, rng, obstacles)
+    pose[..., 2] = rng.uniform(-np.pi, np.pi, (500, 2))
+    reference = barrier_constraints(env, safety, pose[:, 0], obstacles, pose[:, 1])
+    compiled = kernels.barrier_constraints(env, safety, pose[:, 0], obstacles, pose[:, 1])
+    for ref, out in zip(reference, compiled):
+        assert ref.shape == out.shape and np.allclose(ref, out, rtol=1e-12, atol=1e-12)
 
 
 def test_filter_output_satisfies_its_constraints_and_leaves_safe_actions_alone():

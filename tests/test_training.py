@@ -61,6 +61,7 @@ def test_progress_and_metrics_are_recorded(tiny_run):
         rates = line["capture_rate"] + line["escape_rate"] + line["collision_rate"]
         assert rates == pytest.approx(1.0)
         assert line["balance_gap"] == pytest.approx(abs(line["capture_rate"] - line["escape_rate"]))
+        assert 0.0 <= line["infeasible_rate"] <= line["intervention_rate"] + 1e-12 <= 1.0
     assert reports[-1].env_steps_lifetime >= 1600
     scalars = tensorboard_scalars(run_dir / "tensorboard")
     assert {"pe/capture_rate", "pe/balance_gap", "perf/steps_per_second"} <= set(scalars)

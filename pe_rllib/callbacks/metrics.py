@@ -2,7 +2,8 @@
 
 Per episode (summed per iteration, so the driver can form exact per-iteration rates):
 ``pe/episodes``, ``pe/captures``, ``pe/escapes``, ``pe/collisions``,
-``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions``, ``pe/agent_steps`` and ``pe/substitute_episodes`` (a frozen
+``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions``,
+``pe/filter_infeasible`` (steps the filter had to relax or fall back), ``pe/agent_steps`` and ``pe/substitute_episodes`` (a frozen
 snapshot or the scripted cold-start opponent played one side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
 episode returns ``pe/reward_terms/<role>/<term>``.
@@ -19,12 +20,12 @@ from pe_rllib.envs.core import AGENTS
 
 NAMESPACE = "pe"
 _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
-           "filter_interventions", "agent_steps", "substitute_episodes")
+           "filter_interventions", "filter_infeasible", "agent_steps", "substitute_episodes")
 
 
 def episode_summary(chunks) -> dict:
     """Outcome, length, min distance, interventions and per-term returns of one episode (all chunks)."""
-    outcome, steps, min_distance, interventions = "running", 0, float("inf"), 0
+    outcome, steps, min_distance, interventions, infeasible = "running", 0, float("inf"), 0, 0
     terms = {role: defaultdict(float) for role in AGENTS}
     for chunk in chunks:
         infos = chunk.get_infos()
@@ -37,10 +38,11 @@ def episode_summary(chunks) -> dict:
                     min_distance = min(min_distance, info["distance"])
                     outcome = info.get("outcome", outcome)
                 interventions += int(info.get("safety_intervened", False))
+                infeasible += int(info.get("safety_infeasible", False))
                 for term, value in info["reward_terms"].items():
                     terms[role][term] += value
     return {"outcome": outcome, "steps": steps, "min_distance": min_distance,
-            "interventions": interventions, "reward_terms": terms}
+            "interventions": interventions, "infeasible": infeasible, "reward_terms": terms}
 
 
 class EpisodeMetricsCallback(RLlibCallback):
@@ -54,7 +56,8 @@ class EpisodeMetricsCallback(RLlibCallback):
         counts = {
             "episodes": 1, "captures": outcome == "capture", "escapes": outcome == "timeout",
             "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
-            "filter_interventions": summary["interventions"], "agent_steps": 2 * steps,
+            "filter_interventions": summary["interventions"], "filter_infeasible": summary["infeasible"],
+            "agent_steps": 2 * steps,
             "substitute_episodes": any(is_substitute(str(episode.module_for(a))) for a in AGENTS),
         }
         for key in _SUMMED:

@@ -110,6 +110,7 @@ def iteration_figures(runner_results: dict) -> dict:
         "balance_gap": abs(capture - escape),
         "mean_capture_steps": float(pe.get("capture_steps", 0.0)) / captures if captures else math.nan,
         "intervention_rate": float(pe.get("filter_interventions", 0.0)) / agent_steps if agent_steps else math.nan,
+        "infeasible_rate": float(pe.get("filter_infeasible", 0.0)) / agent_steps if agent_steps else math.nan,
         "substitute_episode_share": rate("substitute_episodes"),
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig
+from pe_rllib.envs import kernels
 from pe_rllib.safety.cbf import action_box, barrier_constraints
 from pe_rllib.safety.qp import FEASIBILITY_TOL, minimal_slack, solve_qp
 
@@ -68,9 +69,13 @@ class SafetyFilter:
     def constraints(self, states: np.ndarray, obstacles: np.ndarray, others: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Hazard constraints ``A u >= b`` (``A [N, K, 2]``, ``b [N, K]``) in physical ``(v, omega)``."""
-        a, b, _ = barrier_constraints(self.env, self.safety, np.asarray(states, np.float64),
-                                      np.asarray(obstacles, np.float64), others)
+        a, b, _ = self._barriers(states, obstacles, others)
         return a, b
+
+    def _barriers(self, states, obstacles, others):
+        build = kernels.barrier_constraints if kernels.AVAILABLE else barrier_constraints
+        return build(self.env, self.safety, np.asarray(states, np.float64), np.asarray(obstacles, np.float64),
+                     others)
 
     def filter(self, states: np.ndarray, actions: np.ndarray, obstacles: np.ndarray,
                others: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -84,7 +89,7 @@ class SafetyFilter:
         """
         states = np.asarray(states, np.float64)
         nominal = np.clip(np.asarray(actions, np.float64), self.low, self.high)
-        a, b, h = barrier_constraints(self.env, self.safety, states, np.asarray(obstacles, np.float64), others)
+        a, b, h = self._barriers(states, obstacles, others)
         if self.safety.solver == "cvxpy":
             safe, status, slack = self._solve_cvxpy(a, b, nominal)
         else:
@@ -113,7 +118,8 @@ class SafetyFilter:
 
     def _solve_exact(self, a, b, nominal):
         n = len(nominal)
-        safe, feasible = solve_qp(a, b, nominal, self.low, self.high, self.weights)
+        solve = kernels.solve_qp if kernels.AVAILABLE else solve_qp
+        safe, feasible = solve(a, b, nominal, self.low, self.high, self.weights)
         status = np.full(n, OPTIMAL)
         slack = np.zeros(n)
         bad = np.flatnonzero(~feasible)
