@@ -97,6 +97,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         matchups = [(p, e) for p in scripted_names("pursuer") for e in scripted_names("evader")]
     else:
         matchups = [(args.pursuer, args.evader)]
+
     def player(name: str, role: str, seed: int):
         """A scripted policy by name, or a trained role from a run/checkpoint directory."""
         if name in SCRIPTED:
@@ -110,15 +111,14 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             return policy
         return make_scripted(name, role, config.env, seed=seed)   # raises the one-line error
 
-    for pursuer, evader in matchups:   # fail on a bad name before any episode runs
-        player(pursuer, "pursuer", args.seed)
-        player(evader, "evader", args.seed)
+    # Every player is built (and so validated) before any episode runs.
+    players = {("pursuer", p): player(p, "pursuer", args.seed) for p, _ in matchups}
+    players |= {("evader", e): player(e, "evader", args.seed + 1) for _, e in matchups}
 
     rows = []
     for pursuer, evader in matchups:
         result = evaluate(
-            config.env, player(pursuer, "pursuer", args.seed), player(evader, "evader", args.seed + 1),
-            args.episodes,
+            config.env, players["pursuer", pursuer], players["evader", evader], args.episodes,
             seed=args.seed, num_envs=args.num_envs, names=(pursuer, evader),
             make_env=lambda n: make_batched_env(n, config),
             progress=Progress(f"{pursuer} vs {evader}"))
@@ -135,7 +135,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if gif is not None:
         from pe_rllib.rendering import record_episode
         pursuer, evader = matchups[0]
-        record_episode(config, player(pursuer, "pursuer", args.seed), player(evader, "evader", args.seed + 1), gif,
+        record_episode(config, players["pursuer", pursuer], players["evader", evader], gif,
                        seed=args.seed, title=f"{pursuer} vs {evader}")
         print(f"wrote {gif}")
     return 0
@@ -187,7 +187,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                         on_iteration=lambda report: print(_progress_line(report), flush=True))
     except RunDirectoryError as err:
         raise CliError(str(err)) from None
-    last = summary.last.figures if summary.last else {}
+    if summary.last is None:
+        print(f"nothing to do: the run is already at iteration {summary.iterations} (--stop-iters to go further)")
+        print(f"checkpoint: {summary.checkpoint}")
+        return 0
+    last = summary.last.figures
     print(f"done: {summary.iterations} iterations, {summary.env_steps:,} env steps in "
           f"{time.perf_counter() - start:.0f} s; last capture {_fmt(last.get('capture_rate'))} "
           f"escape {_fmt(last.get('escape_rate'))}")

@@ -38,7 +38,7 @@ def _instances(n, rng):
 
 @pytest.mark.parametrize("solver", ["numpy", "compiled"])
 def test_exact_solver_matches_cvxpy_on_10000_random_instances(solver):
-    from pe_rllib.envs import kernels
+    from pe_rllib.safety import kernels
 
     rng = np.random.default_rng(0)
     filt, a, b, u0 = _instances(10_000, rng)
@@ -66,7 +66,7 @@ def test_exact_solver_matches_cvxpy_on_10000_random_instances(solver):
 @pytest.mark.parametrize("agent_avoidance", [False, True])
 def test_compiled_constraints_equal_the_numpy_reference(agent_avoidance):
     from pe_rllib.config import SafetyConfig
-    from pe_rllib.envs import kernels
+    from pe_rllib.safety import kernels
     from pe_rllib.safety.cbf import barrier_constraints
 
     env = EnvConfig(n_obstacles=8, min_obstacles=3, arena_width=30.0, arena_height=10.0)

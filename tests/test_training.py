@@ -163,6 +163,14 @@ def test_bad_input_fails_in_one_line_before_ray_starts(tmp_path, overrides, mess
     assert time.time() - started < 30
 
 
+def test_asking_for_a_gpu_that_is_not_there_fails_clearly(tmp_path):
+    result = _cli("train", "--output", str(tmp_path / "run"), "--set", "training.num_gpus_per_learner=1",
+                  "--set", "training.num_learners=1", "--no-dashboard", cwd=Path(__file__).parent.parent)
+    assert result.returncode == 2
+    assert "training.num_gpus_per_learner: the run asks for 1 GPU(s) but Ray has 0" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     result = _cli("train", "--resume", str(tmp_path))
     assert result.returncode == 2 and "not a pe_rllib run directory" in result.stderr
@@ -272,3 +280,16 @@ def test_crashed_env_runner_comes_back_with_current_weights_and_mapping():
         assert all(s[2:] == expected for s in after.values())   # ... and is brought up to date
     finally:
         algo.stop()
+
+
+def test_partial_observation_with_history_trains(tmp_path):
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY, "env": {**TINY["env"], "observation": "partial", "p_full_obs": 0.5, "history_length": 2,
+                        "n_lidar_rays": 8},
+        "training": {**TINY["training"], "stop_iterations": 1}})
+    summary = train(config, output=tmp_path / "run", dashboard=False)
+    policy = load_policy(summary.run_dir, "evader")
+    assert policy.module.observation_space.shape == ((23 + 8) * 2,)
+    assert summary.last.figures["episodes"] >= 1

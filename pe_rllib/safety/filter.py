@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig
-from pe_rllib.envs import kernels
+from pe_rllib.safety import kernels
 from pe_rllib.safety.cbf import action_box, barrier_constraints
 from pe_rllib.safety.qp import FEASIBILITY_TOL, minimal_slack, solve_qp
 

@@ -123,7 +123,7 @@ def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     return final
 
 
-def init_ray(address: str | None = None, dashboard: bool = True) -> str:
+def init_ray(address: str | None = None, dashboard: bool = True, log_level: str = "INFO") -> str:
     """Embedded local Ray unless an address (or RAY_ADDRESS, set by ``ray job submit``) is given.
 
     A bare ``ray.init()`` would attach to whatever cluster a stale ``ray_current_cluster``
@@ -134,10 +134,11 @@ def init_ray(address: str | None = None, dashboard: bool = True) -> str:
 
     address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
+        # ray.init (re)configures the "ray" logger at `logging_level`.
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=log_level)
         else:
-            ray.init(address="local", include_dashboard=dashboard, log_to_driver=False)
+            ray.init(address="local", include_dashboard=dashboard, log_to_driver=False, logging_level=log_level)
     context = ray.get_runtime_context()
     cpus = ray.cluster_resources().get("CPU", 0)
     gpus = ray.cluster_resources().get("GPU", 0)
@@ -172,6 +173,26 @@ class ScalarLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _check_gpus(experiment: ExperimentConfig, embedded: bool) -> None:
+    """GPUs the config asks for must exist: Ray would otherwise wait for them forever.
+
+    Embedded Ray cannot grow, so a shortfall is an error there; a cluster may be
+    autoscaling, so there it is a warning.
+    """
+    import ray
+
+    training = experiment.training
+    needed = training.num_gpus_per_learner * max(training.num_learners, 1)
+    available = ray.cluster_resources().get("GPU", 0.0)
+    if needed <= available:
+        return
+    message = (f"training.num_gpus_per_learner: the run asks for {needed:g} GPU(s) but Ray has "
+               f"{available:g}; set it to 0 (CPU) or run on a GPU node")
+    if embedded:
+        raise ConfigError(message)
+    logger.warning("%s (waiting for the cluster to provide them)", message)
 
 
 def _report(result: dict, stop: int) -> IterationReport:
@@ -220,9 +241,9 @@ def train(
     if stop < 1:
         raise ConfigError(f"stop iterations: must be >= 1, got {stop}")
     algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
+    where = init_ray(address, dashboard, log_level)
+    _check_gpus(experiment, embedded=not (address or os.environ.get("RAY_ADDRESS")))
     run_dir = run_dir if resume is not None else _prepare_run_dir(experiment, Path(output) if output else None)
-
-    where = init_ray(address, dashboard)
     logger.info("running on %s", where)
     if on_start is not None:
         on_start(where, run_dir)
