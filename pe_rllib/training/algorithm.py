@@ -109,6 +109,9 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     that module's emptied KL metric, gets NaN and, correctly, leaves its coefficient alone).
     """
     training = experiment.training
+    # RLlib applies config.log_level to its logger only in Algorithm.setup, after config
+    # validation has already warned; apply it now so the level holds from the start.
+    logging.getLogger("ray.rllib").setLevel(log_level)
     env_config = {"experiment": to_dict(experiment)}
     probe = RLlibPursuitEvasion(env_config)          # also proves the env builds before Ray starts work
     initial_roles = PhaseSchedule(experiment.selfplay).training_roles
