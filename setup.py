@@ -1,12 +1,16 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pe_rllib" / "__init__.py").read_text()).group(1)
+
 setup(
     name="pe_rllib",
-    version="0.1.0",
+    version=VERSION,
     description="Ray RLlib multi-agent self-play for pursuit-evasion robots with a CBF safety filter",
-    long_description=Path(__file__).with_name("README.md").read_text(),
+    long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pe_rllib", "pe_rllib.*"]),

@@ -23,7 +23,6 @@ from pe_rllib.safety.qp import FEASIBILITY_TOL, minimal_slack, solve_qp
 logger = logging.getLogger(__name__)
 
 OPTIMAL, RELAXED, FALLBACK = 0, 1, 2
-STATUS_NAMES = {OPTIMAL: "optimal", RELAXED: "relaxed", FALLBACK: "fallback"}
 INTERVENTION_TOL = 1e-6
 
 
