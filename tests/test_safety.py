@@ -191,3 +191,24 @@ def test_wrapper_adds_infos_and_config_errors_are_clear():
         SafetyFilterWrapper(pursuit_evasion_v0.parallel_env(), gamma=2.0)
     with pytest.raises(ConfigError, match="env.obstacle_clearance"):
         ExperimentConfig(env=EnvConfig(obstacle_clearance=0.1), safety=SafetyConfig())
+
+
+@pytest.mark.parametrize("agent_avoidance", [True, False])
+def test_agent_avoidance_keeps_a_robot_off_the_other(agent_avoidance):
+    """Full speed straight at a stationary robot: with the agent barrier it stops short."""
+    from pe_rllib.envs.core import integrate
+
+    env = EnvConfig(n_obstacles=0, arena_width=40.0, arena_height=40.0)
+    filt = SafetyFilter(env, agent_avoidance=agent_avoidance)
+    pose = np.array([[0.0, 0.0, 0.0]])
+    other = np.array([[3.0, 0.05, 0.0]])
+    closest = np.inf
+    for _ in range(200):
+        safe, _ = filt.filter(pose, np.array([[1.0, 0.0]]), np.zeros((1, 0, 3)), other)
+        pose = integrate(pose, safe, env.dt)
+        closest = min(closest, float(np.linalg.norm(pose[0, :2] - other[0, :2])))
+    body_contact = 2 * env.robot_radius
+    if agent_avoidance:
+        assert closest >= body_contact + filt.safety.margin - 0.01
+    else:
+        assert closest < body_contact

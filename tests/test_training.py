@@ -66,6 +66,8 @@ def test_progress_and_metrics_are_recorded(tiny_run):
     scalars = tensorboard_scalars(run_dir / "tensorboard")
     assert {"pe/capture_rate", "pe/balance_gap", "perf/steps_per_second"} <= set(scalars)
     assert any(tag.startswith("learners/pursuer/") for tag in scalars)
+    assert {"runners/min_distance", "runners/episode_steps", "runners/reward_terms/pursuer/capture",
+            "runners/reward_terms/evader/timeout"} <= set(scalars)
     assert [step for step, _ in scalars["pe/capture_rate"]] == [1, 2, 3, 4]
     assert [value for _, value in scalars["pe/capture_rate"]] == pytest.approx([line["capture_rate"] for line in lines])
 

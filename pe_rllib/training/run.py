@@ -146,10 +146,22 @@ def init_ray(address: str | None = None, dashboard: bool = True, log_level: str 
     return f"{where} (node {context.get_node_id()[:8]}, {cpus:g} CPUs, {gpus:g} GPUs)"
 
 
+def _flatten(tree: dict, prefix: str) -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}/{key}"))
+        else:
+            out[f"{prefix}/{key}"] = value
+    return out
+
+
 class ScalarLog:
     """TensorBoard event files in ``RUN/tensorboard`` (``tensorboard --logdir RUN``): the driver-side
-    figures under ``pe/``, throughput under ``perf/`` and each module's learner statistics
-    under ``learners/<module>/``. A resumed run appends to the same directory."""
+    figures under ``pe/``, the runners' per-episode metrics (smoothed min distance, episode
+    length, per-term returns per role, summed outcome counts) under ``runners/``,
+    throughput under ``perf/`` and each module's learner statistics under
+    ``learners/<module>/``. A resumed run appends to the same directory."""
 
     def __init__(self, run_dir: Path) -> None:
         from tensorboardX import SummaryWriter
@@ -157,7 +169,7 @@ class ScalarLog:
         self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     def write(self, report: IterationReport, result: dict) -> None:
-        from ray.rllib.utils.metrics import LEARNER_RESULTS
+        from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
 
         step = report.iteration
         scalars = {f"pe/{k}": v for k, v in report.figures.items()}
@@ -166,6 +178,7 @@ class ScalarLog:
         for module, stats in result.get(LEARNER_RESULTS, {}).items():
             if isinstance(stats, dict):
                 scalars.update({f"learners/{module}/{k}": v for k, v in stats.items()})
+        scalars.update(_flatten(result.get(ENV_RUNNER_RESULTS, {}).get("pe", {}), "runners"))
         for key, value in scalars.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 self.writer.add_scalar(key, value, step)
