@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import yaml
 
 from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment
+from pe_rllib.files import write_atomic
 
 EXIT_USAGE = 2
 
@@ -128,9 +129,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     print(_format_table(rows))
     if json_out is not None:
         payload = {"safety": safety, "seed": args.seed, "results": rows}
-        tmp = json_out.with_name(json_out.name + ".part")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(json_out)
+        write_atomic(json_out, json.dumps(payload, indent=2))
         print(f"wrote {json_out}")
     if gif is not None:
         from pe_rllib.rendering import record_episode

@@ -68,6 +68,12 @@ def apply_mapping(algorithm) -> None:
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
 
+def apply_selfplay(algorithm) -> None:
+    """Make learners and env runners follow ``algorithm.selfplay``: who trains, who plays."""
+    apply_freezing(algorithm, algorithm.selfplay.schedule.training_roles)
+    apply_mapping(algorithm)
+
+
 def sync_env_runners(algorithm) -> list[int]:
     """Before each iteration: bring every env runner up to the driver's self-play state.
 
@@ -140,8 +146,7 @@ class SelfPlayCallback(RLlibCallback):
                 slot = selfplay.pool.record(role)
                 if slot is not None:
                     copy_weights(algorithm, role, slot)
-            apply_freezing(algorithm, selfplay.schedule.training_roles)
-            apply_mapping(algorithm)
+            apply_selfplay(algorithm)
         figures["switch_next"] = switched
         figures["snapshots_filled"] = dict(selfplay.pool.filled)
         result[NAMESPACE] = figures

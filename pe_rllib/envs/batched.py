@@ -172,8 +172,9 @@ class BatchedPursuitEvasion:
         outcome[crashed] = COLLISION
         done = terminated | truncated
         episode_length = world.t.copy()
-        final = self._obs_dict(self._history.copy())
+        final = self._obs_dict(self._history)
         if self.autoreset and done.any():
+            final = self._obs_dict(self._history.copy())      # the reset below writes in place
             fresh, history = self._fresh(int(done.sum()))
             world.assign(done, fresh)
             self._history[done] = history

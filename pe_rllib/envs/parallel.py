@@ -123,20 +123,16 @@ class PursuitEvasionEnv(ParallelEnv):
         out_infos = {}
         for agent in AGENTS:
             info = infos[agent]
-            out_infos[agent] = {
-                "collision": bool(info["collision"][0]), "captured": bool(info["captured"][0]),
-                "clearance": float(info["clearance"][0]), "visible": bool(info["visible"][0]),
-                "distance": float(info["distance"][0]),
-                "reward_terms": {term: float(v[0]) for term, v in info["reward_terms"].items()},
-            }
+            # Every per-arena array becomes a Python scalar (bool, int, float); episode-level
+            # entries appear only when the episode ends; final_obs is the returned obs here.
+            out = {key: value[0].item() for key, value in info.items()
+                   if key not in ("reward_terms", "outcome", "episode_length", "final_obs")}
+            out["reward_terms"] = {term: float(v[0]) for term, v in info["reward_terms"].items()}
             outcome = int(info["outcome"][0])
             if outcome != RUNNING:
-                out_infos[agent]["outcome"] = OUTCOME_NAMES[outcome]
-                out_infos[agent]["episode_length"] = int(info["episode_length"][0])
-            for key in set(info) - {"collision", "captured", "clearance", "visible", "distance",
-                                    "reward_terms", "outcome", "episode_length", "final_obs"}:
-                value = info[key]
-                out_infos[agent][key] = value[0] if isinstance(value, np.ndarray) else value
+                out["outcome"] = OUTCOME_NAMES[outcome]
+                out["episode_length"] = int(info["episode_length"][0])
+            out_infos[agent] = out
         result = (
             {agent: obs[agent][0] for agent in AGENTS},
             {agent: float(rewards[agent][0]) for agent in AGENTS},

@@ -89,11 +89,7 @@ class SafetyFilterWrapper(BaseParallelWrapper):
             raise RuntimeError("step() called on a finished episode; call reset()")
         batched = {agent: np.asarray(actions[agent], dtype=np.float64).reshape(1, 2) for agent in AGENTS}
         result = self._safe_core.step(batched)
-        out = base._unbatch(*result)
-        for info in out[4].values():
-            info["safety_intervened"] = bool(info["safety_intervened"])
-            info["safety_infeasible"] = bool(info["safety_infeasible"])
-        return out
+        return base._unbatch(*result)
 
 
 def make_batched_env(num_envs: int, config: ExperimentConfig, **kwargs: Any):

@@ -20,7 +20,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule, other
-from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_freezing, apply_mapping, sync_env_runners
+from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, scripted_id, slot_ids
 from pe_rllib.config import ExperimentConfig, SelfPlayConfig, to_dict
 from pe_rllib.envs.core import AGENTS
@@ -61,8 +61,7 @@ class SelfPlayPPO(PPO):
         super().setup(config)
         self.experiment = experiment_from_env_config(self.config.env_config)
         self.selfplay = SelfPlayState(self.experiment.selfplay)
-        apply_freezing(self, self.selfplay.schedule.training_roles)
-        apply_mapping(self)
+        apply_selfplay(self)
 
     def training_step(self):
         sync_env_runners(self)            # restarted runners must not sample with stale state
@@ -77,8 +76,7 @@ class SelfPlayPPO(PPO):
         super().set_state(state)
         if STATE_KEY in state:
             self.selfplay = SelfPlayState(self.experiment.selfplay, state[STATE_KEY])
-            apply_freezing(self, self.selfplay.schedule.training_roles)
-            apply_mapping(self)
+            apply_selfplay(self)
 
 
 def module_spec(experiment: ExperimentConfig, probe: RLlibPursuitEvasion) -> MultiRLModuleSpec:

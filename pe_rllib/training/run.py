@@ -29,6 +29,7 @@ from typing import Callable
 import yaml
 
 from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, to_dict
+from pe_rllib.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +67,6 @@ class TrainSummary:
     last: IterationReport | None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def latest_checkpoint(run_dir: Path) -> Path:
     """The newest complete checkpoint of a run directory (clear error otherwise)."""
     run_dir = Path(run_dir)
@@ -102,7 +97,7 @@ def _prepare_run_dir(experiment: ExperimentConfig, output: Path | None) -> Path:
         raise RunDirectoryError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
-    _write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
+    write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
     return run_dir
 
 
@@ -116,7 +111,7 @@ def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     shutil.copy(run_dir / EXPERIMENT_FILE, tmp / EXPERIMENT_FILE)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _write_atomic(checkpoints / LATEST, name)
+    write_atomic(checkpoints / LATEST, name)
     complete = sorted(p for p in checkpoints.glob("iter_*") if not p.name.endswith(".part"))
     for old in complete[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -254,8 +249,9 @@ def train(
     if stop < 1:
         raise ConfigError(f"stop iterations: must be >= 1, got {stop}")
     algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
+    address = address or os.environ.get("RAY_ADDRESS")
     where = init_ray(address, dashboard, log_level)
-    _check_gpus(experiment, embedded=not (address or os.environ.get("RAY_ADDRESS")))
+    _check_gpus(experiment, embedded=not address)
     run_dir = run_dir if resume is not None else _prepare_run_dir(experiment, Path(output) if output else None)
     logger.info("running on %s", where)
     if on_start is not None:
