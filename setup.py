@@ -13,7 +13,11 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["pe_rllib", "pe_rllib.*"]),
+    # The experiment YAMLs live in tune_configs/ (where users edit and pass them) and ship inside
+    # the package as pe_rllib.tune_configs, so `pe-rllib train` finds them from any directory.
+    packages=[*find_packages(include=["pe_rllib", "pe_rllib.*"]), "pe_rllib.tune_configs"],
+    package_dir={"pe_rllib.tune_configs": "tune_configs"},
+    package_data={"pe_rllib.tune_configs": ["*.yaml"]},
     install_requires=[
         "ray[default,rllib,tune]>=2.60,<2.61",
         "gymnasium>=1.2,<1.3",          # the line RLlib 2.60 pins
@@ -26,6 +30,6 @@ setup(
         "pyyaml>=6",
         "numba>=0.60",                  # fused sensing kernels (numpy fallback kept as reference)
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel"]},
     entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},
 )

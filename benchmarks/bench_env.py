@@ -11,8 +11,8 @@ caller (``taskset -c 0``) for the one-core figures.
 from __future__ import annotations
 
 import numpy as np
-
 from common import best_rate, save
+
 from pe_rllib.envs import BatchedPursuitEvasion, PursuitEvasionEnv
 
 WORLD = dict(n_obstacles=8, n_lidar_rays=16)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from common import best_rate, save
+
 from pe_rllib.config import EnvConfig
 from pe_rllib.envs.core import sample_obstacles, sample_spawns
 from pe_rllib.safety import SafetyFilter

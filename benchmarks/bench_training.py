@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import ray
-
 from common import save
+
 from pe_rllib.config import load_experiment
-from pe_rllib.envs.rllib_env import make_parallel_env
+from pe_rllib.safety import make_parallel_env
 from pe_rllib.training.algorithm import build_algorithm_config
 
 ITERATIONS = 3
@@ -29,7 +29,7 @@ QUICKSTART = Path(__file__).resolve().parent.parent / "tune_configs" / "quicksta
 def stock_env(config):
     from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 
-    from pe_rllib.envs.rllib_env import experiment_from_env_config
+    from pe_rllib.training.rllib_env import experiment_from_env_config
     return ParallelPettingZooEnv(make_parallel_env(experiment_from_env_config(config)))
 
 

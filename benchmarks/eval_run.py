@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from common import save
+
 from pe_rllib.evaluation import evaluate
 from pe_rllib.policies import load_policy, make_scripted
 from pe_rllib.safety import make_batched_env
@@ -40,7 +41,8 @@ def main() -> None:
                      make_env=lambda n: make_batched_env(n, experiment))
         rows.append(r.to_dict())
         ttc = "-" if r.mean_time_to_capture is None else f"{r.mean_time_to_capture:.2f}"
-        print(f"{p_name:14s} {e_name:14s} {r.capture_rate:7.2f} {r.escape_rate:6.2f} {r.collision_rate:9.2f} {ttc:>12s}")
+        print(f"{p_name:14s} {e_name:14s} {r.capture_rate:7.2f} {r.escape_rate:6.2f} "
+              f"{r.collision_rate:9.2f} {ttc:>12s}")
     save("eval_run", rows)
 
 

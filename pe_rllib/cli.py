@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ import yaml
 
 from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment
 from pe_rllib.files import write_atomic
+from pe_rllib.rundir import EXPERIMENT_FILE, RunDirectoryError
 
 EXIT_USAGE = 2
 
@@ -28,7 +31,10 @@ def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise CliError(f"--set {pair!r}: expected KEY=VALUE, e.g. env.evader_v_max=1.15")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise CliError(f"--set {pair!r}: value is not valid YAML ({str(err).splitlines()[0]})") from None
     return overrides
 
 
@@ -46,9 +52,23 @@ def _check_output(path: str | None, suffixes: tuple[str, ...], flag: str) -> Pat
     out = Path(path)
     if out.suffix.lower() not in suffixes:
         raise CliError(f"{flag} {path}: must end in {' or '.join(suffixes)}")
-    if not out.parent.exists():
-        raise CliError(f"{flag} {path}: directory {out.parent} does not exist")
+    parent = out.parent
+    if not parent.is_dir():
+        raise CliError(f"{flag} {path}: directory {parent} does not exist")
+    if out.is_dir():
+        raise CliError(f"{flag} {path}: is a directory")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise CliError(f"{flag} {path}: not writable")
     return out
+
+
+def _write_output(path: Path, flag: str, write) -> None:
+    """Run ``write(path)``; a file-system failure (disk full, permissions changed) is one line."""
+    try:
+        write(path)
+    except OSError as err:
+        raise CliError(f"{flag} {path}: cannot write ({err.strerror or err})") from None
+    print(f"wrote {path}")
 
 
 class Progress:
@@ -84,10 +104,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.policies import SCRIPTED, make_scripted, scripted_names
     from pe_rllib.safety import make_batched_env
 
-    trained = [name for name in (args.pursuer, args.evader) if name not in SCRIPTED and Path(name).exists()]
+    for name, role in ((args.pursuer, "pursuer"), (args.evader, "evader")):
+        if name not in SCRIPTED and not Path(name).exists():
+            if os.sep in name or name.startswith("."):
+                raise CliError(f"--{role} {name}: no such run or checkpoint directory")
+            make_scripted(name, role, ExperimentConfig().env)                  # raises the one-line error
+    trained = [name for name in (args.pursuer, args.evader) if name not in SCRIPTED]
     if trained and args.config is None:
         # A trained role plays in the world it was trained in unless told otherwise.
-        from pe_rllib.training.run import EXPERIMENT_FILE, resolve_checkpoint
+        from pe_rllib.rundir import resolve_checkpoint
         args.config = resolve_checkpoint(trained[0]) / EXPERIMENT_FILE
     config = _load_config(args)
     gif = _check_output(args.gif, (".gif", ".png"), "--gif")
@@ -103,14 +128,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         """A scripted policy by name, or a trained role from a run/checkpoint directory."""
         if name in SCRIPTED:
             return make_scripted(name, role, config.env, seed=seed)
-        if Path(name).exists():
-            from pe_rllib.policies import load_policy
-            policy = load_policy(name, role)
-            if policy.env_config != config.env:
-                raise CliError(f"{name}: trained in a different world than --config/--set describe "
-                               f"(its own: {policy.checkpoint / 'experiment.yaml'})")
-            return policy
-        return make_scripted(name, role, config.env, seed=seed)   # raises the one-line error
+        from pe_rllib.policies import load_policy
+        policy = load_policy(name, role)
+        if policy.env_config != config.env:
+            raise CliError(f"{name}: trained in a different world than --config/--set describe "
+                           f"(its own: {policy.checkpoint / EXPERIMENT_FILE})")
+        return policy
 
     # Every player is built (and so validated) before any episode runs.
     players = {("pursuer", p): player(p, "pursuer", args.seed) for p, _ in matchups}
@@ -129,26 +152,17 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     print(_format_table(rows))
     if json_out is not None:
         payload = {"safety": safety, "seed": args.seed, "results": rows}
-        write_atomic(json_out, json.dumps(payload, indent=2))
-        print(f"wrote {json_out}")
+        _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(payload, indent=2)))
     if gif is not None:
         from pe_rllib.rendering import record_episode
         pursuer, evader = matchups[0]
-        record_episode(config, players["pursuer", pursuer], players["evader", evader], gif,
-                       seed=args.seed, title=f"{pursuer} vs {evader}")
-        print(f"wrote {gif}")
+        _write_output(gif, "--gif", lambda path: record_episode(
+            config, players["pursuer", pursuer], players["evader", evader], path, seed=args.seed,
+            title=f"{pursuer} vs {evader}"))
     return 0
 
 
-QUICKSTART = "tune_configs/quickstart.yaml"
-
-
-def default_config_path() -> Path:
-    """The quickstart experiment: ./tune_configs/ first, then the checkout this package lives in."""
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (base / QUICKSTART).is_file():
-            return base / QUICKSTART
-    raise CliError(f"{QUICKSTART} not found (run from the repository root or pass --config)")
+DEFAULT_EXPERIMENT = "quickstart"
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -166,26 +180,25 @@ def _progress_line(report) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pe_rllib.training.run import RunDirectoryError, train
+    from pe_rllib.training.run import train
 
     if args.stop_iters is not None and args.stop_iters < 1:
         raise CliError(f"--stop-iters: must be >= 1, got {args.stop_iters}")
+    resume_overrides = None
     if args.resume is not None:
-        if args.config is not None or args.set:
-            raise CliError("--resume continues the run's own experiment.yaml; drop --config/--set")
-        experiment = None
+        if args.config is not None or args.output is not None:
+            raise CliError("--resume continues the run's own experiment.yaml in its own directory; "
+                           "drop --config/--output")
+        experiment, resume_overrides = None, _parse_overrides(args.set or [])
     else:
-        args.config = args.config or default_config_path()
+        args.config = args.config or DEFAULT_EXPERIMENT
         experiment = _load_config(args)
     start = time.perf_counter()
-    try:
-        summary = train(experiment, output=args.output, resume=args.resume, stop_iterations=args.stop_iters,
-                        address=args.address, dashboard=not args.no_dashboard,
-                        log_level="INFO" if args.verbose else "ERROR",
-                        on_start=lambda where, run_dir: print(f"{where}; run directory {run_dir}", flush=True),
-                        on_iteration=lambda report: print(_progress_line(report), flush=True))
-    except RunDirectoryError as err:
-        raise CliError(str(err)) from None
+    summary = train(experiment, output=args.output, resume=args.resume, resume_overrides=resume_overrides,
+                    stop_iterations=args.stop_iters, address=args.address, dashboard=not args.no_dashboard,
+                    log_level="INFO" if args.verbose else "ERROR",
+                    on_start=lambda where, run_dir: print(f"{where}; run directory {run_dir}", flush=True),
+                    on_iteration=lambda report: print(_progress_line(report), flush=True))
     if summary.last is None:
         print(f"nothing to do: the run is already at iteration {summary.iterations} (--stop-iters to go further)")
         print(f"checkpoint: {summary.checkpoint}")
@@ -211,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="scripted evader name or a trained run/checkpoint directory (default: straight_flee)")
     rollout.add_argument("--episodes", type=int, default=200, help="episodes per matchup (default: 200)")
     rollout.add_argument("--matrix", action="store_true", help="every scripted pursuer x every scripted evader")
-    rollout.add_argument("--config", help="experiment YAML (default: built-in defaults)")
+    rollout.add_argument("--config", help="experiment YAML or bundled experiment name (default: built-in "
+                         "defaults, or a trained player's own world)")
     rollout.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="override a config value, e.g. --set env.evader_v_max=1.15 (repeatable)")
     rollout.add_argument("--safety", choices=("on", "off"), help="safety filter (default: from config)")
@@ -222,9 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.set_defaults(func=cmd_rollout)
 
     train = sub.add_parser("train", help="self-play training on RLlib (default: the quickstart)")
-    train.add_argument("--config", help=f"experiment YAML (default: {QUICKSTART})")
+    train.add_argument("--config", help=f"experiment YAML or bundled experiment name (default: {DEFAULT_EXPERIMENT})")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set training.lr=1e-4 (repeatable)")
+                       help="override a config value, e.g. --set training.lr=1e-4 (repeatable); with --resume "
+                            "only fields that do not change what the run learns (README)")
     train.add_argument("--stop-iters", type=int, help="training iterations (default: training.stop_iterations)")
     train.add_argument("--output", help="run directory (default: runs/pe-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
@@ -241,14 +256,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:   # Ray's own start-up chatter; real errors still surface as exceptions
         logging.getLogger("ray").setLevel(logging.ERROR)
+    # SIGTERM unwinds like Ctrl-C so runs release their lock and stop embedded Ray.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return args.func(args)
-    except (CliError, ConfigError) as err:
+    except (CliError, ConfigError, RunDirectoryError) as err:   # user input; library bugs keep their traceback
         print(f"pe-rllib: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError) as err:   # bad names/values/paths found by the library
-        print(f"pe-rllib: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("pe-rllib: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

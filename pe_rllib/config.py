@@ -22,6 +22,9 @@ from typing import Any, Mapping
 import yaml
 
 __all__ = [
+    "ROLES",
+    "SCRIPTED_POLICIES",
+    "other_role",
     "ConfigError",
     "RewardConfig",
     "EnvConfig",
@@ -32,11 +35,30 @@ __all__ = [
     "from_dict",
     "to_dict",
     "load_experiment",
+    "experiment_path",
+    "bundled_experiments",
+    "check_safety_compatible",
 ]
 
 
 class ConfigError(ValueError):
     """A config value or key is invalid. The message names the key's path."""
+
+
+ROLES: tuple[str, str] = ("pursuer", "evader")
+"""The two roles, in the fixed agent order every env, module map and array uses."""
+
+SCRIPTED_POLICIES: dict[str, tuple[str, ...]] = {
+    "pursuer": ("pure_pursuit", "proportional_navigation", "lead_pursuit", "random"),
+    "evader": ("straight_flee", "circling", "random"),
+}
+"""Names of the scripted policies per role (implemented in :mod:`pe_rllib.policies.scripted`,
+which checks at import that it implements exactly these)."""
+
+
+def other_role(role: str) -> str:
+    """The opponent of ``role``."""
+    return ROLES[1 - ROLES.index(role)]
 
 
 def _check(condition: bool, name: str, message: str, value: Any) -> None:
@@ -48,6 +70,13 @@ def _positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         _check(math.isfinite(value) and value > 0, name, "must be > 0", value)
+
+
+def _at_most(obj: Any, limit: float, *names: str) -> None:
+    """Upper bounds against absurd sizes (they would hang or exhaust memory, not fail)."""
+    for name in names:
+        value = getattr(obj, name)
+        _check(value <= limit, name, f"must be <= {limit:g}", value)
 
 
 def _non_negative(obj: Any, *names: str) -> None:
@@ -76,7 +105,8 @@ class RewardConfig:
     visibility: float = 0.0
     """Pursuer += visibility every step the evader is in its field of view and line of sight."""
     obstacle_approach: float = 0.0
-    """Each agent -= obstacle_approach * (1 - clearance / approach_distance) when closer than approach_distance to an obstacle or wall."""
+    """Each agent -= obstacle_approach * (1 - clearance / approach_distance) when closer than
+    approach_distance to an obstacle or wall."""
     approach_distance: float = 1.0
     """Clearance [m] below which obstacle_approach starts to penalise."""
     collision: float = 10.0
@@ -139,7 +169,8 @@ class EnvConfig:
     observation: str = "full"
     """"full" (opponent always observed) or "partial" (field of view, range, occlusion, LiDAR)."""
     p_full_obs: float = 0.0
-    """Partial mode only: per-episode probability that the opponent is observed regardless of FOV/range/occlusion (masking curriculum)."""
+    """Partial mode only: per-episode probability that the opponent is observed regardless of
+    FOV/range/occlusion (masking curriculum)."""
     n_obstacle_obs: int = 4
     """Full mode: the k nearest obstacles in the observation (zero-padded)."""
     fov_deg: float = 120.0
@@ -169,6 +200,18 @@ class EnvConfig:
                    name, "must be an integer >= 0", getattr(self, name))
         _check(self.prep_steps < self.max_steps, "prep_steps", f"must be < max_steps ({self.max_steps})",
                self.prep_steps)
+        _at_most(self, 10_000.0, "arena_width", "arena_height", "sensing_range", "lidar_range")
+        _at_most(self, 1.0, "dt")
+        _at_most(self, 10_000_000, "max_steps")
+        _at_most(self, 1024, "n_obstacles", "n_obstacle_obs", "n_lidar_rays")
+        _at_most(self, 64, "history_length")
+        # A robot must not cross the capture zone or turn half a circle within one step.
+        step = max(self.pursuer_v_max, self.evader_v_max) * self.dt
+        _check(step <= self.capture_radius, "dt",
+               f"moves a robot {step:g} m per step, more than capture_radius ({self.capture_radius:g} m); "
+               "lower dt or the speeds", self.dt)
+        _check(self.omega_max * self.dt <= math.pi / 2, "omega_max",
+               f"turns more than 90 deg per step at dt={self.dt:g}", self.omega_max)
         if self.min_obstacles is not None:
             _check(isinstance(self.min_obstacles, int) and 0 <= self.min_obstacles <= self.n_obstacles,
                    "min_obstacles", f"must be an integer in [0, n_obstacles={self.n_obstacles}]",
@@ -251,7 +294,7 @@ class SafetyConfig:
         agents = tuple(self.agents)
         object.__setattr__(self, "agents", agents)
         for agent in agents:
-            _check(agent in ("pursuer", "evader"), "agents", "entries must be 'pursuer' or 'evader'", agent)
+            _check(agent in ROLES, "agents", "entries must be 'pursuer' or 'evader'", agent)
 
     @property
     def omega_weight(self) -> float:
@@ -261,7 +304,6 @@ class SafetyConfig:
         return self.weight_v * self.control_point_distance ** 2
 
 
-ROLES = ("pursuer", "evader")
 SELFPLAY_MODES = ("alternating", "simultaneous")
 
 
@@ -276,7 +318,9 @@ class SelfPlayConfig:
     cold_start_iterations: int = 2
     """Length of the cold-start phase (phase 0) in iterations; 0 skips it."""
     cold_start_opponent: str = "untrained"
-    """Who plays against first_role during the cold start: "untrained" (the other role's freshly initialised, stochastic network, i.e. random play) or a scripted policy name for that role (e.g. "pure_pursuit")."""
+    """Who plays against first_role during the cold start: "untrained" (the other role's freshly
+    initialised, stochastic network, i.e. random play) or a scripted policy name for that role
+    (e.g. "pure_pursuit")."""
     warmup_phase_lengths: tuple[int, ...] = (1, 2)
     """Lengths of the first alternating phases after the cold start (short early, longer later)."""
     phase_length: int = 4
@@ -284,9 +328,11 @@ class SelfPlayConfig:
     max_phase_env_steps: int = 0
     """Force a switch once a phase has sampled this many env steps (0 = no budget)."""
     opponent_slots: int = 0
-    """K frozen snapshot modules per role (ROLE_snapshot_0..K-1); a role's weights are copied into its next slot (round-robin) whenever its training phase ends."""
+    """K frozen snapshot modules per role (ROLE_snapshot_0..K-1); a role's weights are copied into
+    its next slot (round-robin) whenever its training phase ends."""
     snapshot_probability: float = 0.0
-    """Per episode, the probability that the frozen role is played by one of its filled snapshots (uniformly) instead of its current weights."""
+    """Per episode, the probability that the frozen role is played by one of its filled snapshots
+    (uniformly) instead of its current weights."""
 
     def __post_init__(self) -> None:
         _check(self.mode in SELFPLAY_MODES, "mode", f"must be one of {SELFPLAY_MODES}", self.mode)
@@ -295,11 +341,10 @@ class SelfPlayConfig:
             _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
         if self.cold_start_opponent != "untrained":
-            from pe_rllib.policies.scripted import scripted_names
-
-            opponent = ROLES[1 - ROLES.index(self.first_role)]
-            _check(self.cold_start_opponent in scripted_names(opponent), "cold_start_opponent",
-                   f"must be 'untrained' or a scripted {opponent} ({', '.join(scripted_names(opponent))})",
+            opponent = other_role(self.first_role)
+            names = SCRIPTED_POLICIES[opponent]
+            _check(self.cold_start_opponent in names, "cold_start_opponent",
+                   f"must be 'untrained' or a scripted {opponent} ({', '.join(names)})",
                    self.cold_start_opponent)
         _check(0.0 <= self.snapshot_probability <= 1.0, "snapshot_probability", "must be in [0, 1]",
                self.snapshot_probability)
@@ -372,9 +417,15 @@ class TrainingConfig:
             _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         _check(self.minibatch_size <= self.train_batch_size_per_learner, "minibatch_size",
                f"must be <= train_batch_size_per_learner ({self.train_batch_size_per_learner})", self.minibatch_size)
+        _at_most(self, 1.0, "lr")
+        _at_most(self, 1000, "num_epochs")
+        _at_most(self, 10_000_000, "train_batch_size_per_learner")
+        _at_most(self, 16_384, "num_envs_per_env_runner")
+        _at_most(self, 1024, "num_env_runners", "num_cpus_per_env_runner")
+        _at_most(self, 256, "num_learners", "num_gpus_per_learner")
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        _check(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes), "hidden_sizes",
-               "must be a non-empty list of positive sizes", self.hidden_sizes)
+        _check(1 <= len(self.hidden_sizes) <= 16 and all(1 <= h <= 8192 for h in self.hidden_sizes),
+               "hidden_sizes", "must be 1 to 16 layer sizes, each in [1, 8192]", self.hidden_sizes)
         _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
 
 
@@ -393,8 +444,16 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if self.safety.enabled:
-            from pe_rllib.safety.filter import check_compatible
-            check_compatible(self.env, self.safety)
+            check_safety_compatible(self.env, self.safety)
+
+
+def check_safety_compatible(env: EnvConfig, safety: SafetyConfig) -> None:
+    """Spawns must lie inside the filter's safe set, or it starts infeasible."""
+    needed = safety.control_point_distance + safety.margin
+    if needed > env.obstacle_clearance + 1e-12:
+        raise ConfigError(
+            f"safety.control_point_distance: control_point_distance + margin ({needed:g}) must be <= "
+            f"env.obstacle_clearance ({env.obstacle_clearance:g}) so robots spawn inside the safe set")
 
 
 # --------------------------------------------------------------------------- loading
@@ -472,29 +531,64 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
+BUNDLED_PACKAGE = "pe_rllib.tune_configs"
+
+
+def bundled_experiments() -> dict[str, Path]:
+    """The experiment YAMLs shipped with the package, by name (``quickstart``, ``ra1``, ...)."""
+    from importlib.resources import files
+
+    return {Path(entry.name).stem: Path(str(entry)) for entry in files(BUNDLED_PACKAGE).iterdir()
+            if entry.name.endswith(".yaml")}
+
+
+def experiment_path(name_or_path: str | Path) -> Path:
+    """An experiment file: an existing path, else a bundled experiment's name (``quickstart``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ConfigError(f"{path}: not a file")
+    bundled = bundled_experiments()
+    stem = path.stem if path.suffix == ".yaml" else path.name
+    if stem in bundled and (len(path.parts) == 1 or path.parent.name == "tune_configs"):
+        return bundled[stem]
+    raise ConfigError(f"{path}: config file not found (bundled experiments: {', '.join(sorted(bundled))})")
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (safe loader), with one-line errors naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
 def load_experiment(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
                     ) -> ExperimentConfig:
     """Load an :class:`ExperimentConfig` from a YAML file (or defaults), then apply overrides.
 
+    ``path`` is a file or the name of a bundled experiment (see :func:`experiment_path`).
     ``overrides`` maps dotted paths to values, e.g. ``{"env.evader_v_max": 1.15}``.
     Errors name the file and the key path on one line.
     """
     data: dict[str, Any] = {}
     where = ""
     if path is not None:
-        path = Path(path)
+        path = experiment_path(path)
         where = f"{path}: "
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
-        data = loaded
+        data = read_yaml_mapping(path)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

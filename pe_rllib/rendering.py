@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pe_rllib.config import ExperimentConfig
-from pe_rllib.envs.render import ArenaRenderer, save_animation
-from pe_rllib.envs.rllib_env import make_parallel_env
+from pe_rllib.envs.render import ArenaRenderer, Trails, save_animation
+from pe_rllib.safety import make_parallel_env
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +25,13 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
     renderer = ArenaRenderer(config.env)
     stride = max(1, int(np.ceil(config.env.max_steps / max_frames)))
     obs, _ = env.reset(seed=seed)
-    world = env.unwrapped.world
-    trails: list[list[np.ndarray]] = [[world.pose[0, i, :2].copy()] for i in range(2)]
+    trails = Trails()
+    trails.reset(env.world.pose[0])
     frames, step, outcome = [], 0, "running"
 
     def draw(caption: str) -> None:
-        frames.append(renderer.frame(world.pose[0], world.obstacles[0], [np.array(t) for t in trails], caption))
+        world = env.world
+        frames.append(renderer.frame(world.pose[0], world.obstacles[0], trails.arrays(), caption))
 
     try:
         while env.agents:
@@ -38,9 +39,7 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
                 draw(f"{title}  t = {step * config.env.dt:.1f} s")
             actions = {"pursuer": pursuer.act(obs["pursuer"]), "evader": evader.act(obs["evader"])}
             obs, _, _, _, infos = env.step(actions)
-            world = env.unwrapped.world
-            for i in range(2):
-                trails[i].append(world.pose[0, i, :2].copy())
+            trails.record(env.world.pose[0])
             outcome = infos["pursuer"].get("outcome", outcome)
             step += 1
         draw(f"{title}  [{outcome} after {step * config.env.dt:.1f} s]")

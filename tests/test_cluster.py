@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from test_training import TINY
 
 

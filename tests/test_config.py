@@ -3,8 +3,7 @@
 import pytest
 import yaml
 
-from pe_rllib.config import (ConfigError, EnvConfig, ExperimentConfig, SafetyConfig, from_dict,
-                             load_experiment, to_dict)
+from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig, from_dict, load_experiment, to_dict
 
 
 @pytest.mark.parametrize("data, message", [

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import place, still_actions
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from pe_rllib.config import ConfigError
@@ -12,8 +13,6 @@ from pe_rllib.envs import BatchedPursuitEvasion, PursuitEvasionEnv, pursuit_evas
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.safety import SafetyFilterWrapper
-
-from helpers import place, still_actions
 
 PARAMETER_COMBINATIONS = [
     {},

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import run_first_episodes
 
 from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig
 from pe_rllib.envs import BatchedPursuitEvasion, pursuit_evasion_v0
@@ -10,8 +11,6 @@ from pe_rllib.safety import SafeBatchedEnv, SafetyFilter, SafetyFilterWrapper
 from pe_rllib.safety.filter import FALLBACK, OPTIMAL, RELAXED
 from pe_rllib.safety.qp import solve_qp
 from pe_rllib.safety.reference import CvxpyQP
-
-from helpers import run_first_episodes
 
 ENV8 = EnvConfig(n_obstacles=8)
 
@@ -120,7 +119,8 @@ def _aim_at_nearest_hazard(env):
     def act(obs, _env):
         world, cfg = env.world, env.config
         xy, theta = world.pose[:, :, :2], world.pose[:, :, 2]
-        gaps = np.linalg.norm(xy[:, :, None] - world.obstacles[:, None, :, :2], axis=-1) - world.obstacles[:, None, :, 2]
+        obstacles = world.obstacles[:, None]
+        gaps = np.linalg.norm(xy[:, :, None] - obstacles[..., :2], axis=-1) - obstacles[..., 2]
         idx = gaps.argmin(axis=2)
         target = np.take_along_axis(world.obstacles[:, None, :, :2], idx[..., None, None], axis=2)[:, :, 0]
         wall_gap = np.stack([cfg.arena_width / 2 - np.abs(xy[..., 0]), cfg.arena_height / 2 - np.abs(xy[..., 1])], -1)

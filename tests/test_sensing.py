@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import place
 
 from pe_rllib.envs import BatchedPursuitEvasion
-
-from helpers import place
 
 NO_OBSTACLES = np.zeros((1, 0, 3))
 

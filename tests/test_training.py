@@ -30,7 +30,7 @@ def module_weights(checkpoint: Path, role: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, embedded_ray):
     from pe_rllib.training.run import train
 
     run_dir = tmp_path_factory.mktemp("train") / "run"
@@ -133,21 +133,24 @@ def test_kill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path):
     killed_at = latest.read_text().strip()
     assert killed_at >= "iter_000003"
     killed_iteration = int(killed_at.split("_")[1])
-    frozen_before = module_weights(run_dir / "checkpoints" / killed_at, "pursuer")
-
     result = _cli("train", "--resume", str(run_dir), "--stop-iters", str(killed_iteration + 2), "--no-dashboard")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
-    resumed = [line for line in lines if line["iteration"] > killed_iteration]
-    # The resumed run continues the count and the phase schedule (not from scratch).
-    assert [line["iteration"] for line in resumed][-2:] == [killed_iteration + 1, killed_iteration + 2]
-    schedule = ["evader", "pursuer", "evader", "evader", "pursuer", "pursuer", "evader", "evader"]
-    assert [line["training_roles"] for line in resumed[-2:]] == schedule[killed_iteration:killed_iteration + 2]
-    assert resumed[-1]["env_steps_lifetime"] >= (killed_iteration + 2) * 400
-    final = run_dir / "checkpoints" / f"iter_{killed_iteration + 2:06d}"
-    if "pursuer" not in schedule[killed_iteration:killed_iteration + 2]:
-        assert np.array_equal(module_weights(final, "pursuer"), frozen_before)
-    assert not list((run_dir / "checkpoints").glob("*.part"))
+    # One row per iteration: the rows the killed run wrote after its last checkpoint were dropped,
+    # and the resumed run continues the count and the phase schedule (not from scratch).
+    assert [line["iteration"] for line in lines] == list(range(1, killed_iteration + 3))
+    schedule = ["evader", "pursuer"] + [("evader", "pursuer")[(i // 2) % 2] for i in range(40)]
+    assert [line["training_roles"] for line in lines] == schedule[:killed_iteration + 2]
+    assert lines[-1]["env_steps_lifetime"] >= (killed_iteration + 2) * 400
+    # In each resumed iteration the role that did not train is bit-identical to the checkpoint before.
+    checkpoints = run_dir / "checkpoints"
+    for iteration in (killed_iteration + 1, killed_iteration + 2):
+        idle = "pursuer" if schedule[iteration - 1] == "evader" else "evader"
+        before, after = (checkpoints / f"iter_{i:06d}" for i in (iteration - 1, iteration))
+        assert np.array_equal(module_weights(after, idle), module_weights(before, idle)), (iteration, idle)
+        assert not np.array_equal(module_weights(after, schedule[iteration - 1]),
+                                  module_weights(before, schedule[iteration - 1]))
+    assert not list(checkpoints.glob("*.part"))
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -155,6 +158,13 @@ def test_kill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path):
     (["--set", "training.lr=-0.1"], "training.lr: must be > 0"),
     (["--set", "env.min_init_distance=40", "--set", "env.max_init_distance=50"],
      "env.min_init_distance: cannot fit in the spawnable area"),
+    (["--set", "training.num_epochs=1.0e+300"], "training.num_epochs: must be <= 1000"),
+    (["--set", "training.num_envs_per_env_runner=1000000000"], "training.num_envs_per_env_runner: must be <="),
+    (["--set", "training.hidden_sizes=[1000000000000]"], "training.hidden_sizes: must be 1 to 16 layer sizes"),
+    (["--set", "env.arena_width=1.0e+308"], "env.arena_width: must be <= 10000"),
+    (["--set", "env.dt=1000000"], "env.dt: must be <= 1"),
+    (["--set", "training.num_cpus_per_env_runner=1000"], "training.num_cpus_per_env_runner: 2 env runner(s) x 1000"),
+    (["--set", "env.arena_width=[1,"], "--set 'env.arena_width=[1,': value is not valid YAML"),
 ])
 def test_bad_input_fails_in_one_line_before_ray_starts(tmp_path, overrides, message):
     started = time.time()
@@ -181,13 +191,11 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
 
 
 def _slot_weights(checkpoint: Path, module_id: str) -> np.ndarray:
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    module = RLModule.from_checkpoint(str(checkpoint / "learner_group" / "learner" / "rl_module" / module_id))
-    return np.concatenate([p.detach().numpy().ravel() for p in module.parameters()])
+    policy = load_policy(checkpoint, module_id.split("_")[0], module_id=module_id)
+    return np.concatenate([p.detach().numpy().ravel() for p in policy.module.parameters()])
 
 
-def test_finished_phases_fill_snapshot_slots_that_play_the_frozen_role(tmp_path):
+def test_finished_phases_fill_snapshot_slots_that_play_the_frozen_role(tmp_path, embedded_ray):
     from pe_rllib.training.run import train
 
     config = from_dict(ExperimentConfig, {
@@ -211,7 +219,7 @@ def test_finished_phases_fill_snapshot_slots_that_play_the_frozen_role(tmp_path)
     assert shares[0] == 0.0 and shares[1] > 0.3 and shares[2] > 0.3
 
 
-def test_scripted_cold_start_opponent_plays_only_during_the_cold_start(tiny_run, tmp_path):
+def test_scripted_cold_start_opponent_plays_only_during_the_cold_start(tiny_run, tmp_path, embedded_ray):
     from pe_rllib.training.run import train
 
     config = from_dict(ExperimentConfig, {
@@ -232,22 +240,16 @@ def test_cold_start_opponent_must_fit_the_role():
     assert config.selfplay.cold_start_opponent == "circling"
 
 
-def test_crashed_env_runner_comes_back_with_current_weights_and_mapping():
+def test_crashed_env_runner_comes_back_with_current_weights_and_mapping(embedded_ray):
     """Ray restarts a crashed runner from the *original* config (often unnoticed by RLlib):
     before the next iteration it must get all module weights and the mapping state again."""
-    import os
-
-    import ray
-
     from pe_rllib.training.algorithm import build_algorithm_config
-    from pe_rllib.training.run import init_ray
 
     config = from_dict(ExperimentConfig, {
         **TINY,
         "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [], "phase_length": 10,
                      "opponent_slots": 1, "snapshot_probability": 1.0},
         "training": {**TINY["training"], "num_env_runners": 2}})
-    init_ray(dashboard=False)
     algo = build_algorithm_config(config).build_algo()
 
     def runner_state(env_runner):
@@ -264,7 +266,7 @@ def test_crashed_env_runner_comes_back_with_current_weights_and_mapping():
         expected = (("evader",), {"pursuer": 0, "evader": 1}, float(np.asarray(learner_evader).ravel()[0]))
         before = {s[0]: s for s in algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False)}
         assert all(s[2:] == expected for s in before.values())
-        ray.kill(algo.env_runner_group._worker_manager.actors()[1], no_restart=False)   # a crash
+        crash_runner(algo, 1)
         deadline = time.time() + 120
         while True:                                   # wait until Ray has restarted the process
             time.sleep(2)
@@ -284,7 +286,18 @@ def test_crashed_env_runner_comes_back_with_current_weights_and_mapping():
         algo.stop()
 
 
-def test_partial_observation_with_history_trains(tmp_path):
+def crash_runner(algo, index: int) -> None:
+    """Kill env runner ``index``'s process (as a segfault would), through RLlib's public API."""
+    from ray.exceptions import RayError
+
+    try:
+        algo.env_runner_group.foreach_env_runner(lambda runner: os._exit(1), remote_worker_ids=[index],
+                                                 local_env_runner=False, timeout_seconds=30)
+    except RayError:
+        pass                                   # the call itself dies with the actor
+
+
+def test_partial_observation_with_history_trains(tmp_path, embedded_ray):
     from pe_rllib.training.run import train
 
     config = from_dict(ExperimentConfig, {

@@ -3,8 +3,9 @@
 Per episode (summed per iteration, so the driver can form exact per-iteration rates):
 ``pe/episodes``, ``pe/captures``, ``pe/escapes``, ``pe/collisions``,
 ``pe/capture_steps`` (steps of captured episodes), ``pe/filter_interventions``,
-``pe/filter_infeasible`` (steps the filter had to relax or fall back), ``pe/agent_steps`` and ``pe/substitute_episodes`` (a frozen
-snapshot or the scripted cold-start opponent played one side). Smoothed over the last 100 episodes (for dashboards):
+``pe/filter_infeasible`` (steps the filter had to relax or fall back), ``pe/agent_steps`` and
+``pe/substitute_episodes`` (a frozen snapshot or the scripted cold-start opponent played one
+side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
 episode returns ``pe/reward_terms/<role>/<term>``.
 """
@@ -16,7 +17,7 @@ from collections import defaultdict
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from pe_rllib.callbacks.snapshots import is_substitute
-from pe_rllib.envs.core import AGENTS
+from pe_rllib.config import ROLES
 
 NAMESPACE = "pe"
 _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
@@ -26,10 +27,10 @@ _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
 def episode_summary(chunks) -> dict:
     """Outcome, length, min distance, interventions and per-term returns of one episode (all chunks)."""
     outcome, steps, min_distance, interventions, infeasible = "running", 0, float("inf"), 0, 0
-    terms = {role: defaultdict(float) for role in AGENTS}
+    terms = {role: defaultdict(float) for role in ROLES}
     for chunk in chunks:
         infos = chunk.get_infos()
-        for role in AGENTS:
+        for role in ROLES:
             for info in infos.get(role, []):
                 if not info:        # reset infos are empty
                     continue
@@ -58,7 +59,7 @@ class EpisodeMetricsCallback(RLlibCallback):
             "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
             "filter_interventions": summary["interventions"], "filter_infeasible": summary["infeasible"],
             "agent_steps": 2 * steps,
-            "substitute_episodes": any(is_substitute(str(episode.module_for(a))) for a in AGENTS),
+            "substitute_episodes": any(is_substitute(str(episode.module_for(a))) for a in ROLES),
         }
         for key in _SUMMED:
             metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")

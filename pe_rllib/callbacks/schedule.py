@@ -24,13 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pe_rllib.config import SelfPlayConfig
-
-ROLES = ("pursuer", "evader")
-
-
-def other(role: str) -> str:
-    return ROLES[1 - ROLES.index(role)]
+from pe_rllib.config import ROLES, SelfPlayConfig, other_role
 
 
 @dataclass
@@ -53,7 +47,7 @@ class PhaseSchedule:
     def phase_role(self, phase: int) -> str:
         """The role trained in ``phase`` (alternating mode)."""
         first = self.config.first_role
-        return first if phase == 0 or phase % 2 == 0 else other(first)
+        return first if phase == 0 or phase % 2 == 0 else other_role(first)
 
     def phase_length(self, phase: int) -> int:
         if phase == 0:

@@ -24,8 +24,9 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
     """Train only ``training_roles`` from the next update on (others keep their weights and optimiser state).
 
     The learners read ``config.policies_to_train`` in ``Learner.should_module_be_updated``;
-    their configs are their own (unfrozen) copies. ``algorithm.config`` is kept consistent
-    the way RLlib's own ``Algorithm.add_module`` does it (unfreeze, set, refreeze).
+    their configs are their own (unfrozen) copies. ``algorithm.config`` is frozen, so it is
+    replaced by an updated copy (public ``AlgorithmConfig.copy``), which is what its
+    checkpoint and any later runner recreation then see.
     """
     roles = sorted(training_roles)
 
@@ -33,9 +34,10 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
         learner.config.multi_agent(policies_to_train=list(_roles))
 
     algorithm.learner_group.foreach_learner(set_roles)
-    algorithm.config._is_frozen = False
-    algorithm.config.multi_agent(policies_to_train=list(roles))
-    algorithm.config.freeze()
+    config = algorithm.config.copy(copy_frozen=False)
+    config.multi_agent(policies_to_train=list(roles))
+    config.freeze()
+    algorithm.config = config
     logger.info("training roles now: %s", ", ".join(roles))
 
 
@@ -63,7 +65,6 @@ def apply_mapping(algorithm) -> None:
     def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
         env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed)
-        env_runner._pe_configured = True
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
@@ -85,8 +86,9 @@ def sync_env_runners(algorithm) -> list[int]:
     Returns the indices of the runners that were re-synced.
     """
     group = algorithm.env_runner_group
+    # A mapping object that was never configured is the original config's: a fresh process.
     answers = group.foreach_env_runner(
-        lambda env_runner: (env_runner.worker_index, getattr(env_runner, "_pe_configured", False)),
+        lambda env_runner: (env_runner.worker_index, env_runner.config.policy_mapping_fn.configured),
         local_env_runner=False)
     fresh = [index for index, configured in answers if not configured]
     if fresh:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-ROLES = ("pursuer", "evader")
+from pe_rllib.config import ROLES
 
 
 def slot_id(role: str, index: int) -> str:
@@ -74,6 +74,8 @@ class OpponentMapping:
         self.filled: dict[str, int] = {}
         self.fixed: dict[str, str] = {}
         self.rng = np.random.default_rng(seed)
+        self.configured = False
+        """True once the driver has sent this object its state (a restarted runner's copy is not)."""
 
     def configure(self, frozen_roles, filled: dict[str, int], seed: int, fixed: dict[str, str] | None = None) -> None:
         """``fixed`` maps a role to a module that plays it in every episode (the cold-start opponent)."""
@@ -81,6 +83,7 @@ class OpponentMapping:
         self.filled = dict(filled)
         self.fixed = dict(fixed or {})
         self.rng = np.random.default_rng(seed)
+        self.configured = True
 
     def __call__(self, agent_id, episode=None, **kwargs):
         if agent_id in self.fixed:

@@ -109,17 +109,8 @@ class BatchedPursuitEvasion:
         return self._obs_dict(self._history)
 
     def stack_actions(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys and shapes."""
-        missing = [role for role in AGENTS if role not in actions]
-        if missing:
-            raise ValueError(f"actions: missing entry for {', '.join(missing)}")
-        out = np.empty((self.num_envs, 2, 2))
-        for i, role in enumerate(AGENTS):
-            a = np.asarray(actions[role], dtype=np.float64)
-            if a.shape != (self.num_envs, 2):
-                raise ValueError(f"actions[{role!r}]: expected shape ({self.num_envs}, 2), got {a.shape}")
-            out[:, i] = a
-        return out
+        """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys, shapes and dtypes."""
+        return core.stack_actions(actions, self.num_envs)
 
     def step(self, actions: Mapping[str, np.ndarray]):
         """Advance every arena one step.
@@ -138,9 +129,7 @@ class BatchedPursuitEvasion:
         """Physical controls ``[N, 2, 2]`` the actions ask for (the pursuer waits during ``prep_steps``)."""
         if self.world is None:
             raise RuntimeError("step() called before reset()")
-        controls = core.actions_to_controls(self.config, self.stack_actions(actions))
-        controls[self.world.t < self.config.prep_steps, 0] = 0.0
-        return controls
+        return core.nominal_controls(self.config, self.world.t, self.stack_actions(actions))
 
     def step_controls(self, controls: np.ndarray):
         """:meth:`step` with physical controls ``[N, 2, 2]`` (already limited, e.g. by a safety filter)."""

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
-from pe_rllib.config import EnvConfig
+from pe_rllib.config import ROLES, EnvConfig
 
-AGENTS: tuple[str, str] = ("pursuer", "evader")
+AGENTS: tuple[str, str] = ROLES          # the agent order of every [N, 2, ...] array
 PURSUER, EVADER = 0, 1
 
 # Episode outcome codes (per arena).
@@ -163,9 +164,13 @@ def initial_state(cfg: EnvConfig, rng: np.random.Generator, n: int) -> WorldStat
 
 
 def action_scale(cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Per-agent ``(v_max, omega_max)`` as ``[2, 2]`` arrays ``low, high`` in physical units."""
-    high = np.array([[cfg.pursuer_v_max, cfg.omega_max], [cfg.evader_v_max, cfg.omega_max]])
-    low = np.array([[0.0, -cfg.omega_max], [0.0, -cfg.omega_max]])
+    """Physical control bounds ``low, high`` per agent, ``[2, 2]`` (agent, (v, omega)).
+
+    The one definition of the action mapping: ``a[0] in [-1, 1]`` maps linearly to
+    ``v in [0, v_max(role)]``, ``a[1]`` to ``omega in [-omega_max, omega_max]``.
+    """
+    high = np.array([[cfg.v_max(role), cfg.omega_max] for role in AGENTS])
+    low = np.array([[0.0, -cfg.omega_max] for _ in AGENTS])
     return low, high
 
 
@@ -184,10 +189,49 @@ def actions_to_controls(cfg: EnvConfig, actions: np.ndarray) -> np.ndarray:
     return low + unit * (high - low)
 
 
-def controls_to_actions(cfg: EnvConfig, controls: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`actions_to_controls` (for filters and scripted policies)."""
+def controls_to_actions(cfg: EnvConfig, controls: np.ndarray, role: str | None = None) -> np.ndarray:
+    """Inverse of :func:`actions_to_controls` (for filters and scripted policies).
+
+    ``controls [..., 2, 2]`` for both agents, or ``[..., 2]`` for one ``role``.
+    """
     low, high = action_scale(cfg)
+    if role is not None:
+        low, high = low[AGENTS.index(role)], high[AGENTS.index(role)]
     return 2.0 * (controls - low) / (high - low) - 1.0
+
+
+def stack_actions(actions: Mapping[str, Any], num_envs: int, single: bool = False) -> np.ndarray:
+    """``{role: [N, 2]}`` (``{role: [2]}`` with ``single``) -> ``[N, 2, 2]`` float64.
+
+    One-line ``ValueError`` naming the agent for a missing or unknown key, a wrong shape
+    or a non-real dtype (complex values would otherwise lose their imaginary part silently).
+    """
+    if not isinstance(actions, Mapping):
+        raise ValueError(f"actions: must be a dict keyed by agent ({', '.join(AGENTS)}), got {type(actions).__name__}")
+    missing = [role for role in AGENTS if role not in actions]
+    if missing:
+        raise ValueError(f"actions: missing entry for {', '.join(missing)}")
+    unknown = sorted(str(key) for key in actions if key not in AGENTS)
+    if unknown:
+        raise ValueError(f"actions: unknown agent {unknown[0]!r} (agents: {', '.join(AGENTS)})")
+    expected = (2,) if single else (num_envs, 2)
+    out = np.empty((num_envs, 2, 2))
+    for i, role in enumerate(AGENTS):
+        a = np.asarray(actions[role])
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"actions[{role!r}]: must be real numbers, got dtype {a.dtype}")
+        if a.shape != expected:
+            raise ValueError(f"actions[{role!r}]: expected shape {expected}, got {a.shape}")
+        out[:, i] = a
+    return out
+
+
+def nominal_controls(cfg: EnvConfig, t: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Physical controls ``[N, 2, 2]`` that actions ``[N, 2, 2]`` ask for at step ``t [N]``:
+    the pursuer is held still during the evader's head start (``prep_steps``)."""
+    controls = actions_to_controls(cfg, actions)
+    controls[t < cfg.prep_steps, 0] = 0.0
+    return controls
 
 
 def integrate(pose: np.ndarray, controls: np.ndarray, dt: float) -> np.ndarray:

@@ -51,7 +51,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Mapping
 
 import numpy as np
@@ -60,7 +59,18 @@ from pettingzoo import ParallelEnv
 
 from pe_rllib.config import EnvConfig
 from pe_rllib.envs.batched import BatchedPursuitEvasion
-from pe_rllib.envs.core import AGENTS, OUTCOME_NAMES, RUNNING, global_state_dim
+from pe_rllib.envs.core import AGENTS, OUTCOME_NAMES, RUNNING, global_state_dim, stack_actions
+from pe_rllib.envs.sensing import observation_layout
+
+
+def observation_space(config: EnvConfig) -> spaces.Box:
+    """A new observation space object for one agent of ``config``'s world."""
+    return spaces.Box(-np.inf, np.inf, (observation_layout(config).dim,), np.float32)
+
+
+def action_space() -> spaces.Box:
+    """A new action space object for one agent: ``(a_speed, a_turn)`` in [-1, 1] (see core.action_scale)."""
+    return spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
 class PursuitEvasionEnv(ParallelEnv):
@@ -78,19 +88,21 @@ class PursuitEvasionEnv(ParallelEnv):
         self.render_mode = render_mode
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
-        self._obs_space = spaces.Box(-np.inf, np.inf, (self.core.observation_dim,), np.float32)
-        self._act_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        # Each agent owns its space objects (and so its own sampling RNG).
+        self._observation_spaces = {agent: observation_space(self.config) for agent in AGENTS}
+        self._action_spaces = {agent: action_space() for agent in AGENTS}
         self.state_space = spaces.Box(-np.inf, np.inf, (global_state_dim(self.config),), np.float32)
         self._renderer = None
-        self._trails: list[list[np.ndarray]] = [[], []]
+        self._trails = None
+        if render_mode is not None:
+            from pe_rllib.envs.render import Trails  # matplotlib only when rendering
+            self._trails = Trails()
 
-    @functools.lru_cache(maxsize=None)
     def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_space
+        return self._observation_spaces[agent]
 
-    @functools.lru_cache(maxsize=None)
     def action_space(self, agent: str) -> spaces.Box:
-        return self._act_space
+        return self._action_spaces[agent]
 
     @property
     def world(self):
@@ -103,23 +115,23 @@ class PursuitEvasionEnv(ParallelEnv):
                 self.action_space(agent).seed(seed + i)
         obs = self.core.reset(seed=seed)
         self.agents = list(AGENTS)
-        self._record_trail(reset=True)
+        if self._trails is not None:
+            self._trails.reset(self.core.world.pose[0])
         infos = {agent: {} for agent in AGENTS}
         return {agent: obs[agent][0] for agent in AGENTS}, infos
 
     def step(self, actions: Mapping[str, Any]):
         if not self.agents:
             raise RuntimeError("step() called on a finished episode; call reset()")
-        missing = [agent for agent in self.agents if agent not in actions]
-        if missing:
-            raise ValueError(f"actions: missing entry for {', '.join(missing)}")
-        batched = {agent: np.asarray(actions[agent], dtype=np.float64).reshape(1, 2) for agent in AGENTS}
-        obs, rewards, terminated, truncated, infos = self.core.step(batched)
+        stacked = stack_actions(actions, 1, single=True)
+        obs, rewards, terminated, truncated, infos = self.core.step(
+            {agent: stacked[:, i] for i, agent in enumerate(AGENTS)})
         return self._unbatch(obs, rewards, terminated, truncated, infos)
 
     def _unbatch(self, obs, rewards, terminated, truncated, infos):
         """Pick arena 0 of a batched step result; end the episode's agent list when done."""
-        self._record_trail()
+        if self._trails is not None:
+            self._trails.record(self.core.world.pose[0])
         out_infos = {}
         for agent in AGENTS:
             info = infos[agent]
@@ -148,14 +160,6 @@ class PursuitEvasionEnv(ParallelEnv):
         """Global state; the first six entries are ``[px, py, ptheta, ex, ey, etheta]``."""
         return self.core.state()[0]
 
-    def _record_trail(self, reset: bool = False) -> None:
-        if self.render_mode is None:
-            return
-        if reset:
-            self._trails = [[], []]
-        for i in range(2):
-            self._trails[i].append(self.core.world.pose[0, i, :2].copy())
-
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             return None
@@ -164,7 +168,7 @@ class PursuitEvasionEnv(ParallelEnv):
             self._renderer = ArenaRenderer(self.config)
         world = self.core.world
         return self._renderer.frame(world.pose[0], world.obstacles[0],
-                                    [np.array(t) for t in self._trails], f"t = {int(world.t[0])}")
+                                    self._trails.arrays(), f"t = {int(world.t[0])}")
 
     def close(self) -> None:
         if self._renderer is not None:

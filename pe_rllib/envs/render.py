@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -12,9 +13,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Circle, Rectangle, Wedge  # noqa: E402
 
-from pe_rllib.config import EnvConfig  # noqa: E402
+from pe_rllib.config import ROLES, EnvConfig  # noqa: E402
+from pe_rllib.files import write_atomic  # noqa: E402
 
 COLORS = {"pursuer": "#d62728", "evader": "#1f77b4"}
+
+
+class Trails:
+    """Both robots' past positions in one arena, for drawing (``arrays()`` -> ``[T, 2]`` per robot)."""
+
+    def __init__(self) -> None:
+        self.points: list[list[np.ndarray]] = [[], []]
+
+    def reset(self, pose: np.ndarray) -> None:
+        """Start new trails at ``pose [2, 3]``."""
+        self.points = [[], []]
+        self.record(pose)
+
+    def record(self, pose: np.ndarray) -> None:
+        for i in range(2):
+            self.points[i].append(np.array(pose[i, :2], dtype=np.float64))
+
+    def arrays(self) -> list[np.ndarray]:
+        return [np.array(points).reshape(-1, 2) for points in self.points]
 
 
 class ArenaRenderer:
@@ -38,7 +59,7 @@ class ArenaRenderer:
         for x, y, r in obstacles:
             if r > 0:
                 ax.add_patch(Circle((x, y), r, color="0.45"))
-        for i, role in enumerate(("pursuer", "evader")):
+        for i, role in enumerate(ROLES):
             x, y, theta = pose[i]
             color = COLORS[role]
             if len(trails) > i and len(trails[i]) > 1:
@@ -73,13 +94,13 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: int = 20
         raise ValueError(f"{path}: no frames to write")
     images = [Image.fromarray(f) for f in frames]
     suffix = path.suffix.lower()
-    tmp = path.with_name(path.name + ".part")
+    buffer = io.BytesIO()
     if suffix == ".gif":
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
                        duration=int(1000 / fps), loop=0)
     elif suffix == ".png":
-        images[-1].save(tmp, format="PNG")
+        images[-1].save(buffer, format="PNG")
     else:
         raise ValueError(f"{path}: unsupported image type {suffix!r} (use .gif or .png)")
-    tmp.replace(path)   # never leave a half-written image behind
+    write_atomic(path, buffer.getvalue())   # never leave a half-written image behind
     return path

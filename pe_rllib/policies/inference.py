@@ -1,5 +1,11 @@
 """Deployment-grade inference: a trained role's policy from a run or checkpoint, no Ray cluster.
 
+Loading executes no code from the run directory: the network is rebuilt from the
+checkpoint's ``experiment.yaml`` (safe YAML) with :func:`learned_module_spec`, and its
+weights come from ``policies/<module>.pt``, read with ``torch.load(weights_only=True)``
+(tensors only), after the checkpoint's SHA-256 manifest has been verified. RLlib's own
+pickled state in the checkpoint is never opened here.
+
 The policy applies exactly what training applied between env and module and back:
 observations go in as float32 unchanged (the env already normalises them; no
 connector filters are configured), and actions come out of the module's action
@@ -13,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pe_rllib.config import EnvConfig, ExperimentConfig, load_experiment
+from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, load_experiment
+from pe_rllib.rundir import EXPERIMENT_FILE, POLICIES, RunDirectoryError, resolve_checkpoint
 
 
 class LearnedPolicy:
@@ -62,19 +69,40 @@ class LearnedPolicy:
         return actions[0] if single else actions
 
 
-def load_policy(path: str | Path, role: str, *, deterministic: bool = True, seed: int | None = None) -> LearnedPolicy:
-    """Load ``role``'s trained policy from a run directory (newest checkpoint) or a checkpoint."""
-    from ray.rllib.core.rl_module.rl_module import RLModule
+def load_module_weights(checkpoint: Path, module_id: str) -> dict:
+    """Data-only weights of ``module_id`` from a (verified) checkpoint: ``{name: tensor}``."""
+    import torch
 
-    from pe_rllib.training.run import EXPERIMENT_FILE, resolve_checkpoint
+    path = checkpoint / POLICIES / f"{module_id}.pt"
+    if not path.is_file():
+        raise RunDirectoryError(f"{checkpoint}: no weights for module {module_id!r} ({path.name} missing)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:                       # torch raises several types for bad files
+        raise RunDirectoryError(f"{path}: not a data-only weights file ({type(err).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RunDirectoryError(f"{path}: expected a mapping of names to tensors")
+    return state
 
-    if role not in ("pursuer", "evader"):
+
+def load_policy(path: str | Path, role: str, *, deterministic: bool = True, seed: int | None = None,
+                module_id: str | None = None) -> LearnedPolicy:
+    """Load ``role``'s trained policy from a run directory (newest intact checkpoint) or a checkpoint.
+
+    ``module_id`` picks another module of the same role (e.g. ``pursuer_snapshot_0``).
+    """
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    if role not in ROLES:
         raise ValueError(f"role: must be 'pursuer' or 'evader', got {role!r}")
     checkpoint = resolve_checkpoint(path)
-    module_dir = checkpoint / "learner_group" / "learner" / "rl_module" / role
-    if not module_dir.is_dir():
-        raise FileNotFoundError(f"{checkpoint}: no module for {role!r} in this checkpoint")
-    module = RLModule.from_checkpoint(str(module_dir.resolve()))
-    module.eval()
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    weights = load_module_weights(checkpoint, module_id or role)
+    module = learned_module_spec(experiment).build()
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        raise RunDirectoryError(f"{checkpoint}: weights of {module_id or role!r} do not fit the network its "
+                         f"experiment.yaml describes ({str(err).splitlines()[0]})") from None
+    module.eval()
     return LearnedPolicy(module, role, experiment, checkpoint, deterministic=deterministic, seed=seed)

@@ -1,18 +1,45 @@
-"""A scripted opponent as a (never trained) RLlib module, e.g. the cold-start opponent.
+"""RLlib module specs: the learned roles' networks, and a scripted opponent as a (never trained) module.
 
-It returns actions directly (``Columns.ACTIONS``), like RLlib's own heuristic modules, so
-the env runner skips sampling for it; it has no weights and must never be in
-``policies_to_train``.
+:func:`learned_module_spec` is the one definition of a learned role's network: training
+declares its modules with it, and :func:`~pe_rllib.policies.inference.load_policy`
+rebuilds a module from it and loads data-only weights (no pickles).
+
+:class:`ScriptedRLModule` returns actions directly (``Columns.ACTIONS``), like RLlib's own
+heuristic modules, so the env runner skips sampling for it; it has no weights and must
+never be in ``policies_to_train``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
-from pe_rllib.config import ExperimentConfig, from_dict
+from pe_rllib.config import ExperimentConfig, TrainingConfig, from_dict, to_dict
+from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.policies.scripted import make_scripted
+
+
+def model_config(training: TrainingConfig) -> dict:
+    """RLlib's default-model settings for the learned roles (separate policy and value MLPs)."""
+    return {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
+            "vf_share_layers": False}
+
+
+def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
+    """The PPO module every learned role (and its snapshots) uses in ``experiment``'s world."""
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+
+    return RLModuleSpec(module_class=DefaultPPOTorchRLModule, observation_space=observation_space(experiment.env),
+                        action_space=action_space(), model_config=model_config(experiment.training))
+
+
+def scripted_module_spec(experiment: ExperimentConfig, name: str, role: str) -> RLModuleSpec:
+    """A scripted policy playing ``role`` as an RLlib module (e.g. the cold-start opponent)."""
+    return RLModuleSpec(module_class=ScriptedRLModule, observation_space=observation_space(experiment.env),
+                        action_space=action_space(),
+                        model_config={"policy": name, "role": role, "experiment": to_dict(experiment),
+                                      "seed": experiment.training.seed})
 
 
 class ScriptedRLModule(RLModule):

@@ -18,7 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from pe_rllib.config import EnvConfig
+from pe_rllib.config import ROLES, SCRIPTED_POLICIES, ConfigError, EnvConfig
+from pe_rllib.envs.core import controls_to_actions
 from pe_rllib.envs.sensing import observation_layout
 
 
@@ -26,12 +27,12 @@ class ScriptedPolicy:
     """Base class: geometry helpers over one role's observations."""
 
     name = "scripted"
-    roles: tuple[str, ...] = ("pursuer", "evader")
+    roles: tuple[str, ...] = ROLES
 
     def __init__(self, env_config: EnvConfig, role: str, *, avoid: bool = True,
                  influence: float = 1.5, heading_gain: float = 4.0, seed: int | None = None) -> None:
         if role not in self.roles:
-            raise ValueError(f"policy {self.name!r} cannot play {role!r} (roles: {', '.join(self.roles)})")
+            raise ConfigError(f"policy {self.name!r} cannot play {role!r} (roles: {', '.join(self.roles)})")
         self.env_config = env_config
         self.role = role
         self.layout = observation_layout(env_config)
@@ -113,8 +114,8 @@ class ScriptedPolicy:
 
     def to_actions(self, v: np.ndarray, omega: np.ndarray) -> np.ndarray:
         """Physical ``(v, omega)`` -> normalised actions."""
-        return np.stack([2.0 * np.asarray(v) / self.v_max - 1.0,
-                         np.asarray(omega) / self.env_config.omega_max], axis=-1).clip(-1.0, 1.0)
+        controls = np.stack(np.broadcast_arrays(np.asarray(v, np.float64), np.asarray(omega, np.float64)), axis=-1)
+        return controls_to_actions(self.env_config, controls, self.role).clip(-1.0, 1.0)
 
     def _toward(self, obs: np.ndarray, target: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Head for ``target`` (ego frame) while repelled by hazards; explore forward when unknown."""
@@ -228,14 +229,19 @@ SCRIPTED: dict[str, Callable[..., ScriptedPolicy]] = {
 }
 
 
+_IMPLEMENTED = {role: tuple(name for name, cls in SCRIPTED.items() if role in cls.roles) for role in ROLES}
+if _IMPLEMENTED != SCRIPTED_POLICIES:   # the config validates names against its catalogue
+    raise ImportError(f"scripted policies {_IMPLEMENTED} disagree with config.SCRIPTED_POLICIES")
+
+
 def scripted_names(role: str) -> list[str]:
     """Names of the scripted policies that can play ``role``."""
-    return [name for name, cls in SCRIPTED.items() if role in cls.roles]
+    return list(SCRIPTED_POLICIES[role])
 
 
 def make_scripted(name: str, role: str, env_config: EnvConfig, **kwargs) -> ScriptedPolicy:
     """Build scripted policy ``name`` for ``role``; unknown names raise a one-line error."""
     if name not in SCRIPTED:
-        raise ValueError(f"unknown scripted policy {name!r} for {role} "
+        raise ConfigError(f"unknown scripted policy {name!r} for {role} "
                          f"(choose from: {', '.join(scripted_names(role))})")
     return SCRIPTED[name](env_config, role, **kwargs)

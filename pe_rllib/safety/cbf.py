@@ -73,7 +73,3 @@ def barrier_constraints(
     a = np.concatenate(rows_a, axis=1)
     return a, -gamma * h, h
 
-
-def action_box(env: EnvConfig, v_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Physical action bounds ``(low, high)``, each ``[2]``: ``v in [0, v_max]``, ``|omega| <= omega_max``."""
-    return np.array([0.0, -env.omega_max]), np.array([v_max, env.omega_max])

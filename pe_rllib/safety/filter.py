@@ -15,9 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig
+from pe_rllib.config import (
+    ROLES,
+    EnvConfig,
+    ExperimentConfig,
+    SafetyConfig,
+    check_safety_compatible,
+    from_dict,
+    to_dict,
+)
+from pe_rllib.envs.core import action_scale
 from pe_rllib.safety import kernels
-from pe_rllib.safety.cbf import action_box, barrier_constraints
+from pe_rllib.safety.cbf import barrier_constraints
 from pe_rllib.safety.qp import FEASIBILITY_TOL, minimal_slack, solve_qp
 
 logger = logging.getLogger(__name__)
@@ -26,13 +35,15 @@ OPTIMAL, RELAXED, FALLBACK = 0, 1, 2
 INTERVENTION_TOL = 1e-6
 
 
-def check_compatible(env: EnvConfig, safety: SafetyConfig) -> None:
-    """Spawns must lie inside the safe set, or the filter starts infeasible."""
-    needed = safety.control_point_distance + safety.margin
-    if needed > env.obstacle_clearance + 1e-12:
-        raise ConfigError(
-            f"safety.control_point_distance: control_point_distance + margin ({needed:g}) must be <= "
-            f"env.obstacle_clearance ({env.obstacle_clearance:g}) so robots spawn inside the safe set")
+def _as_batch(name: str, value: np.ndarray, shape: tuple[int | None, ...]) -> np.ndarray:
+    """``value`` as a float64 array of ``shape`` (None = any size), or a one-line ``ValueError``."""
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"{name}: must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape)):
+        expected = ", ".join("*" if want is None else str(want) for want in shape)
+        raise ValueError(f"{name}: expected shape ({expected}), got {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.float64)
 
 
 class SafetyFilter:
@@ -48,8 +59,6 @@ class SafetyFilter:
 
     def __init__(self, config: ExperimentConfig | EnvConfig | None = None, role: str = "pursuer",
                  safety: SafetyConfig | None = None, **safety_fields: Any) -> None:
-        from pe_rllib.config import from_dict, to_dict
-
         if isinstance(config, ExperimentConfig):
             env, safety = config.env, safety or config.safety
         else:
@@ -57,24 +66,35 @@ class SafetyFilter:
             safety = safety or SafetyConfig()
         if safety_fields:
             safety = from_dict(SafetyConfig, {**to_dict(safety), **safety_fields}, "safety")
-        if role not in ("pursuer", "evader"):
+        if role not in ROLES:
             raise ValueError(f"role: must be 'pursuer' or 'evader', got {role!r}")
-        check_compatible(env, safety)
+        check_safety_compatible(env, safety)
         self.env, self.safety, self.role = env, safety, role
-        self.low, self.high = action_box(env, env.v_max(role))
+        low, high = action_scale(env)
+        self.low, self.high = low[ROLES.index(role)], high[ROLES.index(role)]
         self.weights = (safety.weight_v, safety.omega_weight)
         self._reference = None
 
     def constraints(self, states: np.ndarray, obstacles: np.ndarray, others: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Hazard constraints ``A u >= b`` (``A [N, K, 2]``, ``b [N, K]``) in physical ``(v, omega)``."""
+        states, obstacles, others = self._validate_world(states, obstacles, others)
         a, b, _ = self._barriers(states, obstacles, others)
         return a, b
 
+    @staticmethod
+    def _validate_world(states, obstacles, others):
+        """Shapes checked before any compiled kernel sees the arrays (they index by the first one's N)."""
+        states = _as_batch("states", states, (None, 3))
+        n = states.shape[0]
+        obstacles = _as_batch("obstacles", obstacles, (n, None, 3))
+        if others is not None:
+            others = _as_batch("others", others, (n, 3))
+        return states, obstacles, others
+
     def _barriers(self, states, obstacles, others):
         build = kernels.barrier_constraints if kernels.AVAILABLE else barrier_constraints
-        return build(self.env, self.safety, np.asarray(states, np.float64), np.asarray(obstacles, np.float64),
-                     others)
+        return build(self.env, self.safety, states, obstacles, others)
 
     def filter(self, states: np.ndarray, actions: np.ndarray, obstacles: np.ndarray,
                others: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -85,17 +105,44 @@ class SafetyFilter:
         ``intervened``, ``correction`` (Euclidean size of the change), ``slack``,
         ``min_barrier`` (smallest barrier value h before the step), ``status`` (0 optimal,
         1 relaxed, 2 fallback) and ``infeasible`` (status != 0), each ``[N]``.
+
+        Shapes that disagree raise ``ValueError``. Rows with a non-finite pose, obstacle or
+        other-robot pose cannot be certified: they get the stop action (v = 0, omega = 0)
+        with status 2 (fallback), never "safe". A non-finite nominal action is replaced by
+        the stop action before the QP (so the result is still certified) and also reported
+        as status 2.
         """
-        states = np.asarray(states, np.float64)
-        nominal = np.clip(np.asarray(actions, np.float64), self.low, self.high)
+        states, obstacles, others = self._validate_world(states, obstacles, others)
+        nominal = _as_batch("actions", actions, (states.shape[0], 2))
+        broken_world = ~np.isfinite(states).all(axis=1) | ~np.isfinite(obstacles).all(axis=(1, 2))
+        if others is not None:
+            broken_world |= ~np.isfinite(others).all(axis=1)
+        broken_action = ~np.isfinite(nominal).all(axis=1)
+        stop = np.array([0.0, 0.0])
+        if broken_world.any():
+            # Finite placeholders keep the kernels' arithmetic clean; these rows are overwritten below.
+            states, obstacles = states.copy(), obstacles.copy()
+            states[broken_world] = 0.0
+            obstacles[broken_world] = 0.0
+            if others is not None:
+                others = others.copy()
+                others[broken_world] = 0.0
+        nominal = np.clip(np.where(broken_action[:, None], stop, nominal), self.low, self.high)
         a, b, h = self._barriers(states, obstacles, others)
         if self.safety.solver == "cvxpy":
             safe, status, slack = self._solve_cvxpy(a, b, nominal)
         else:
             safe, status, slack = self._solve_exact(a, b, nominal)
+        status[broken_action] = FALLBACK
+        if broken_world.any():
+            safe[broken_world], status[broken_world], slack[broken_world] = stop, FALLBACK, 0.0
+            h = h.copy()
+            h[broken_world] = np.nan
+            logger.warning("safety filter (%s): %d row(s) with a non-finite pose or obstacle got the stop action",
+                           self.role, int(broken_world.sum()))
         correction = np.linalg.norm(safe - nominal, axis=1)
         info = {
-            "intervened": correction > INTERVENTION_TOL,
+            "intervened": (correction > INTERVENTION_TOL) | broken_action | broken_world,
             "correction": correction,
             "slack": slack,
             "min_barrier": h.min(axis=1),

@@ -17,13 +17,38 @@ from typing import Any, Mapping
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from pe_rllib.config import ExperimentConfig, SafetyConfig, from_dict, to_dict
+from pe_rllib.config import EnvConfig, ExperimentConfig, SafetyConfig, from_dict, to_dict
+from pe_rllib.envs import core
 from pe_rllib.envs.batched import BatchedPursuitEvasion
-from pe_rllib.envs.core import AGENTS
+from pe_rllib.envs.core import AGENTS, WorldState
 from pe_rllib.envs.parallel import PursuitEvasionEnv
 from pe_rllib.safety.filter import SafetyFilter
 
 INFO_KEYS = ("intervened", "correction", "slack", "min_barrier", "status", "infeasible")
+
+
+class RoleFilters:
+    """One :class:`SafetyFilter` per filtered role; filters ``[N, 2, 2]`` controls against a world state."""
+
+    def __init__(self, env_config: EnvConfig, safety: SafetyConfig) -> None:
+        self.filters = {role: SafetyFilter(env_config, role, safety=safety)
+                        for role in AGENTS if role in safety.agents}
+
+    def __call__(self, world: WorldState, controls: np.ndarray) -> tuple[np.ndarray, dict[str, dict]]:
+        """Safe controls and per-role filter infos ``{role: {"safety_<key>": [N]}}`` (unfiltered
+        roles are reported as never intervening)."""
+        controls = controls.copy()
+        n = controls.shape[0]
+        infos = {}
+        for i, role in enumerate(AGENTS):
+            if role in self.filters:
+                controls[:, i], info = self.filters[role].filter(
+                    world.pose[:, i], controls[:, i], world.obstacles, world.pose[:, 1 - i])
+            else:
+                info = {key: np.zeros(n, dtype=bool if key in ("intervened", "infeasible") else np.float64)
+                        for key in INFO_KEYS}
+            infos[role] = {f"safety_{key}": info[key] for key in INFO_KEYS}
+        return controls, infos
 
 
 class SafeBatchedEnv:
@@ -32,36 +57,28 @@ class SafeBatchedEnv:
     def __init__(self, env: BatchedPursuitEvasion, safety: SafetyConfig | None = None) -> None:
         self.env = env
         self.safety = safety or SafetyConfig()
-        self.filters = {role: SafetyFilter(env.config, role, safety=self.safety)
-                        for role in AGENTS if role in self.safety.agents}
+        self.filters = RoleFilters(env.config, self.safety)
 
     def __getattr__(self, name: str) -> Any:   # reset, state, world, config, layout, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self.env, name)
 
     def step(self, actions: Mapping[str, np.ndarray]):
         env = self.env
-        controls = env.nominal_controls(actions)
-        world = env.world
-        filter_info = {}
-        for i, role in enumerate(AGENTS):
-            if role in self.filters:
-                controls[:, i], filter_info[role] = self.filters[role].filter(
-                    world.pose[:, i], controls[:, i], world.obstacles, world.pose[:, 1 - i])
+        controls, filter_infos = self.filters(env.world, env.nominal_controls(actions))
         obs, rewards, terminated, truncated, infos = env.step_controls(controls)
-        n = env.num_envs
         for role in AGENTS:
-            info = filter_info.get(role)
-            for key in INFO_KEYS:
-                if info is not None:
-                    value = info[key]
-                else:   # unfiltered agent: reported as never intervening
-                    value = np.zeros(n, dtype=bool if key in ("intervened", "infeasible") else np.float64)
-                infos[role][f"safety_{key}"] = value
+            infos[role].update(filter_infos[role])
         return obs, rewards, terminated, truncated, infos
 
 
 class SafetyFilterWrapper(BaseParallelWrapper):
     """PettingZoo wrapper applying the CBF filter; defaults filter both agents.
+
+    It reads the wrapped env's public ``world`` and ``config``, replaces each agent's
+    action by the filtered one and calls the wrapped env's ``step`` (PettingZoo's wrapper
+    contract), then adds the ``safety_*`` infos.
 
     Example:
         >>> from pe_rllib.envs import pursuit_evasion_v0
@@ -73,7 +90,7 @@ class SafetyFilterWrapper(BaseParallelWrapper):
         True
     """
 
-    def __init__(self, env: PursuitEvasionEnv, safety: SafetyConfig | None = None, **safety_fields: Any) -> None:
+    def __init__(self, env, safety: SafetyConfig | None = None, **safety_fields: Any) -> None:
         super().__init__(env)
         base = safety or SafetyConfig()
         if safety_fields:
@@ -81,18 +98,29 @@ class SafetyFilterWrapper(BaseParallelWrapper):
         if not isinstance(env.unwrapped, PursuitEvasionEnv):
             raise TypeError(f"SafetyFilterWrapper needs a PursuitEvasionEnv, got {type(env.unwrapped).__name__}")
         self.safety = base
-        self._safe_core = SafeBatchedEnv(env.unwrapped.core, base)
+        self.filters = RoleFilters(env.config, base)
 
     def step(self, actions: Mapping[str, Any]):
-        base = self.env.unwrapped
-        if not base.agents:
+        if not self.env.agents:
             raise RuntimeError("step() called on a finished episode; call reset()")
-        batched = {agent: np.asarray(actions[agent], dtype=np.float64).reshape(1, 2) for agent in AGENTS}
-        result = self._safe_core.step(batched)
-        return base._unbatch(*result)
+        config, world = self.env.config, self.env.world
+        nominal = core.nominal_controls(config, world.t, core.stack_actions(actions, 1, single=True))
+        controls, filter_infos = self.filters(world, nominal)
+        safe = np.clip(core.controls_to_actions(config, controls), -1.0, 1.0).astype(np.float32)
+        obs, rewards, terminated, truncated, infos = self.env.step(
+            {agent: safe[0, i] for i, agent in enumerate(AGENTS)})
+        for agent in AGENTS:
+            infos[agent].update({key: value[0].item() for key, value in filter_infos[agent].items()})
+        return obs, rewards, terminated, truncated, infos
 
 
 def make_batched_env(num_envs: int, config: ExperimentConfig, **kwargs: Any):
     """The batched env an experiment config describes: safety-filtered when ``safety.enabled``."""
     env = BatchedPursuitEvasion(num_envs, config.env, **kwargs)
     return SafeBatchedEnv(env, config.safety) if config.safety.enabled else env
+
+
+def make_parallel_env(config: ExperimentConfig, render_mode: str | None = None):
+    """The PettingZoo env an experiment config describes: safety-filtered when ``safety.enabled``."""
+    env = PursuitEvasionEnv(config.env, render_mode=render_mode)
+    return SafetyFilterWrapper(env, config.safety) if config.safety.enabled else env

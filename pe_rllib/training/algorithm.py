@@ -16,16 +16,14 @@ import logging
 
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
-from pe_rllib.callbacks.schedule import PhaseSchedule, other
+from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, scripted_id, slot_ids
-from pe_rllib.config import ExperimentConfig, SelfPlayConfig, to_dict
-from pe_rllib.envs.core import AGENTS
-from pe_rllib.envs.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
-from pe_rllib.policies.rl_module import ScriptedRLModule
+from pe_rllib.config import ROLES, ExperimentConfig, SelfPlayConfig, other_role, to_dict
+from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
+from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +45,7 @@ class SelfPlayState:
         """During the cold start with a scripted opponent: {opponent role: its scripted module}."""
         if self.config.cold_start_opponent == "untrained" or self.schedule.state.phase != 0:
             return {}
-        opponent = other(self.config.first_role)
+        opponent = other_role(self.config.first_role)
         return {opponent: scripted_id(opponent)}
 
     def to_dict(self) -> dict:
@@ -79,23 +77,14 @@ class SelfPlayPPO(PPO):
             apply_selfplay(self)
 
 
-def module_spec(experiment: ExperimentConfig, probe: RLlibPursuitEvasion) -> MultiRLModuleSpec:
-    training = experiment.training
-    model_config = {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
-                    "vf_share_layers": False}
-    slots = experiment.selfplay.opponent_slots
-    roles_of = {role: role for role in AGENTS} | {slot: slot.split("_")[0] for slot in slot_ids(slots)}
-    specs = {module: RLModuleSpec(observation_space=probe.observation_spaces[role],
-                                  action_space=probe.action_spaces[role], model_config=model_config)
-             for module, role in roles_of.items()}
+def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
+    """``pursuer``, ``evader``, K snapshot slots per role and, if configured, the scripted cold-start opponent."""
+    learned = learned_module_spec(experiment)
+    specs = {module: learned for module in (*ROLES, *slot_ids(experiment.selfplay.opponent_slots))}
     selfplay = experiment.selfplay
     if selfplay.cold_start_opponent != "untrained":
-        opponent = other(selfplay.first_role)
-        specs[scripted_id(opponent)] = RLModuleSpec(
-            module_class=ScriptedRLModule, observation_space=probe.observation_spaces[opponent],
-            action_space=probe.action_spaces[opponent],
-            model_config={"policy": selfplay.cold_start_opponent, "role": opponent,
-                          "experiment": to_dict(experiment), "seed": experiment.training.seed})
+        opponent = other_role(selfplay.first_role)
+        specs[scripted_id(opponent)] = scripted_module_spec(experiment, selfplay.cold_start_opponent, opponent)
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
@@ -111,9 +100,9 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     # validation has already warned; apply it now so the level holds from the start.
     logging.getLogger("ray.rllib").setLevel(log_level)
     env_config = {"experiment": to_dict(experiment)}
-    probe = RLlibPursuitEvasion(env_config)          # also proves the env builds before Ray starts work
+    RLlibPursuitEvasion(env_config)                  # proves the env builds before Ray starts work
     initial_roles = PhaseSchedule(experiment.selfplay).training_roles
-    spec = module_spec(experiment, probe)
+    spec = module_spec(experiment)
     return (
         PPOConfig(algo_class=SelfPlayPPO)
         .environment(register(), env_config=env_config)

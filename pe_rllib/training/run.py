@@ -1,17 +1,11 @@
-"""The training run: a run directory, the iteration loop, atomic checkpoints and resume.
+"""The training run: a locked run directory, the iteration loop, verified checkpoints and resume.
 
-Run directory layout::
-
-    RUN/experiment.yaml            the validated experiment (what --resume continues)
-    RUN/progress.jsonl             one JSON line per iteration (driver-side figures)
-    RUN/tensorboard/               the same plus learner statistics, for TensorBoard
-    RUN/checkpoints/iter_000012/   RLlib checkpoint + experiment.yaml (modules, optimisers,
-                                   self-play state, iteration counter)
-    RUN/checkpoints/latest         name of the newest complete checkpoint
-
-A checkpoint is written to ``iter_N.part`` and renamed when complete, and ``latest`` is
-replaced atomically, so a run killed at any moment resumes from its last complete
-checkpoint; stale ``.part`` directories are removed on resume.
+Layout and integrity rules: :mod:`pe_rllib.rundir`. A checkpoint is written to
+``iter_N.part`` (RLlib's state, every module's weights as data-only tensors, the
+experiment, and last a SHA-256 manifest) and renamed when complete; resume takes the
+newest checkpoint whose manifest verifies, trims ``progress.jsonl`` and the TensorBoard
+log back to its iteration, and refuses an ``experiment.yaml`` that was edited in ways
+that change the run (:data:`RESUME_SAFE_FIELDS` may change).
 """
 
 from __future__ import annotations
@@ -30,16 +24,32 @@ import yaml
 
 from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, to_dict
 from pe_rllib.files import write_atomic
+from pe_rllib.rundir import (
+    CHECKPOINTS,
+    EXPERIMENT_FILE,
+    LATEST,
+    POLICIES,
+    PROGRESS_FILE,
+    TENSORBOARD_DIR,
+    RunDirectoryError,
+    RunLock,
+    checkpoint_iteration,
+    checkpoint_name,
+    checkpoints_newest_first,
+    latest_checkpoint,
+    require_run_dir,
+    write_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
-EXPERIMENT_FILE = "experiment.yaml"
-CHECKPOINTS = "checkpoints"
-LATEST = "latest"
-
-
-class RunDirectoryError(ValueError):
-    """A run or checkpoint directory is missing, incomplete or not a pe_rllib run."""
+RESUME_SAFE_FIELDS = frozenset({
+    "training.stop_iterations", "training.checkpoint_every", "training.keep_checkpoints",
+    "training.num_env_runners", "training.num_envs_per_env_runner", "training.num_cpus_per_env_runner",
+    "training.max_env_runner_restarts",
+})
+"""Fields a resumed run may change (``--set`` on resume, or an edit of RUN/experiment.yaml):
+they change how fast or how long the same run trains, not what it learns from."""
 
 
 @dataclass
@@ -67,63 +77,66 @@ class TrainSummary:
     last: IterationReport | None
 
 
-def latest_checkpoint(run_dir: Path) -> Path:
-    """The newest complete checkpoint of a run directory (clear error otherwise)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / EXPERIMENT_FILE).is_file():
-        raise RunDirectoryError(f"{run_dir}: not a pe_rllib run directory (no {EXPERIMENT_FILE})")
-    pointer = run_dir / CHECKPOINTS / LATEST
-    if not pointer.is_file():
-        raise RunDirectoryError(f"{run_dir}: run has no complete checkpoint yet")
-    checkpoint = run_dir / CHECKPOINTS / pointer.read_text().strip()
-    if not (checkpoint / EXPERIMENT_FILE).is_file():
-        raise RunDirectoryError(f"{checkpoint}: checkpoint is incomplete")
-    return checkpoint
+# --------------------------------------------------------------------------- checkpoints
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint directory from a run directory or a checkpoint directory."""
-    path = Path(path)
-    if not path.exists():
-        raise RunDirectoryError(f"{path}: no such run or checkpoint directory")
-    if (path / EXPERIMENT_FILE).is_file() and (path / "learner_group").is_dir():
-        return path
-    return latest_checkpoint(path)
+def export_policies(algo, directory: Path) -> None:
+    """Every module's weights as data-only torch tensors (``torch.load(weights_only=True)``)."""
+    import numpy as np
+    import torch
 
-
-def _prepare_run_dir(experiment: ExperimentConfig, output: Path | None) -> Path:
-    run_dir = output or Path("runs") / time.strftime("pe-%Y%m%d-%H%M%S")
-    if (run_dir / EXPERIMENT_FILE).exists():
-        raise RunDirectoryError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
-    write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
-    return run_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    for module_id, state in algo.learner_group.get_weights().items():
+        if not state:                     # scripted modules have no weights
+            continue
+        tensors = {name: torch.as_tensor(np.asarray(value)) for name, value in state.items()}
+        torch.save(tensors, directory / f"{module_id}.pt")
 
 
 def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     checkpoints = run_dir / CHECKPOINTS
-    name = f"iter_{algo.iteration:06d}"
+    name = checkpoint_name(algo.iteration)
     final = checkpoints / name
     tmp = checkpoints / (name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp.resolve()))
+    export_policies(algo, tmp / POLICIES)
     shutil.copy(run_dir / EXPERIMENT_FILE, tmp / EXPERIMENT_FILE)
+    write_manifest(tmp, algo.iteration)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     write_atomic(checkpoints / LATEST, name)
-    complete = sorted(p for p in checkpoints.glob("iter_*") if not p.name.endswith(".part"))
-    for old in complete[:-keep]:
+    for old in checkpoints_newest_first(run_dir)[keep:]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def ensure_private_token() -> None:
+    """Embedded Ray enables token auth and, with no token anywhere, writes one to ~/.ray/auth_token
+    with the default umask (world-readable). Create it first, readable by the owner only."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.exists():
+        return
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
 
 
 def init_ray(address: str | None = None, dashboard: bool = True, log_level: str = "INFO") -> str:
     """Embedded local Ray unless an address (or RAY_ADDRESS, set by ``ray job submit``) is given.
 
     A bare ``ray.init()`` would attach to whatever cluster a stale ``ray_current_cluster``
-    file names, so the embedded case says ``address="local"`` explicitly. Returns a
-    one-line description of where the run executes.
+    file names, so the embedded case says ``address="local"`` explicitly. Embedded Ray
+    binds its node, dashboard and job API to 127.0.0.1 (README: "Trust and integrity").
+    Returns a one-line description of where the run executes.
     """
     import ray
 
@@ -133,12 +146,52 @@ def init_ray(address: str | None = None, dashboard: bool = True, log_level: str 
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=log_level)
         else:
-            ray.init(address="local", include_dashboard=dashboard, log_to_driver=False, logging_level=log_level)
+            ensure_private_token()
+            ray.init(address="local", include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                     _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=log_level)
     context = ray.get_runtime_context()
     cpus = ray.cluster_resources().get("CPU", 0)
     gpus = ray.cluster_resources().get("GPU", 0)
     where = f"Ray cluster at {address}" if address else "embedded local Ray"
     return f"{where} (node {context.get_node_id()[:8]}, {cpus:g} CPUs, {gpus:g} GPUs)"
+
+
+def _resource_shortfall(experiment: ExperimentConfig, cpus: float, gpus: float) -> str | None:
+    training = experiment.training
+    gpus_needed = training.num_gpus_per_learner * max(training.num_learners, 1)
+    if gpus_needed > gpus:
+        return (f"training.num_gpus_per_learner: the run asks for {gpus_needed:g} GPU(s) but Ray has "
+                f"{gpus:g}; set it to 0 (CPU) or run on a GPU node")
+    # The driver (local learner and env runner) takes no CPU reservation of its own in Ray.
+    runner_cpus = training.num_cpus_per_env_runner * training.num_env_runners
+    # RLlib's default num_cpus_per_learner ("auto"): 1 for a CPU learner, 0 for a GPU learner.
+    learner_cpus = training.num_learners if training.num_gpus_per_learner == 0 else 0
+    if runner_cpus + learner_cpus > cpus:
+        return (f"training.num_cpus_per_env_runner: {training.num_env_runners} env runner(s) x "
+                f"{training.num_cpus_per_env_runner:g} CPU + {learner_cpus} learner CPU(s) = "
+                f"{runner_cpus + learner_cpus:g} CPUs, but Ray has {cpus:g}; lower num_env_runners or "
+                "num_cpus_per_env_runner")
+    return None
+
+
+def check_resources(experiment: ExperimentConfig, embedded: bool) -> None:
+    """CPUs and GPUs the config asks for must exist: Ray would otherwise wait for them forever.
+
+    Embedded Ray cannot grow, so a shortfall is an error; a cluster may be autoscaling, so
+    there it is a warning.
+    """
+    import ray
+
+    resources = ray.cluster_resources()
+    problem = _resource_shortfall(experiment, resources.get("CPU", 0.0), resources.get("GPU", 0.0))
+    if problem is None:
+        return
+    if embedded:
+        raise ConfigError(problem)
+    logger.warning("%s (waiting for the cluster to provide them)", problem)
+
+
+# --------------------------------------------------------------------------- logs
 
 
 def _flatten(tree: dict, prefix: str) -> dict:
@@ -156,12 +209,13 @@ class ScalarLog:
     figures under ``pe/``, the runners' per-episode metrics (smoothed min distance, episode
     length, per-term returns per role, summed outcome counts) under ``runners/``,
     throughput under ``perf/`` and each module's learner statistics under
-    ``learners/<module>/``. A resumed run appends to the same directory."""
+    ``learners/<module>/``. A resumed run appends to the same directory; ``purge_step``
+    makes TensorBoard drop the events a killed run wrote after its last checkpoint."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        self.writer = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge_step)
 
     def write(self, report: IterationReport, result: dict) -> None:
         from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS
@@ -183,24 +237,26 @@ class ScalarLog:
         self.writer.close()
 
 
-def _check_gpus(experiment: ExperimentConfig, embedded: bool) -> None:
-    """GPUs the config asks for must exist: Ray would otherwise wait for them forever.
-
-    Embedded Ray cannot grow, so a shortfall is an error there; a cluster may be
-    autoscaling, so there it is a warning.
-    """
-    import ray
-
-    training = experiment.training
-    needed = training.num_gpus_per_learner * max(training.num_learners, 1)
-    available = ray.cluster_resources().get("GPU", 0.0)
-    if needed <= available:
-        return
-    message = (f"training.num_gpus_per_learner: the run asks for {needed:g} GPU(s) but Ray has "
-               f"{available:g}; set it to 0 (CPU) or run on a GPU node")
-    if embedded:
-        raise ConfigError(message)
-    logger.warning("%s (waiting for the cluster to provide them)", message)
+def trim_progress(run_dir: Path, iteration: int) -> int:
+    """Drop progress rows after ``iteration`` (written by a run killed after its last checkpoint)."""
+    path = run_dir / PROGRESS_FILE
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row_iteration = json.loads(line)["iteration"]
+        except (ValueError, KeyError, TypeError):
+            dropped += 1                       # a half-written last line
+            continue
+        if row_iteration <= iteration:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        write_atomic(path, "".join(line + "\n" for line in kept))
+        logger.info("progress: dropped %d row(s) after iteration %d", dropped, iteration)
+    return dropped
 
 
 def _report(result: dict, stop: int) -> IterationReport:
@@ -215,11 +271,94 @@ def _report(result: dict, stop: int) -> IterationReport:
         iteration_seconds=seconds, steps_per_second=steps / seconds if seconds > 0 else float("nan"))
 
 
+# --------------------------------------------------------------------------- run directories
+
+
+def check_new_run_dir(output: Path) -> None:
+    """A new run's directory must be creatable and must not hold a run (checked before Ray starts)."""
+    for parent in [output, *output.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise RunDirectoryError(f"{output}: {parent} is a file, not a directory")
+        if parent.exists():
+            break
+    if (output / EXPERIMENT_FILE).exists():
+        raise RunDirectoryError(f"{output}: already holds a run; continue it with --resume {output}")
+
+
+def _dotted_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for key in keys:
+        path = f"{prefix}{key}"
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            out += _dotted_differences(a[key], b[key], f"{path}.")
+        elif a.get(key) != b.get(key):
+            out.append(path)
+    return out
+
+
+def resume_experiment(run_dir: Path, checkpoint: Path | None, overrides: dict | None = None) -> ExperimentConfig:
+    """The experiment a resumed run continues: RUN/experiment.yaml (+ ``overrides``), which may differ
+    from the checkpoint's own copy only in :data:`RESUME_SAFE_FIELDS`."""
+    run_file = run_dir / EXPERIMENT_FILE
+    experiment = load_experiment(run_file, overrides)
+    unsafe = sorted(set(overrides or {}) - RESUME_SAFE_FIELDS)
+    if unsafe:
+        raise ConfigError(f"{unsafe[0]}: cannot change on resume (changeable: {', '.join(sorted(RESUME_SAFE_FIELDS))})")
+    if checkpoint is not None:
+        trained = load_experiment(checkpoint / EXPERIMENT_FILE)
+        changed = [f for f in _dotted_differences(to_dict(trained), to_dict(experiment))
+                   if f not in RESUME_SAFE_FIELDS]
+        if changed:
+            raise ConfigError(f"{run_file}: differs from the checkpoint {checkpoint.name} it resumes in "
+                              f"{', '.join(changed)}; restore it (the checkpoint's copy is "
+                              f"{checkpoint / EXPERIMENT_FILE}) or start a new run")
+    return experiment
+
+
+@dataclass
+class _RunPlan:
+    experiment: ExperimentConfig
+    run_dir: Path
+    checkpoint: Path | None
+    created: bool
+
+
+def _plan(experiment, output, resume, overrides) -> _RunPlan:
+    if resume is not None:
+        if experiment is not None:
+            raise ConfigError("--resume continues the run's own experiment.yaml; do not pass a config too")
+        run_dir = require_run_dir(Path(resume))
+        try:
+            checkpoint = latest_checkpoint(run_dir)
+        except RunDirectoryError as err:
+            if checkpoints_newest_first(run_dir):
+                raise                                  # checkpoints exist but none is intact
+            logger.warning("%s; starting it from iteration 0", err)
+            checkpoint = None
+        return _RunPlan(resume_experiment(run_dir, checkpoint, overrides), run_dir, checkpoint, created=False)
+    if overrides:
+        raise ConfigError("overrides without --resume belong in the experiment config")
+    run_dir = Path(output) if output else Path("runs") / time.strftime("pe-%Y%m%d-%H%M%S")
+    check_new_run_dir(run_dir)
+    return _RunPlan(experiment or ExperimentConfig(), run_dir, None, created=not run_dir.exists())
+
+
+def _remove_new_entries(run_dir: Path, existing: set[str], created: bool) -> None:
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in set(os.listdir(run_dir)) - existing:
+        path = run_dir / name
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 def train(
     experiment: ExperimentConfig | None = None,
     *,
     output: str | Path | None = None,
     resume: str | Path | None = None,
+    resume_overrides: dict | None = None,
     stop_iterations: int | None = None,
     address: str | None = None,
     dashboard: bool = True,
@@ -229,57 +368,90 @@ def train(
 ) -> TrainSummary:
     """Train (or continue) a self-play run; returns where its checkpoint is.
 
-    Everything that can be wrong with the inputs (config, run directory, checkpoint) is
-    checked before Ray starts.
+    Everything that can be wrong with the inputs (config, run directory, checkpoint,
+    resources) is checked before the first iteration, and a run that fails before its
+    first checkpoint leaves no run directory behind (a new run) or an unchanged one (a
+    resume). One process writes a run directory at a time (:class:`~pe_rllib.rundir.RunLock`).
     """
     from pe_rllib.training.algorithm import build_algorithm_config
 
-    if resume is not None:
-        if experiment is not None:
-            raise ConfigError("--resume continues the run's own experiment.yaml; do not pass a config too")
-        run_dir = Path(resume)
-        checkpoint = latest_checkpoint(run_dir)
-        experiment = load_experiment(run_dir / EXPERIMENT_FILE)
-        for stale in (run_dir / CHECKPOINTS).glob("*.part"):
-            shutil.rmtree(stale, ignore_errors=True)
-    else:
-        experiment = experiment or ExperimentConfig()
-        checkpoint = None
+    plan = _plan(experiment, output, resume, resume_overrides)
+    experiment = plan.experiment
     stop = stop_iterations or experiment.training.stop_iterations
     if stop < 1:
         raise ConfigError(f"stop iterations: must be >= 1, got {stop}")
-    algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
     address = address or os.environ.get("RAY_ADDRESS")
-    where = init_ray(address, dashboard, log_level)
-    _check_gpus(experiment, embedded=not address)
-    run_dir = run_dir if resume is not None else _prepare_run_dir(experiment, Path(output) if output else None)
-    logger.info("running on %s", where)
-    if on_start is not None:
-        on_start(where, run_dir)
-    algo = algo_config.build_algo()
-    start = time.perf_counter()
-    last_report, saved = None, checkpoint
+    if not address:
+        problem = _resource_shortfall(experiment, float(os.cpu_count() or 1), float("inf"))
+        if problem is not None:
+            raise ConfigError(problem)
+    algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
+
+    run_dir = plan.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    existing = set(os.listdir(run_dir))
+    lock = RunLock(run_dir)
     try:
-        if checkpoint is not None:
-            algo.restore_from_path(str(checkpoint.resolve()))
-            logger.info("resumed %s at iteration %d", checkpoint, algo.iteration)
+        lock.acquire()
+    except RunDirectoryError:
+        _remove_new_entries(run_dir, existing, plan.created)
+        raise
+    saved, algo, embedded_ray = plan.checkpoint, None, False
+    try:
+        if resume is None:
+            check_new_run_dir(run_dir)             # again, under the lock
+            (run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+        # SIGTERM: ray.init installs sys.exit as its handler, so the finally clauses below run.
+        import ray
+
+        embedded_ray = not address and not ray.is_initialized()
+        where = init_ray(address, dashboard, log_level)
+        check_resources(experiment, embedded=not address)
+        logger.info("running on %s", where)
+        resumed_at = checkpoint_iteration(plan.checkpoint) if plan.checkpoint is not None else 0
+        if resume is not None:
+            trim_progress(run_dir, resumed_at)
+        write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
+        if on_start is not None:
+            on_start(where, run_dir)
+        algo = algo_config.build_algo()
+        start = time.perf_counter()
+        last_report = None
+        if plan.checkpoint is not None:
+            algo.restore_from_path(str(plan.checkpoint.resolve()))
+            logger.info("resumed %s at iteration %d", plan.checkpoint, algo.iteration)
         every = experiment.training.checkpoint_every
-        scalars = ScalarLog(run_dir)
-        with open(run_dir / "progress.jsonl", "a") as progress:
-            while algo.iteration < stop:
-                result = algo.train()
-                last_report = _report(result, stop)
-                progress.write(json.dumps(last_report.to_dict()) + "\n")
-                progress.flush()
-                scalars.write(last_report, result)
-                if algo.iteration % every == 0 or algo.iteration >= stop:
-                    saved = _save_checkpoint(algo, run_dir, experiment.training.keep_checkpoints)
-                if on_iteration is not None:
-                    on_iteration(last_report)
-        scalars.close()
+        scalars = ScalarLog(run_dir, purge_step=resumed_at + 1 if resume is not None else None)
+        try:
+            with open(run_dir / PROGRESS_FILE, "a", encoding="utf-8") as progress:
+                while algo.iteration < stop:
+                    result = algo.train()
+                    last_report = _report(result, stop)
+                    progress.write(json.dumps(last_report.to_dict()) + "\n")
+                    progress.flush()
+                    scalars.write(last_report, result)
+                    if algo.iteration % every == 0 or algo.iteration >= stop:
+                        saved = _save_checkpoint(algo, run_dir, experiment.training.keep_checkpoints)
+                    if on_iteration is not None:
+                        on_iteration(last_report)
+        finally:
+            scalars.close()
         iterations = algo.iteration
         env_steps = last_report.env_steps_lifetime if last_report else 0
+    except BaseException:
+        if resume is None and saved is None:               # a failed start leaves nothing behind
+            _remove_new_entries(run_dir, existing, plan.created)
+        raise
     finally:
-        algo.stop()
+        try:
+            if algo is not None:
+                algo.stop()
+            if embedded_ray:
+                import ray
+
+                ray.shutdown()
+        finally:
+            lock.release()
     return TrainSummary(run_dir=run_dir, checkpoint=saved, iterations=iterations, env_steps=env_steps,
                         seconds=time.perf_counter() - start, last=last_report)
+

@@ -14,9 +14,8 @@ from typing import Any, Mapping
 
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-from pe_rllib.config import ExperimentConfig, from_dict
-from pe_rllib.envs.core import AGENTS
-from pe_rllib.envs.parallel import PursuitEvasionEnv
+from pe_rllib.config import ROLES, ExperimentConfig, from_dict
+from pe_rllib.safety.wrappers import make_parallel_env
 
 ENV_NAME = "pursuit_evasion_v0"
 
@@ -26,15 +25,6 @@ def experiment_from_env_config(env_config: Mapping[str, Any]) -> ExperimentConfi
     return from_dict(ExperimentConfig, dict(env_config.get("experiment", {})))
 
 
-def make_parallel_env(experiment: ExperimentConfig, render_mode: str | None = None):
-    """The PettingZoo env an experiment describes: safety-filtered when ``safety.enabled``."""
-    env = PursuitEvasionEnv(experiment.env, render_mode=render_mode)
-    if experiment.safety.enabled:
-        from pe_rllib.safety import SafetyFilterWrapper
-        env = SafetyFilterWrapper(env, experiment.safety)
-    return env
-
-
 class RLlibPursuitEvasion(MultiAgentEnv):
     """RLlib multi-agent view of :class:`PursuitEvasionEnv`."""
 
@@ -42,10 +32,10 @@ class RLlibPursuitEvasion(MultiAgentEnv):
         super().__init__()
         self.experiment = experiment_from_env_config(config or {})
         self.env = make_parallel_env(self.experiment)
-        self.possible_agents = list(AGENTS)
+        self.possible_agents = list(ROLES)
         self.agents = []
-        self.observation_spaces = {agent: self.env.observation_space(agent) for agent in AGENTS}
-        self.action_spaces = {agent: self.env.action_space(agent) for agent in AGENTS}
+        self.observation_spaces = {agent: self.env.observation_space(agent) for agent in ROLES}
+        self.action_spaces = {agent: self.env.action_space(agent) for agent in ROLES}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, infos = self.env.reset(seed=seed, options=options)

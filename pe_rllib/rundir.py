@@ -1,0 +1,199 @@
+"""The run directory: layout, checkpoint integrity manifests and the one-writer lock. No Ray here.
+
+Layout::
+
+    RUN/experiment.yaml              the validated experiment (what --resume continues)
+    RUN/progress.jsonl               one JSON line per iteration (driver-side figures)
+    RUN/tensorboard/                 the same plus learner statistics, for TensorBoard
+    RUN/.lock                        held (fcntl) by the one process writing this run
+    RUN/checkpoints/iter_000012/     one checkpoint:
+        experiment.yaml              the experiment it was trained with
+        policies/<module>.pt         every module's weights, data only (torch tensors,
+                                     loaded with ``weights_only=True``): what
+                                     ``load_policy``/``rollout`` read
+        MANIFEST.json                size and SHA-256 of every other file, written last
+        ...                          RLlib's own checkpoint (pickles: only ``--resume``
+                                     reads them)
+    RUN/checkpoints/latest           name of the newest checkpoint (informational)
+
+A checkpoint counts only if its manifest is present and every file matches it, so a
+checkpoint that was being written when the process died, or that was damaged or edited
+later, is skipped with one log line naming it, and the newest intact one is used.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from pe_rllib.files import write_atomic
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT_FILE = "experiment.yaml"
+PROGRESS_FILE = "progress.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINTS = "checkpoints"
+LATEST = "latest"
+MANIFEST = "MANIFEST.json"
+POLICIES = "policies"
+LOCK_FILE = ".lock"
+MANIFEST_FORMAT = 1
+CHECKPOINT_PREFIX = "iter_"
+
+
+class RunDirectoryError(ValueError):
+    """A run or checkpoint directory is missing, damaged, locked or not a pe_rllib run."""
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"{CHECKPOINT_PREFIX}{iteration:06d}"
+
+
+def checkpoint_iteration(checkpoint: Path) -> int:
+    return int(Path(checkpoint).name[len(CHECKPOINT_PREFIX):])
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(checkpoint: Path, iteration: int) -> None:
+    """Record size and SHA-256 of every file under ``checkpoint``; written last, atomically."""
+    files = {str(p.relative_to(checkpoint)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+             for p in _files(checkpoint)}
+    write_atomic(checkpoint / MANIFEST, json.dumps(
+        {"format": MANIFEST_FORMAT, "iteration": iteration, "files": files}, indent=1, sort_keys=True))
+
+
+def verify_checkpoint(checkpoint: Path) -> str | None:
+    """None if ``checkpoint`` is complete and unchanged, else why not (one short phrase)."""
+    checkpoint = Path(checkpoint)
+    try:
+        manifest = json.loads((checkpoint / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no manifest (incomplete)"
+    except (OSError, ValueError):
+        return "unreadable manifest"
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT \
+            or not isinstance(manifest.get("files"), dict):
+        return "unknown manifest format"
+    listed = manifest["files"]
+    present = {str(p.relative_to(checkpoint)) for p in _files(checkpoint)}
+    for name, entry in sorted(listed.items()):
+        path = checkpoint / name
+        if name not in present:
+            return f"missing file {name}"
+        if path.stat().st_size != entry.get("size") or _sha256(path) != entry.get("sha256"):
+            return f"file {name} does not match its checksum"
+    extra = sorted(present - set(listed))
+    if extra:
+        return f"unlisted file {extra[0]}"
+    return None
+
+
+def checkpoints_newest_first(run_dir: Path) -> list[Path]:
+    directory = Path(run_dir) / CHECKPOINTS
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX)
+             and p.name[len(CHECKPOINT_PREFIX):].isdigit()]
+    return sorted(found, key=checkpoint_iteration, reverse=True)
+
+
+def require_run_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirectoryError(f"{run_dir}: no such run directory")
+    if not (run_dir / EXPERIMENT_FILE).is_file():
+        raise RunDirectoryError(f"{run_dir}: not a pe_rllib run directory (no {EXPERIMENT_FILE})")
+    return run_dir
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest intact checkpoint of a run; damaged or incomplete ones are skipped with a warning."""
+    run_dir = require_run_dir(run_dir)
+    skipped = []
+    for checkpoint in checkpoints_newest_first(run_dir):
+        problem = verify_checkpoint(checkpoint)
+        if problem is None:
+            return checkpoint
+        logger.warning("skipping checkpoint %s: %s", checkpoint, problem)
+        skipped.append(checkpoint.name)
+    if skipped:
+        raise RunDirectoryError(f"{run_dir}: no intact checkpoint (damaged or incomplete: {', '.join(skipped)})")
+    raise RunDirectoryError(f"{run_dir}: run has no checkpoint yet")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """An intact checkpoint directory from a run directory or a checkpoint directory."""
+    path = Path(path)
+    if not path.exists():
+        raise RunDirectoryError(f"{path}: no such run or checkpoint directory")
+    if (path / MANIFEST).is_file() or path.name.startswith(CHECKPOINT_PREFIX):
+        problem = verify_checkpoint(path)
+        if problem is not None:
+            raise RunDirectoryError(f"{path}: damaged checkpoint ({problem})")
+        return path
+    return latest_checkpoint(path)
+
+
+# --------------------------------------------------------------------------- one writer
+
+
+class RunLock:
+    """An exclusive OS lock (``fcntl.flock``) on ``RUN/.lock`` for a writer's lifetime.
+
+    The kernel drops the lock when the process dies (also on ``kill -9``), so a stale
+    lock cannot block a resume. The file records who holds it, for the error message.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise RunDirectoryError(f"{self.path.parent}: in use by {holder}; one writer per run") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+                 .encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,1 @@
+"""The experiment YAMLs, shipped inside the package as ``pe_rllib.tune_configs`` (see setup.py)."""
