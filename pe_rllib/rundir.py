@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -169,6 +170,8 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILE
         self._fd: int | None = None
+        self.previous_holder: tuple[int, str] | None = None
+        """(pid, host) of the last writer, once acquired: it is no longer running (we hold the lock)."""
 
     def acquire(self) -> "RunLock":
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -180,6 +183,9 @@ class RunLock:
             if err.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise RunDirectoryError(f"{self.path.parent}: in use by {holder}; one writer per run") from None
             raise
+        previous = re.match(r"pid (\d+) on (\S+)", os.read(fd, 4096).decode("utf-8", "replace"))
+        self.previous_holder = (int(previous.group(1)), previous.group(2)) if previous else None
+        os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
                  .encode())

@@ -23,6 +23,7 @@ with os.fdopen(_fd, "w") as _handle:
 os.environ["RAY_AUTH_TOKEN_PATH"] = str(TOKEN_PATH)
 os.environ.pop("RAY_AUTH_TOKEN", None)
 os.environ.pop("RAY_ADDRESS", None)          # embedded Ray unless a test says otherwise
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # embedded Ray on loopback, as pe-rllib train runs it
 
 
 def pytest_unconfigure(config):

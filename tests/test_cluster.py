@@ -29,6 +29,7 @@ def ray_head(tmp_path_factory):
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)     # a cluster node, not embedded local-only Ray
     dashboard = free_port()
     log = open(tmp_path_factory.mktemp("head") / "head.log", "w")
     head = subprocess.Popen(

@@ -15,6 +15,7 @@ step for this action space does.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,9 @@ def load_module_weights(checkpoint: Path, module_id: str) -> dict:
     if not path.is_file():
         raise RunDirectoryError(f"{checkpoint}: no weights for module {module_id!r} ({path.name} missing)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():            # torch warns about foreign pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:                       # torch raises several types for bad files
         raise RunDirectoryError(f"{path}: not a data-only weights file ({type(err).__name__})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

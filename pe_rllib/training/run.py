@@ -15,6 +15,9 @@ import logging
 import math
 import os
 import shutil
+import signal
+import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,17 +133,79 @@ def ensure_private_token() -> None:
         handle.write(secrets.token_hex(32))
 
 
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def keep_embedded_ray_on_loopback() -> bool:
+    """Select Ray's local-only mode for an embedded run (Ray's default on macOS and Windows).
+
+    With ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` Ray 2.60 takes 127.0.0.1 as the node IP
+    (``ray._private.services.get_node_ip_address``), and every server of the node binds
+    loopback: GCS, raylet, workers, dashboard agent, runtime-env agent, metrics exporters,
+    dashboard and job API (measured in ``tests/test_integrity.py``). ``ray.init`` has no
+    public switch for this (its ``_node_ip_address`` turns 127.0.0.1 back into the host's
+    address). Ray reads the variable when it is first imported, so it must be set before
+    that; returns whether it is in effect (a warning is logged otherwise). Only for
+    embedded Ray: a driver attaching to a cluster must not set it.
+    """
+    if os.environ.get(LOCAL_ONLY_ENV) == "0":
+        return True
+    if "ray" in sys.modules:
+        logger.warning("ray was imported before pe_rllib could select its local-only mode: embedded Ray's "
+                       "servers bind Ray's default interfaces (set %s=0 before importing ray)", LOCAL_ONLY_ENV)
+        return False
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    return True
+
+
+def reap_orphaned_ray(driver_pid: int) -> list[int]:
+    """End the embedded-Ray processes a ``kill -9``-ed driver left behind; returns their PIDs.
+
+    Ray 2.60's GCS and raylet die with their driver, but its dashboard and runtime-env
+    agents are re-parented to init and keep running (and listening). They are found by
+    the files they hold open in the driver's Ray session directory (``session_<date>_<driver
+    pid>``), and only orphans (parent PID 1) whose name starts with ``ray::`` are ended.
+    """
+    reaped = []
+    suffix = f"_{driver_pid}/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline") as handle:
+                name = handle.read()
+            if ppid != 1 or not name.startswith("ray::"):
+                continue
+            links = [os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")]
+        except OSError:
+            continue
+        if any("/session_" in link and suffix in link for link in links):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                reaped.append(int(entry))
+            except OSError:
+                pass
+    if reaped:
+        logger.warning("ended %d Ray process(es) left behind by the killed run (driver pid %d)",
+                       len(reaped), driver_pid)
+    return reaped
+
+
 def init_ray(address: str | None = None, dashboard: bool = True, log_level: str = "INFO") -> str:
     """Embedded local Ray unless an address (or RAY_ADDRESS, set by ``ray job submit``) is given.
 
     A bare ``ray.init()`` would attach to whatever cluster a stale ``ray_current_cluster``
     file names, so the embedded case says ``address="local"`` explicitly. Embedded Ray
-    binds its node, dashboard and job API to 127.0.0.1 (README: "Trust and integrity").
-    Returns a one-line description of where the run executes.
+    binds to 127.0.0.1 (see :func:`keep_embedded_ray_on_loopback`; the dashboard host is
+    set explicitly too). Returns a one-line description of where the run executes.
     """
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        keep_embedded_ray_on_loopback()
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         # ray.init (re)configures the "ray" logger at `logging_level`.
         if address:
@@ -148,7 +213,7 @@ def init_ray(address: str | None = None, dashboard: bool = True, log_level: str 
         else:
             ensure_private_token()
             ray.init(address="local", include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                     _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=log_level)
+                     log_to_driver=False, logging_level=log_level)
     context = ray.get_runtime_context()
     cpus = ray.cluster_resources().get("CPU", 0)
     gpus = ray.cluster_resources().get("GPU", 0)
@@ -373,6 +438,8 @@ def train(
     first checkpoint leaves no run directory behind (a new run) or an unchanged one (a
     resume). One process writes a run directory at a time (:class:`~pe_rllib.rundir.RunLock`).
     """
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        keep_embedded_ray_on_loopback()            # before anything imports ray
     from pe_rllib.training.algorithm import build_algorithm_config
 
     plan = _plan(experiment, output, resume, resume_overrides)
@@ -396,6 +463,9 @@ def train(
     except RunDirectoryError:
         _remove_new_entries(run_dir, existing, plan.created)
         raise
+    if lock.previous_holder is not None and lock.previous_holder[1] == socket.gethostname() \
+            and os.path.isdir("/proc"):
+        reap_orphaned_ray(lock.previous_holder[0])
     saved, algo, embedded_ray = plan.checkpoint, None, False
     try:
         if resume is None:
