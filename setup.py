@@ -29,6 +29,7 @@ setup(
         "pillow>=10",
         "pyyaml>=6",
         "numba>=0.60",                  # fused sensing kernels (numpy fallback kept as reference)
+        "msgpack-numpy>=0.4.8",         # RLlib's msgpack checkpoints: resume without unpickling
     ],
     extras_require={"test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel"]},
     entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},

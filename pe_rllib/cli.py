@@ -119,6 +119,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     json_out = _check_output(args.json, (".json",), "--json")
     if args.episodes < 1:
         raise CliError(f"--episodes: must be >= 1, got {args.episodes}")
+    if not 1 <= args.num_envs <= 65_536:
+        raise CliError(f"--num-envs: must be in [1, 65536], got {args.num_envs}")
+    if args.seed < 0:
+        raise CliError(f"--seed: must be >= 0, got {args.seed}")
     if args.matrix:
         matchups = [(p, e) for p in scripted_names("pursuer") for e in scripted_names("evader")]
     else:

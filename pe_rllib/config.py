@@ -355,6 +355,9 @@ class SelfPlayConfig:
             _check(length >= 1, "warmup_phase_lengths", "entries must be >= 1", length)
 
 
+SAMPLERS = ("rllib", "batched")
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """RLlib algorithm, model, rollout, resource and checkpoint settings."""
@@ -387,6 +390,10 @@ class TrainingConfig:
     """MLP hidden layer sizes of both roles' policy and value networks."""
     activation: str = "tanh"
     """MLP activation ("tanh" or "relu")."""
+    sampler: str = "rllib"
+    """"rllib": RLlib's MultiAgentEnvRunner over the PettingZoo env (num_envs_per_env_runner envs,
+    looped in Python); "batched": pe_rllib's runner stepping num_envs_per_env_runner arenas of the
+    numpy world at once (pe_rllib.training.batched_runner; timeouts are truncations)."""
     num_env_runners: int = 0
     """Remote sampling actors (0 = sample in the driver process)."""
     num_envs_per_env_runner: int = 1
@@ -427,6 +434,7 @@ class TrainingConfig:
         _check(1 <= len(self.hidden_sizes) <= 16 and all(1 <= h <= 8192 for h in self.hidden_sizes),
                "hidden_sizes", "must be 1 to 16 layer sizes, each in [1, 8192]", self.hidden_sizes)
         _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
+        _check(self.sampler in SAMPLERS, "sampler", f"must be one of {SAMPLERS}", self.sampler)
 
 
 @dataclass(frozen=True)

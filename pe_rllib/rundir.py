@@ -12,8 +12,8 @@ Layout::
                                      loaded with ``weights_only=True``): what
                                      ``load_policy``/``rollout`` read
         MANIFEST.json                size and SHA-256 of every other file, written last
-        ...                          RLlib's own checkpoint (pickles: only ``--resume``
-                                     reads them)
+        ...                          RLlib's own checkpoint, every state file as msgpack
+                                     (data only; what ``--resume`` restores), no pickles
     RUN/checkpoints/latest           name of the newest checkpoint (informational)
 
 A checkpoint counts only if its manifest is present and every file matches it, so a

@@ -45,3 +45,31 @@ def run_first_episodes(env, policies, seed=0, max_steps=100_000):
         if finished.all():
             break
     return outcome, length, collided
+
+
+def start_training(tmp_path, experiment: dict, **popen_kwargs):
+    """`pe-rllib train` of ``experiment`` as a background process; returns (process, run_dir, config path)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump(experiment))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "pe_rllib.cli", "train", "--config", str(config),
+                             "--output", str(run_dir), "--no-dashboard"], **popen_kwargs)
+    return proc, run_dir, config
+
+
+def wait_for_checkpoint(proc, run_dir, at_least: int = 1, timeout: float = 300) -> str:
+    """Wait until the run has checkpointed iteration ``at_least``; returns the `latest` name."""
+    import time
+
+    latest = run_dir / "checkpoints" / "latest"
+    deadline = time.time() + timeout
+    while not (latest.is_file() and latest.read_text().strip() >= f"iter_{at_least:06d}"):
+        assert proc.poll() is None, "training exited early"
+        assert time.time() < deadline, "no checkpoint in time"
+        time.sleep(0.2)
+    return latest.read_text().strip()

@@ -53,6 +53,9 @@ def test_matrix_covers_every_scripted_pair(tmp_path):
     (["--set", "safety.gamma=3"], "safety.gamma: must be in (0, 1]"),
     (["--set", "nonsense"], "expected KEY=VALUE"),
     (["--episodes", "0"], "--episodes: must be >= 1"),
+    (["--num-envs", "0"], "--num-envs: must be in [1, 65536]"),
+    (["--seed", "-3"], "--seed: must be >= 0"),
+    (["--pursuer", "straight_flee"], "policy 'straight_flee' cannot play 'pursuer'"),
     (["--gif", "out.mp4"], "must end in .gif or .png"),
     (["--config", "missing.yaml"], "missing.yaml: config file not found"),
 ])

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import start_training, wait_for_checkpoint
 from test_training import TINY
 
 from pe_rllib.config import ExperimentConfig, from_dict
@@ -63,22 +64,26 @@ def test_checkpoints_carry_a_verified_manifest_and_data_only_weights(trained):
     manifest = json.loads((checkpoint / "MANIFEST.json").read_text())
     assert manifest["iteration"] == 3 and "policies/pursuer.pt" in manifest["files"]
     assert {p.name for p in (checkpoint / "policies").iterdir()} == {"pursuer.pt", "evader.pt"}
+    assert (checkpoint / "algorithm_state.msgpack").is_file() and not list(checkpoint.rglob("*.pkl"))
 
 
-def test_loading_a_policy_never_unpickles_the_rllib_state(run_copy, tmp_path):
-    """RLlib's module pickles replaced by code-running pickles (manifest rewritten to match, as an
-    attacker would): load_policy and rollout still work and the code never runs."""
+def test_neither_loading_nor_resuming_unpickles_anything(run_copy, tmp_path):
+    """Code-running pickles planted where RLlib would look for pickled state (manifest rewritten to
+    match, as an attacker would): load_policy and rollout ignore them, resume refuses the checkpoint,
+    and the code never runs."""
     marker = tmp_path / "pwned"
     checkpoint = run_copy / "checkpoints" / "iter_000003"
-    pickles = list(checkpoint.rglob("*.pkl"))
-    assert pickles
-    for path in pickles:
-        path.write_bytes(pickle.dumps(Exploit(marker)))
+    for state in [checkpoint / "algorithm_state.msgpack", *checkpoint.rglob("module_state.msgpack")]:
+        state.with_suffix(".pkl").write_bytes(pickle.dumps(Exploit(marker)))
+        state.unlink()
     write_manifest(checkpoint, 3)
     policy = load_policy(run_copy, "pursuer")
-    assert policy.checkpoint == checkpoint and policy.act(np.zeros(policy._dim, np.float32)).shape == (2,)
+    assert policy.checkpoint == checkpoint
+    assert policy.act(np.zeros(policy.module.observation_space.shape, np.float32)).shape == (2,)
     result = cli("rollout", "--pursuer", str(run_copy), "--evader", "straight_flee", "--episodes", "4")
     assert result.returncode == 0, result.stderr
+    resumed = cli("train", "--resume", str(run_copy), "--stop-iters", "4", "--no-dashboard")
+    assert resumed.returncode == 2 and "holds pickled state (algorithm_state.pkl)" in resumed.stderr
     assert not marker.exists()
 
 
@@ -104,7 +109,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_intact_one(run_co
     elif damage == "delete":
         victim.unlink()
     elif damage == "tamper_state":
-        state = next(newest.rglob("algorithm_state.pkl"))
+        state = newest / "algorithm_state.msgpack"
         state.write_bytes(state.read_bytes() + b"\0")
     else:
         (newest / "MANIFEST.json").unlink()
@@ -118,7 +123,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_intact_one(run_co
 
 def test_resume_falls_back_past_a_damaged_checkpoint_and_trims_the_logs(run_copy):
     newest = run_copy / "checkpoints" / "iter_000003"
-    victim = next(newest.rglob("algorithm_state.pkl"))
+    victim = newest / "algorithm_state.msgpack"
     victim.write_bytes(victim.read_bytes()[:50])
     result = cli("train", "--resume", str(run_copy), "--stop-iters", "3", "--no-dashboard")
     assert result.returncode == 0, result.stderr
@@ -170,19 +175,13 @@ def _ray_session_processes(session_suffix: str) -> list[int]:
     return pids
 
 
+LONG = {**TINY, "training": {**TINY["training"], "stop_iterations": 200}}
+
+
 def test_one_writer_per_run_and_sigterm_stops_embedded_ray(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "stop_iterations": 200}}))
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pe_rllib.cli", "train", "--config", str(config),
-                             "--output", str(run_dir), "--no-dashboard"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, run_dir, config = start_training(tmp_path, LONG, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
-        while not ((run_dir / "checkpoints" / "latest").is_file()):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.time() < deadline
-            time.sleep(0.2)
+        wait_for_checkpoint(proc, run_dir)
         resumed = cli("train", "--resume", str(run_dir), "--no-dashboard", timeout=60)
         assert resumed.returncode == 2 and f"in use by pid {proc.pid}" in resumed.stderr
         again = cli("train", "--config", str(config), "--output", str(run_dir), "--no-dashboard", timeout=60)
@@ -330,18 +329,10 @@ def test_cli_input_errors_are_one_line(tmp_path, args, message):
 
 
 def test_resume_after_kill_9_ends_the_ray_agents_the_dead_driver_left(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "stop_iterations": 200}}))
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pe_rllib.cli", "train", "--config", str(config),
-                             "--output", str(run_dir), "--no-dashboard"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, run_dir, _ = start_training(tmp_path, LONG, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     suffix = f"_{proc.pid}"
     try:
-        deadline = time.time() + 240
-        while not (run_dir / "checkpoints" / "latest").is_file():
-            assert proc.poll() is None and time.time() < deadline
-            time.sleep(0.2)
+        wait_for_checkpoint(proc, run_dir)
         proc.kill()                                         # kill -9 of the driver alone
         proc.wait(timeout=30)
         time.sleep(5)

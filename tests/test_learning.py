@@ -9,8 +9,6 @@ against a 0.05 random baseline), so the bars sit well inside that spread and sti
 standard errors (~0.02 at 300 episodes) above the baselines.
 """
 
-from pathlib import Path
-
 import pytest
 
 from pe_rllib.config import load_experiment
@@ -18,12 +16,12 @@ from pe_rllib.evaluation import evaluate
 from pe_rllib.policies import load_policy, make_scripted
 from pe_rllib.safety import make_batched_env
 
-QUICKSTART = Path(__file__).parent.parent / "tune_configs" / "quickstart.yaml"
+QUICKSTART = "quickstart"
 EPISODES = 300
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, embedded_ray):
     from pe_rllib.training.run import train
 
     experiment = load_experiment(QUICKSTART, {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from helpers import start_training, wait_for_checkpoint
 
 from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
 from pe_rllib.policies import load_policy
@@ -117,20 +117,12 @@ def _cli(*args, **kwargs):
 
 
 def test_kill_mid_run_then_resume_continues_from_the_checkpoint(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "stop_iterations": 20}}))
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "pe_rllib.cli", "train", "--config", str(config),
-                             "--output", str(run_dir), "--no-dashboard"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    latest = run_dir / "checkpoints" / "latest"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (latest.is_file() and latest.read_text().strip() >= "iter_000003"):
-        assert proc.poll() is None, proc.stdout.read().decode()
-        time.sleep(0.2)
+    proc, run_dir, _ = start_training(tmp_path, {**TINY, "training": {**TINY["training"], "stop_iterations": 20}},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_checkpoint(proc, run_dir, at_least=3)
     os.killpg(proc.pid, signal.SIGKILL)                               # the group we started
     proc.wait(timeout=30)
-    killed_at = latest.read_text().strip()
+    killed_at = (run_dir / "checkpoints" / "latest").read_text().strip()
     assert killed_at >= "iter_000003"
     killed_iteration = int(killed_at.split("_")[1])
     result = _cli("train", "--resume", str(run_dir), "--stop-iters", str(killed_iteration + 2), "--no-dashboard")

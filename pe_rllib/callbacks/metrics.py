@@ -46,6 +46,29 @@ def episode_summary(chunks) -> dict:
             "interventions": interventions, "infeasible": infeasible, "reward_terms": terms}
 
 
+def log_episode_counts(metrics_logger, summary: dict) -> None:
+    """Log one finished episode's ``summary`` (see :func:`episode_summary`, plus ``substitute``: a
+    snapshot or scripted module played a side) under the ``pe`` namespace. Shared by the
+    stock runner's callback and the batched runner, so both report the same names and meanings."""
+    outcome, steps = summary["outcome"], summary["steps"]
+    counts = {
+        "episodes": 1, "captures": outcome == "capture", "escapes": outcome == "timeout",
+        "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
+        "filter_interventions": summary["interventions"], "filter_infeasible": summary["infeasible"],
+        "agent_steps": 2 * steps, "substitute_episodes": summary["substitute"],
+    }
+    for key in _SUMMED:
+        metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")
+    metrics_logger.log_value((NAMESPACE, "capture_rate_100"), float(outcome == "capture"),
+                             reduce="mean", window=100)
+    metrics_logger.log_value((NAMESPACE, "episode_steps"), float(steps), reduce="mean", window=100)
+    if summary["min_distance"] < float("inf"):
+        metrics_logger.log_value((NAMESPACE, "min_distance"), summary["min_distance"], reduce="mean", window=100)
+    for role, role_terms in summary["reward_terms"].items():
+        for term, value in role_terms.items():
+            metrics_logger.log_value((NAMESPACE, "reward_terms", role, term), value, reduce="mean", window=100)
+
+
 class EpisodeMetricsCallback(RLlibCallback):
     """Logs episode outcomes on the env runners (see module docstring)."""
 
@@ -53,23 +76,5 @@ class EpisodeMetricsCallback(RLlibCallback):
         if metrics_logger is None:
             return
         summary = episode_summary([*(prev_episode_chunks or []), episode])
-        outcome, steps = summary["outcome"], summary["steps"]
-        counts = {
-            "episodes": 1, "captures": outcome == "capture", "escapes": outcome == "timeout",
-            "collisions": outcome == "collision", "capture_steps": steps if outcome == "capture" else 0,
-            "filter_interventions": summary["interventions"], "filter_infeasible": summary["infeasible"],
-            "agent_steps": 2 * steps,
-            "substitute_episodes": any(is_substitute(str(episode.module_for(a))) for a in ROLES),
-        }
-        for key in _SUMMED:
-            metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")
-        metrics_logger.log_value((NAMESPACE, "capture_rate_100"), float(outcome == "capture"),
-                                 reduce="mean", window=100)
-        metrics_logger.log_value((NAMESPACE, "episode_steps"), float(steps), reduce="mean", window=100)
-        if summary["min_distance"] < float("inf"):
-            metrics_logger.log_value((NAMESPACE, "min_distance"), summary["min_distance"],
-                                     reduce="mean", window=100)
-        for role, role_terms in summary["reward_terms"].items():
-            for term, value in role_terms.items():
-                metrics_logger.log_value((NAMESPACE, "reward_terms", role, term), value,
-                                         reduce="mean", window=100)
+        summary["substitute"] = any(is_substitute(str(episode.module_for(a))) for a in ROLES)
+        log_episode_counts(metrics_logger, summary)

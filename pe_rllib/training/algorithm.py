@@ -88,6 +88,15 @@ def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
+def runner_class(sampler: str) -> dict:
+    """``env_runners(...)`` arguments selecting the sampler (default: RLlib's own runner)."""
+    if sampler == "batched":
+        from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+        return {"env_runner_cls": BatchedSelfPlayRunner}
+    return {}
+
+
 def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR") -> PPOConfig:
     """The RLlib PPO config for an experiment (env, modules, runners, learners, callbacks).
 
@@ -112,7 +121,8 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
         .rl_module(rl_module_spec=spec)
         .env_runners(num_env_runners=training.num_env_runners,
                      num_envs_per_env_runner=training.num_envs_per_env_runner,
-                     num_cpus_per_env_runner=training.num_cpus_per_env_runner)
+                     num_cpus_per_env_runner=training.num_cpus_per_env_runner,
+                     **runner_class(training.sampler))
         .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner)
         .training(lr=training.lr, gamma=training.gamma, lambda_=training.lambda_,
                   clip_param=training.clip_param, entropy_coeff=training.entropy_coeff,

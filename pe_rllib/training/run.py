@@ -102,7 +102,12 @@ def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     final = checkpoints / name
     tmp = checkpoints / (name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
-    algo.save_to_path(str(tmp.resolve()))
+    # Every state file as msgpack (data only). RLlib 2.60 still writes class_and_ctor_args.pkl
+    # next to each component; only Algorithm.from_checkpoint reads them (restore_from_path, our
+    # resume, does not), so they are removed and a checkpoint holds no pickle at all.
+    algo.save_to_path(str(tmp.resolve()), use_msgpack=True)
+    for pickled in tmp.rglob("*.pkl"):
+        pickled.unlink()
     export_policies(algo, tmp / POLICIES)
     shutil.copy(run_dir / EXPERIMENT_FILE, tmp / EXPERIMENT_FILE)
     write_manifest(tmp, algo.iteration)
@@ -362,6 +367,14 @@ def _dotted_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def refuse_pickles(checkpoint: Path) -> None:
+    """Resume restores msgpack state only: a pickle in a checkpoint would be code RLlib runs on load."""
+    pickled = sorted(str(p.relative_to(checkpoint)) for p in checkpoint.rglob("*.pkl"))
+    if pickled:
+        raise RunDirectoryError(f"{checkpoint}: holds pickled state ({pickled[0]}); pe_rllib writes none and "
+                                "never resumes one (a pickle runs code when loaded)")
+
+
 def resume_experiment(run_dir: Path, checkpoint: Path | None, overrides: dict | None = None) -> ExperimentConfig:
     """The experiment a resumed run continues: RUN/experiment.yaml (+ ``overrides``), which may differ
     from the checkpoint's own copy only in :data:`RESUME_SAFE_FIELDS`."""
@@ -401,6 +414,8 @@ def _plan(experiment, output, resume, overrides) -> _RunPlan:
                 raise                                  # checkpoints exist but none is intact
             logger.warning("%s; starting it from iteration 0", err)
             checkpoint = None
+        if checkpoint is not None:
+            refuse_pickles(checkpoint)
         return _RunPlan(resume_experiment(run_dir, checkpoint, overrides), run_dir, checkpoint, created=False)
     if overrides:
         raise ConfigError("overrides without --resume belong in the experiment config")
@@ -415,7 +430,10 @@ def _remove_new_entries(run_dir: Path, existing: set[str], created: bool) -> Non
         return
     for name in set(os.listdir(run_dir)) - existing:
         path = run_dir / name
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def train(

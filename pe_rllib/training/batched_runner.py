@@ -1,0 +1,360 @@
+"""Batched self-play sampling: an RLlib ``EnvRunner`` that steps N arenas of the numpy world at once.
+
+RLlib's ``MultiAgentEnvRunner`` costs about a millisecond per multi-agent step
+(connectors, per-step callbacks and metrics, episode bookkeeping) and loops over its
+sub-envs in Python, while the world core steps N arenas in microseconds. This runner
+keeps RLlib in charge of everything but the step loop: modules (one ``MultiRLModule``
+with ``pursuer``, ``evader``, snapshot slots and the scripted cold-start opponent),
+weights and their sync (``get_state``/``set_state`` are inherited), the picklable
+mapping object, learners, checkpoints, fault tolerance. Per step it runs one
+``forward_exploration`` per module over the arenas that module plays in, samples the
+actions and their log-probabilities from the module's action distribution, and steps a
+:class:`~pe_rllib.safety.SafeBatchedEnv`. At the end of a rollout fragment it hands the
+learner one :class:`SingleAgentEpisode` per (arena, role, episode segment), built from
+``[T, N, ...]`` arrays and tagged with ``agent_id``/``module_id`` (the form RLlib's
+learner connectors accept for multi-agent batches).
+
+Semantics kept identical to the stock path:
+
+* Mapping: ``config.policy_mapping_fn(role, None)`` once per role and episode (the
+  mapping object's own seeded RNG), as the stock ``MultiAgentEpisode`` caches it.
+* Actions: the module's exploration distribution (``get_exploration_action_dist_cls``),
+  ``ACTION_LOGP`` and ``ACTION_DIST_INPUTS`` stored for PPO; the env receives the action
+  clipped to the Box [-1, 1], which is what RLlib's default module-to-env pipeline
+  (``GetActions`` -> ``NormalizeAndClipActions``: unsquash to [low, high] = identity on
+  this space, then clip) sends. Scripted modules return ``ACTIONS`` directly.
+* Observations go to the modules unchanged as float32 (the default env-to-module
+  pipeline only batches them and maps agents to modules for this flat Box space).
+  Bypassed connectors: the whole env-to-module and module-to-env pipelines
+  (AddObservationsFromEpisodesToBatch, AgentToModuleMapping, BatchIndividualItems,
+  NumpyToTensor; GetActions, TensorToNumpy, UnBatchToIndividualItems,
+  ModuleToAgentUnmapping, NormalizeAndClipActions). A config that adds custom
+  connectors must use ``training.sampler: rllib``.
+
+Deliberate difference: a timeout is a *truncation* for both roles (the learner bootstraps
+the value at the last observation), captures and collisions are terminations. The stock
+``MultiAgentEpisode`` turns "all agents truncated" into terminated for every agent
+(RLlib 2.60 ``multi_agent_episode.py``), so stock PPO does not bootstrap at timeouts.
+
+No ``on_episode_*`` callbacks run here: the per-episode metrics that
+:class:`~pe_rllib.callbacks.metrics.EpisodeMetricsCallback` logs on the stock path are
+logged in bulk, with the same names and meanings.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import defaultdict
+
+import gymnasium as gym
+import numpy as np
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils.metrics import (
+    EPISODE_LEN_MEAN,
+    EPISODE_RETURN_MEAN,
+    NUM_AGENT_STEPS_SAMPLED,
+    NUM_AGENT_STEPS_SAMPLED_LIFETIME,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES,
+    NUM_EPISODES_LIFETIME,
+    NUM_MODULE_STEPS_SAMPLED,
+    NUM_MODULE_STEPS_SAMPLED_LIFETIME,
+)
+
+from pe_rllib.callbacks.metrics import log_episode_counts
+from pe_rllib.callbacks.snapshots import is_substitute
+from pe_rllib.config import ROLES
+from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
+from pe_rllib.envs.parallel import action_space, observation_space
+from pe_rllib.envs.rewards import TERMS
+from pe_rllib.safety import make_batched_env
+from pe_rllib.training.rllib_env import experiment_from_env_config
+
+logger = logging.getLogger(__name__)
+
+
+class _Spaces:
+    """What RLlib's runner machinery reads of an env (spaces, agents); the arenas live elsewhere."""
+
+    def __init__(self, experiment, num_envs: int) -> None:
+        self.possible_agents = list(ROLES)
+        self.num_envs = num_envs
+        self.single_observation_space = gym.spaces.Dict({r: observation_space(experiment.env) for r in ROLES})
+        self.single_action_space = gym.spaces.Dict({r: action_space() for r in ROLES})
+        self.observation_space = self.single_observation_space
+        self.action_space = self.single_action_space
+        self.unwrapped = self
+
+    def get_observation_space(self, agent_id):
+        return self.single_observation_space[agent_id]
+
+    def get_action_space(self, agent_id):
+        return self.single_action_space[agent_id]
+
+    def close(self) -> None:
+        pass
+
+
+class _Segment:
+    """One role's episode in one arena, within the current fragment."""
+
+    __slots__ = ("episode_id", "pair_id", "module_id", "t_started")
+
+    def __init__(self, episode_id: str, pair_id: str, module_id: str, t_started: int) -> None:
+        self.episode_id, self.pair_id, self.module_id, self.t_started = episode_id, pair_id, module_id, t_started
+
+
+class BatchedSelfPlayRunner(MultiAgentEnvRunner):
+    """Steps ``num_envs_per_env_runner`` arenas in lock-step (see module docstring)."""
+
+    def make_env(self):
+        self.experiment = experiment_from_env_config(self.config.env_config)
+        self.num_envs = int(self.config.num_envs_per_env_runner)
+        self.arenas = make_batched_env(self.num_envs, self.experiment)
+        self.env = _Spaces(self.experiment, self.num_envs)
+        self._needs_initial_reset = True
+        self._obs = None
+        self._segments: list[dict[str, _Segment]] = []
+        self._stats = None
+
+    def assert_healthy(self):
+        assert self.env is not None and self.module is not None
+
+    def stop(self):
+        pass
+
+    # ------------------------------------------------------------------ episodes and mapping
+
+    def _start_episode(self, arena: int) -> None:
+        pair = uuid.uuid4().hex
+        mapping = self.config.policy_mapping_fn
+        self._segments[arena] = {role: _Segment(uuid.uuid4().hex, pair, str(mapping(role, None)), 0)
+                                 for role in ROLES}
+        for role in ROLES:
+            self._module_of[role][arena] = self._segments[arena][role].module_id
+        self._stats.reset(arena)
+
+    def _reset_all(self) -> None:
+        seed = self.config.seed
+        if seed is not None:
+            seed = int(seed) * 1000 + int(self.worker_index or 0)
+        self._obs = self.arenas.reset(seed=seed)
+        self._segments = [None] * self.num_envs
+        self._module_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
+        self._stats = _EpisodeStats(self.num_envs)
+        for arena in range(self.num_envs):
+            self._start_episode(arena)
+        self._needs_initial_reset = False
+
+    # ------------------------------------------------------------------ acting
+
+    def _act(self, role: str, obs: np.ndarray, explore: bool):
+        """Actions (as sampled), env actions (clipped), logp and dist inputs for one role's N arenas."""
+        import torch
+
+        n = obs.shape[0]
+        modules = self._module_of[role]
+        actions = np.empty((n, 2), np.float32)
+        logp = np.zeros(n, np.float32)
+        dist_inputs = np.zeros((n, 4), np.float32)
+        for module_id in set(modules):
+            rows = np.flatnonzero(modules == module_id)
+            module = self.module[module_id]
+            batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
+            with torch.no_grad():
+                out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
+                if Columns.ACTIONS in out:                 # scripted: acts directly, never trained
+                    actions[rows] = np.asarray(out[Columns.ACTIONS], np.float32)
+                    continue
+                inputs = out[Columns.ACTION_DIST_INPUTS]
+                dist_cls = (module.get_exploration_action_dist_cls() if explore
+                            else module.get_inference_action_dist_cls())
+                dist = dist_cls.from_logits(inputs)
+                if not explore:
+                    dist = dist.to_deterministic()
+                sampled = dist.sample()
+                actions[rows] = sampled.numpy()
+                if explore:
+                    logp[rows] = dist.logp(sampled).numpy()
+                dist_inputs[rows] = inputs.numpy()
+        return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs, modules
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample(self, *, num_timesteps=None, num_episodes=None, explore=None, random_actions=False,
+               force_reset=False, **kwargs):
+        if num_episodes is not None:
+            raise NotImplementedError("the batched sampler samples by timesteps (training.sampler: rllib for episodes)")
+        if self.env is None:
+            raise RuntimeError("this env runner has no env (the local runner when remote runners sample)")
+        explore = self.config.explore if explore is None else explore
+        if num_timesteps is None:
+            num_timesteps = self.config.get_rollout_fragment_length(self.worker_index) * self.num_envs
+        steps = max(1, math.ceil(num_timesteps / self.num_envs))
+        if force_reset or self._needs_initial_reset:
+            self._reset_all()
+        episodes = self._rollout(steps, explore)
+        self._increase_counts(steps * self.num_envs)
+        return episodes
+
+    def _rollout(self, steps: int, explore: bool) -> list[SingleAgentEpisode]:
+        n = self.num_envs
+        dim = {role: self._obs[role].shape[1] for role in ROLES}
+        obs = {role: np.empty((steps + 1, n, dim[role]), np.float32) for role in ROLES}
+        actions = {role: np.empty((steps, n, 2), np.float32) for role in ROLES}
+        logp = {role: np.empty((steps, n), np.float32) for role in ROLES}
+        dist_inputs = {role: np.empty((steps, n, 4), np.float32) for role in ROLES}
+        rewards = {role: np.empty((steps, n), np.float32) for role in ROLES}
+        done = np.zeros((steps, n), bool)
+        terminated = np.zeros((steps, n), bool)
+        final_obs = {}                                   # (t, arena) -> {role: last obs of the episode}
+        episodes: list[SingleAgentEpisode] = []
+        start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
+        segment_of = [dict(self._segments[i]) for i in range(n)]
+        for role in ROLES:
+            obs[role][0] = self._obs[role]
+        for t in range(steps):
+            env_actions = {}
+            for role in ROLES:
+                sampled, clipped, logp[role][t], dist_inputs[role][t], _ = self._act(role, obs[role][t], explore)
+                actions[role][t], env_actions[role] = sampled, clipped
+            next_obs, step_rewards, step_terminated, step_truncated, infos = self.arenas.step(env_actions)
+            ended = step_terminated["pursuer"] | step_truncated["pursuer"]
+            for role in ROLES:
+                rewards[role][t] = step_rewards[role]
+                obs[role][t + 1] = next_obs[role]
+            done[t], terminated[t] = ended, step_terminated["pursuer"]
+            self._stats.record(infos, ended, self._module_of)
+            for arena in np.flatnonzero(ended):
+                final_obs[(t, arena)] = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
+                episodes.extend(self._episodes(segment_of[arena], arena, int(start[arena]), t + 1, obs, actions,
+                                               logp, dist_inputs, rewards, final_obs[(t, arena)],
+                                               terminated=bool(terminated[t, arena]),
+                                               truncated=not terminated[t, arena]))
+                self._start_episode(arena)
+                segment_of[arena] = dict(self._segments[arena])
+                start[arena] = t + 1
+            self._log_finished(ended)
+        for arena in range(n):                           # ongoing episodes: a chunk, continued next fragment
+            if start[arena] < steps:
+                episodes.extend(self._episodes(segment_of[arena], arena, int(start[arena]), steps, obs, actions,
+                                               logp, dist_inputs, rewards, None, terminated=False, truncated=False))
+                for role in ROLES:
+                    self._segments[arena][role].t_started += steps - int(start[arena])
+        self._obs = {role: obs[role][steps].copy() for role in ROLES}
+        return episodes
+
+    def _episodes(self, segments, arena, begin, end, obs, actions, logp, dist_inputs, rewards, last_obs,
+                  *, terminated: bool, truncated: bool) -> list[SingleAgentEpisode]:
+        """One SingleAgentEpisode per role for fragment steps [begin, end) of ``arena``."""
+        out = []
+        length = end - begin
+        for role in ROLES:
+            segment = segments[role]
+            observations = obs[role][begin:end + 1, arena]
+            if last_obs is not None:
+                observations = np.concatenate([observations[:-1], last_obs[role][None]])
+            episode = SingleAgentEpisode(
+                segment.episode_id,
+                observations=list(observations),
+                observation_space=self.env.single_observation_space[role],
+                infos=[{}] * (length + 1),
+                actions=list(actions[role][begin:end, arena]),
+                action_space=self.env.single_action_space[role],
+                rewards=list(rewards[role][begin:end, arena]),
+                terminated=terminated,
+                truncated=truncated,
+                extra_model_outputs={
+                    Columns.ACTION_LOGP: list(logp[role][begin:end, arena]),
+                    Columns.ACTION_DIST_INPUTS: list(dist_inputs[role][begin:end, arena]),
+                },
+                t_started=segment.t_started,
+                len_lookback_buffer=0,
+                agent_id=role,
+                module_id=segment.module_id,
+                multi_agent_episode_id=segment.pair_id,
+            )
+            out.append(episode.to_numpy() if self.episodes_to_numpy else episode)
+            self._stats.module_steps[segment.module_id] += length
+        return out
+
+    # ------------------------------------------------------------------ metrics
+
+    def _increase_counts(self, env_steps: int) -> None:
+        metrics = self.metrics
+        metrics.log_value(NUM_ENV_STEPS_SAMPLED, env_steps, reduce="sum")
+        metrics.log_value(NUM_ENV_STEPS_SAMPLED_LIFETIME, env_steps, reduce="lifetime_sum", with_throughput=True)
+        self.num_env_steps_sampled_lifetime += env_steps
+        for role in ROLES:
+            metrics.log_value((NUM_AGENT_STEPS_SAMPLED, role), env_steps, reduce="sum")
+            metrics.log_value((NUM_AGENT_STEPS_SAMPLED_LIFETIME, role), env_steps, reduce="lifetime_sum")
+        for module_id, count in self._stats.module_steps.items():
+            metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module_id), count, reduce="sum")
+            metrics.log_value((NUM_MODULE_STEPS_SAMPLED_LIFETIME, module_id), count, reduce="lifetime_sum")
+        self._stats.module_steps.clear()
+
+    def _log_finished(self, ended: np.ndarray) -> None:
+        window = max(1, math.ceil(self.config.metrics_num_episodes_for_smoothing / (self.config.num_env_runners or 1)))
+        for arena in np.flatnonzero(ended):
+            summary = self._stats.finished.pop(arena)
+            log_episode_counts(self.metrics, summary)
+            self.metrics.log_value(NUM_EPISODES, 1, reduce="sum")
+            self.metrics.log_value(NUM_EPISODES_LIFETIME, 1, reduce="lifetime_sum")
+            self.metrics.log_value(EPISODE_LEN_MEAN, summary["steps"], window=window)
+            self.metrics.log_value(EPISODE_RETURN_MEAN, summary["return"], window=window)
+
+    def get_metrics(self):
+        return self.metrics.reduce()
+
+
+class _EpisodeStats:
+    """Per-arena running sums for the ``pe`` episode metrics (same names as EpisodeMetricsCallback)."""
+
+    def __init__(self, n: int) -> None:
+        self.steps = np.zeros(n, np.int64)
+        self.min_distance = np.full(n, np.inf)
+        self.interventions = np.zeros(n, np.int64)
+        self.infeasible = np.zeros(n, np.int64)
+        self.terms = {role: {term: np.zeros(n) for term in TERMS} for role in ROLES}
+        self.finished: dict[int, dict] = {}
+        self.module_steps: dict[str, int] = defaultdict(int)
+
+    def reset(self, arena: int) -> None:
+        self.steps[arena] = 0
+        self.min_distance[arena] = np.inf
+        self.interventions[arena] = self.infeasible[arena] = 0
+        for role in ROLES:
+            for term in TERMS:
+                self.terms[role][term][arena] = 0.0
+
+    def record(self, infos: dict, ended: np.ndarray, module_of: dict) -> None:
+        self.steps += 1
+        self.min_distance = np.minimum(self.min_distance, infos["pursuer"]["distance"])
+        for role in ROLES:
+            info = infos[role]
+            if "safety_intervened" in info:
+                self.interventions += info["safety_intervened"]
+                self.infeasible += info["safety_infeasible"]
+            for term, values in info["reward_terms"].items():
+                self.terms[role][term] += values
+        outcome = infos["pursuer"]["outcome"]
+        for arena in np.flatnonzero(ended):
+            self.finished[arena] = {
+                "outcome": {CAPTURE: "capture", TIMEOUT: "timeout", COLLISION: "collision"}[int(outcome[arena])],
+                "steps": int(self.steps[arena]),
+                "min_distance": float(self.min_distance[arena]),
+                "interventions": int(self.interventions[arena]),
+                "infeasible": int(self.infeasible[arena]),
+                "reward_terms": {role: {term: float(self.terms[role][term][arena]) for term in TERMS}
+                                 for role in ROLES},
+                "return": float(sum(self.terms[role][term][arena] for role in ROLES for term in TERMS)),
+                "substitute": any(is_substitute(module_of[role][arena]) for role in ROLES),
+            }
+
+
+__all__ = ["BatchedSelfPlayRunner"]
