@@ -390,14 +390,14 @@ class TrainingConfig:
     """MLP hidden layer sizes of both roles' policy and value networks."""
     activation: str = "tanh"
     """MLP activation ("tanh" or "relu")."""
-    sampler: str = "rllib"
-    """"rllib": RLlib's MultiAgentEnvRunner over the PettingZoo env (num_envs_per_env_runner envs,
-    looped in Python); "batched": pe_rllib's runner stepping num_envs_per_env_runner arenas of the
-    numpy world at once (pe_rllib.training.batched_runner; timeouts are truncations)."""
+    sampler: str = "batched"
+    """"batched": pe_rllib's runner stepping num_envs_per_env_runner arenas of the numpy world at
+    once (pe_rllib.training.batched_runner; timeouts are truncations); "rllib": RLlib's stock
+    MultiAgentEnvRunner over the PettingZoo env (its envs stepped one by one in Python: use a few)."""
     num_env_runners: int = 0
     """Remote sampling actors (0 = sample in the driver process)."""
-    num_envs_per_env_runner: int = 1
-    """Envs stepped by each env runner."""
+    num_envs_per_env_runner: int = 64
+    """Arenas (batched sampler) or envs (rllib sampler) stepped by each env runner."""
     num_cpus_per_env_runner: float = 1.0
     """CPUs reserved per env runner."""
     num_learners: int = 0

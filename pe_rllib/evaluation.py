@@ -9,6 +9,7 @@ Any object with ``act(obs [B, D]) -> actions [B, 2]`` can play either role.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Protocol
 
@@ -19,6 +20,17 @@ from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, TIMEOUT
 
 logger = logging.getLogger(__name__)
+
+
+def wilson_interval(successes: float, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a rate ``successes / trials``."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 class Policy(Protocol):

@@ -51,7 +51,7 @@ def test_fragments_hold_every_step_once_with_episode_boundaries_and_flags_right(
             a, b = pair
             assert len(a) == len(b) and a.t_started == b.t_started
             assert (a.is_terminated, a.is_truncated) == (b.is_terminated, b.is_truncated)
-    finished = 0
+    finished, full_timeouts = 0, 0
     for parts in by_episode.values():
         parts.sort(key=lambda item: item[0])
         starts = [episode.t_started for _, episode in parts]
@@ -62,13 +62,29 @@ def test_fragments_hold_every_step_once_with_episode_boundaries_and_flags_right(
             assert not (earlier.is_terminated or earlier.is_truncated)
         last = parts[-1][1]
         total = sum(lengths)
-        if last.is_truncated:
-            assert total == 30 and not last.is_terminated                # timeouts are truncations
+        if last.is_truncated:                # timeouts are truncations (first episodes start staggered)
+            assert total <= 30 and not last.is_terminated
             finished += 1
+            full_timeouts += total == 30
         elif last.is_terminated:
             assert total < 30
             finished += 1
-    assert finished >= N                                                  # every arena finished at least once
+    assert finished >= N and full_timeouts >= 1                          # every arena finished at least once
+
+
+def test_first_episodes_are_staggered_so_timeouts_do_not_end_together(runner):
+    """All arenas start together; without staggering, episodes that run to the time limit would all
+    end in the same step, and iterations in between would report no episode at all."""
+    from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+    fresh = BatchedSelfPlayRunner(config=runner.config)
+    try:
+        episodes = fresh.sample(num_timesteps=30 * N)
+        ends = {e.t_started + len(e) for e in episodes if e.agent_id == "pursuer" and e.is_truncated}
+        first_lengths = sorted(len(e) for e in episodes if e.agent_id == "pursuer" and e.t_started == 0)
+        assert len(set(first_lengths)) >= N // 2 and ends
+    finally:
+        fresh.stop()
 
 
 def test_logged_log_probabilities_are_those_of_the_sampled_actions(runner):
@@ -120,3 +136,96 @@ def test_self_play_trains_with_the_batched_sampler(tmp_path, embedded_ray):
         assert not np.array_equal(module_weights(checkpoints[i], trained), module_weights(checkpoints[i - 1], trained))
     assert reports[0].figures["substitute_episode_share"] == 1.0          # the scripted pursuer in phase 0
     assert all(r.figures["episodes"] >= 1 for r in reports[1:])
+
+
+def test_one_arena_replays_the_stock_runner_step_for_step(embedded_ray):
+    """N = 1, same seed, same weights, deterministic actions: the batched runner and RLlib's stock
+    MultiAgentEnvRunner (the scripted cold-start pursuer against the evader's module) produce the same
+    observations, actions, rewards and episode boundaries
+    across autoresets. The one intended difference: at a timeout the stock episode says
+    terminated, the batched one truncated."""
+    from pe_rllib.training.algorithm import build_algorithm_config
+
+    def runner(sampler):
+        experiment = from_dict(ExperimentConfig, {
+            **TINY, "env": {**TINY["env"], "max_steps": 60, "max_init_distance": 3.5},
+            "selfplay": {**TINY["selfplay"], "cold_start_opponent": "pure_pursuit"},   # captures happen
+            "training": {**TINY["training"], "sampler": sampler, "num_envs_per_env_runner": 1, "seed": 7}})
+        algo = build_algorithm_config(experiment).build_algo()
+        return algo, algo.env_runner_group.local_env_runner
+
+    stock_algo, stock = runner("rllib")
+    batched_algo, ours = runner("batched")
+    try:
+        ours.module.set_state(stock.module.get_state())
+        stock_episodes = stock.sample(num_timesteps=300, explore=False)
+        our_episodes = ours.sample(num_timesteps=300, explore=False)
+        for role in ("pursuer", "evader"):
+            theirs = [e.agent_episodes[role] for e in stock_episodes]
+            mine = [e for e in our_episodes if e.agent_id == role]
+            assert [len(e) for e in mine] == [len(e) for e in theirs]          # same episode boundaries
+            for a, b in zip(mine, theirs):
+                assert np.allclose(a.get_observations(), b.get_observations(), atol=1e-6)
+                assert np.allclose(a.get_actions(), b.get_actions(), atol=1e-6)
+                assert np.allclose(a.get_rewards(), b.get_rewards(), atol=1e-5)
+                if b.is_done:
+                    timeout = a.t_started + len(a) == 60
+                    assert (a.is_terminated, a.is_truncated) == ((False, True) if timeout else (True, False))
+                    assert b.is_terminated                                      # stock: always terminated
+                else:
+                    assert not (a.is_terminated or a.is_truncated)
+        assert sum(e.is_done for e in our_episodes) >= 4
+        assert any(e.is_terminated for e in our_episodes) and any(e.is_truncated for e in our_episodes)
+    finally:
+        stock_algo.stop()
+        batched_algo.stop()
+
+
+def test_an_iteration_in_which_no_episode_ended_reports_zero_episodes():
+    """Short fragments over many arenas can end no episode in an iteration; the runners' summed
+    counts then reduce to NaN, which means zero, not an error."""
+    from pe_rllib.callbacks.selfplay import iteration_figures
+
+    figures = iteration_figures({"pe": {"episodes": float("nan"), "captures": float("nan")}})
+    assert figures["episodes"] == 0 and np.isnan(figures["capture_rate"])
+
+
+def test_simultaneous_mode_trains_both_roles_with_the_batched_sampler(tmp_path, embedded_ray):
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY, "selfplay": {"mode": "simultaneous", "cold_start_iterations": 0},
+        "training": {**TINY["training"], "sampler": "batched", "stop_iterations": 2}})
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    assert {r.figures["training_roles"] for r in reports} == {"pursuer,evader"}
+    first, second = (tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2))
+    for role in ("pursuer", "evader"):
+        assert not np.array_equal(module_weights(first, role), module_weights(second, role))
+
+
+def test_checkpoints_are_interchangeable_between_the_samplers(tmp_path):
+    """A run trained with the batched sampler resumes with RLlib's stock one (and continues)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "training": {**TINY["training"], "stop_iterations": 2}}))
+    run_dir = tmp_path / "run"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pe_rllib.cli", "train", *args, "--no-dashboard"],
+                              capture_output=True, text=True, timeout=600)
+
+    first = cli("--config", str(config), "--output", str(run_dir))
+    assert first.returncode == 0, first.stderr
+    resumed = cli("--resume", str(run_dir), "--stop-iters", "3", "--set", "training.sampler=rllib",
+                  "--set", "training.num_envs_per_env_runner=1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "iter 3/3" in resumed.stdout
+    before, after = (run_dir / "checkpoints" / f"iter_{i:06d}" for i in (2, 3))
+    trained = [role for role in ("pursuer", "evader")
+               if not np.array_equal(module_weights(before, role), module_weights(after, role))]
+    assert len(trained) == 1                               # the schedule went on: one role trained

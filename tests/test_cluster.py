@@ -35,6 +35,10 @@ def ray_head(tmp_path_factory):
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
          f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+         # Fixed default ports (agent 52365, ...) would collide with another Ray on this machine.
+         f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+         f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+         f"--ray-client-server-port={free_port()}",
          "--num-cpus=2", "--disable-usage-stats"], env=env, stdout=log, stderr=subprocess.STDOUT)
     address = f"http://127.0.0.1:{dashboard}"
     try:
@@ -63,11 +67,18 @@ def test_train_submitted_as_a_ray_job_runs_on_the_cluster(ray_head, tmp_path):
     workdir.mkdir()
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [ray_bin, "job", "submit", "--address", address, "--working-dir", str(workdir), "--",
-         sys.executable, "-m", "pe_rllib.cli", "train", "--config", "tiny.yaml", "--stop-iters", "2",
-         "--output", str(run_dir)],
-        env=env, capture_output=True, text=True, timeout=600)
+    deadline = time.time() + 120
+    while True:
+        result = subprocess.run(
+            [ray_bin, "job", "submit", "--address", address, "--working-dir", str(workdir), "--",
+             sys.executable, "-m", "pe_rllib.cli", "train", "--config", "tiny.yaml", "--stop-iters", "2",
+             "--output", str(run_dir)],
+            env=env, capture_output=True, text=True, timeout=600)
+        # The job API answers before the head's job agent is up; Ray then refuses the submission
+        # (no job is created) and says to try again.
+        if "No available agent to submit job" not in result.stderr or time.time() > deadline:
+            break
+        time.sleep(3)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "succeeded" in result.stdout
     # The driver attached to the head through RAY_ADDRESS (set by `ray job submit`), not a new local Ray.

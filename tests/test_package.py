@@ -78,7 +78,7 @@ def test_bundled_experiments_load_from_anywhere(tmp_path):
             "e = load_experiment('quickstart'); f = load_experiment('tune_configs/ra1.yaml'); "
             "print(e.training.stop_iterations, f.env.evader_v_max)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert out.stdout.split() == ["60", "1.15"]
+    assert out.stdout.split() == ["200", "1.15"]
 
 
 def test_safety_wrapper_delegates_to_the_wrapped_step():

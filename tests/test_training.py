@@ -18,8 +18,11 @@ from pe_rllib.policies import load_policy
 TINY = {
     "env": {"n_obstacles": 2, "max_steps": 100, "max_init_distance": 6.0},
     "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [1], "phase_length": 2},
+    # 2 arenas: 200 (1 runner) or 100 (2 runners) steps per arena and iteration, so even when every
+    # episode runs to its 100-step limit in lock-step, each iteration ends some.
     "training": {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2,
-                 "hidden_sizes": [16, 16], "keep_checkpoints": 10, "stop_iterations": 4},
+                 "hidden_sizes": [16, 16], "keep_checkpoints": 10, "stop_iterations": 4,
+                 "num_envs_per_env_runner": 2},
 }
 EXPECTED_ROLES = ["evader", "pursuer", "evader", "evader", "pursuer", "pursuer"]
 

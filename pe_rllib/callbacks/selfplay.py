@@ -102,23 +102,28 @@ def sync_env_runners(algorithm) -> list[int]:
 def iteration_figures(runner_results: dict) -> dict:
     """Per-iteration rates from the runners' summed episode counts (NaN when no episode ended)."""
     pe = runner_results.get(NAMESPACE, {})
-    episodes = float(pe.get("episodes", 0.0))
+
+    def count(key: str) -> float:
+        # A sum no runner logged this iteration reduces to NaN (or is absent): nothing happened.
+        value = float(pe.get(key, 0.0))
+        return value if math.isfinite(value) else 0.0
+
+    episodes = count("episodes")
 
     def rate(key: str) -> float:
-        return float(pe.get(key, 0.0)) / episodes if episodes else math.nan
+        return count(key) / episodes if episodes else math.nan
 
     capture, escape = rate("captures"), rate("escapes")
-    captures = float(pe.get("captures", 0.0))
-    agent_steps = float(pe.get("agent_steps", 0.0))
+    captures, agent_steps = count("captures"), count("agent_steps")
     return {
         "episodes": int(episodes),
         "capture_rate": capture,
         "escape_rate": escape,
         "collision_rate": rate("collisions"),
         "balance_gap": abs(capture - escape),
-        "mean_capture_steps": float(pe.get("capture_steps", 0.0)) / captures if captures else math.nan,
-        "intervention_rate": float(pe.get("filter_interventions", 0.0)) / agent_steps if agent_steps else math.nan,
-        "infeasible_rate": float(pe.get("filter_infeasible", 0.0)) / agent_steps if agent_steps else math.nan,
+        "mean_capture_steps": count("capture_steps") / captures if captures else math.nan,
+        "intervention_rate": count("filter_interventions") / agent_steps if agent_steps else math.nan,
+        "infeasible_rate": count("filter_infeasible") / agent_steps if agent_steps else math.nan,
         "substitute_episode_share": rate("substitute_episodes"),
     }
 

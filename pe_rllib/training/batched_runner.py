@@ -140,10 +140,20 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._stats.reset(arena)
 
     def _reset_all(self) -> None:
+        # The seed RLlib's EnvRunner gives its envs: run seed + runner index (+1e6 for evaluation).
         seed = self.config.seed
         if seed is not None:
-            seed = int(seed) * 1000 + int(self.worker_index or 0)
+            seed = int(seed + (self.worker_index or 0) + 1e6 * self.config.in_evaluation)
         self._obs = self.arenas.reset(seed=seed)
+        if self.num_envs > 1:
+            # Arenas that start together time out together: with timeouts common (an evader that
+            # escapes), whole iterations would end no episode and the per-iteration rates would
+            # be empty or noisy. So the first episodes' clocks are staggered over
+            # [0, max_steps); the observation carries the elapsed time, so these are ordinary
+            # states. Later episodes start at 0.
+            world = self.arenas.world
+            world.t[:] = (np.arange(self.num_envs) * self.experiment.env.max_steps) // self.num_envs
+            self._obs = self.arenas.refresh_observation()
         self._segments = [None] * self.num_envs
         self._module_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
         self._stats = _EpisodeStats(self.num_envs)

@@ -47,7 +47,7 @@ from pe_rllib.rundir import (
 logger = logging.getLogger(__name__)
 
 RESUME_SAFE_FIELDS = frozenset({
-    "training.stop_iterations", "training.checkpoint_every", "training.keep_checkpoints",
+    "training.stop_iterations", "training.sampler", "training.checkpoint_every", "training.keep_checkpoints",
     "training.num_env_runners", "training.num_envs_per_env_runner", "training.num_cpus_per_env_runner",
     "training.max_env_runner_restarts",
 })
