@@ -87,14 +87,24 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
+def _cell(row: dict, key: str, fmt: str) -> str:
+    """A value, with its 95 % interval when the row has one (``0.540 [0.484,0.595]``)."""
+    if row.get(key) is None:
+        return "-"
+    text = fmt.format(row[key])
+    interval = row.get("ci95", {}).get(key)
+    return f"{text} [{interval[0]:.3f},{interval[1]:.3f}]" if interval and "{:.3f}" == fmt else text
+
+
 def _format_table(rows: list[dict]) -> str:
+    """Matchup rows (``MatchupResult.to_dict()``) as an aligned table; rates with Wilson 95 % intervals."""
     columns = [("pursuer", "pursuer", "{}"), ("evader", "evader", "{}"), ("episodes", "episodes", "{}"),
                ("capture", "capture_rate", "{:.3f}"), ("escape", "escape_rate", "{:.3f}"),
                ("collision", "collision_rate", "{:.3f}"), ("t_capture[s]", "mean_time_to_capture", "{:.2f}"),
                ("interventions", "intervention_rate", "{:.3f}")]
     cells = [[h for h, _, _ in columns]]
     for row in rows:
-        cells.append(["-" if row.get(key) is None else fmt.format(row[key]) for _, key, fmt in columns])
+        cells.append([_cell(row, key, fmt) for _, key, fmt in columns])
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
@@ -169,6 +179,34 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 DEFAULT_EXPERIMENT = "quickstart"
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pe_rllib.evaluation.suite import AGAINST, evaluate_run
+
+    json_out = _check_output(args.json, (".json",), "--json")
+    if args.episodes < 1:
+        raise CliError(f"--episodes: must be >= 1, got {args.episodes}")
+    if not 1 <= args.num_envs <= 65_536:
+        raise CliError(f"--num-envs: must be in [1, 65536], got {args.num_envs}")
+    if args.against not in AGAINST and not Path(args.against).exists():
+        raise CliError(f"--against {args.against}: must be {' or '.join(AGAINST)} or a run/checkpoint directory")
+    safety = None if args.safety is None else args.safety == "on"
+    result = evaluate_run(args.run, against=args.against, episodes=args.episodes, seed=args.seed, safety=safety,
+                          num_envs=args.num_envs, progress=Progress)
+    print(f"evaluate {result.checkpoint}: {args.episodes} episodes per matchup, safety filter "
+          f"{'on' if result.safety else 'off'}, seed {args.seed}; rates with Wilson 95% intervals")
+    print(_format_table([row.to_dict() for row in result.rows]))
+    if result.cross_play is not None:
+        print("\ncross-play capture rate (rows: pursuers, columns: evaders)")
+        header = ["", *result.cross_play["evaders"]]
+        lines = [header] + [[p, *(f"{c:.3f}" for c in caps)]
+                            for p, caps in zip(result.cross_play["pursuers"], result.cross_play["capture_rate"])]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines))
+    if json_out is not None:
+        _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(result.to_dict(), indent=2)))
+    return 0
+
+
 def _fmt(value, spec: str = ".2f") -> str:
     return "-" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
 
@@ -176,11 +214,17 @@ def _fmt(value, spec: str = ".2f") -> str:
 def _progress_line(report) -> str:
     f = report.figures
     width = len(str(report.stop_iterations))
+    evaluation = ""
+    if "eval_pursuer_vs_scripted" in f:
+        evaluation = (f"\n  eval vs scripted: pursuer capture {_fmt(f['eval_pursuer_vs_scripted'])}  "
+                      f"evader escape {_fmt(f['eval_evader_vs_scripted'])}  trained-vs-trained capture "
+                      f"{_fmt(f['eval_trained_capture'])} (best scripted pursuer "
+                      f"{_fmt(f['eval_best_scripted_capture'])})")
     return (f"iter {report.iteration:>{width}}/{report.stop_iterations}  phase {f.get('phase', '-'):>2} "
             f"[{f.get('training_roles', '-'):<15}]  capture {_fmt(f.get('capture_rate'))}  "
             f"escape {_fmt(f.get('escape_rate'))}  collision {_fmt(f.get('collision_rate'))}  "
             f"gap {_fmt(f.get('balance_gap'))}  episodes {f.get('episodes', 0):>3}  "
-            f"{_fmt(report.steps_per_second, '.0f')} steps/s  ({report.env_steps_lifetime:,} steps)")
+            f"{_fmt(report.steps_per_second, '.0f')} steps/s  ({report.env_steps_lifetime:,} steps)" + evaluation)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -238,6 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--json", help="write results to this .json file")
     rollout.add_argument("--gif", help="record one episode to this .gif (or last frame to .png)")
     rollout.set_defaults(func=cmd_rollout)
+
+    evaluate = sub.add_parser("evaluate", help="a trained run against scripted opponents, its pool or another run")
+    evaluate.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run directory (newest intact checkpoint) "
+                          "or checkpoint directory")
+    evaluate.add_argument("--against", default="scripted",
+                          help="scripted (default): every scripted opponent and each other; pool: cross-play "
+                               "matrix over current roles and filled snapshot slots; or another run directory")
+    evaluate.add_argument("--episodes", type=int, default=500, help="episodes per matchup (default: 500)")
+    evaluate.add_argument("--safety", choices=("on", "off"), help="safety filter (default: as trained)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--num-envs", type=int, default=1024, help="arenas stepped at once")
+    evaluate.add_argument("--json", help="write every matchup (with intervals) to this .json file")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     train = sub.add_parser("train", help="self-play training on RLlib (default: the quickstart)")
     train.add_argument("--config", help=f"experiment YAML or bundled experiment name (default: {DEFAULT_EXPERIMENT})")

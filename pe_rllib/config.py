@@ -31,6 +31,7 @@ __all__ = [
     "SafetyConfig",
     "SelfPlayConfig",
     "TrainingConfig",
+    "EvaluationConfig",
     "ExperimentConfig",
     "from_dict",
     "to_dict",
@@ -438,6 +439,25 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """Periodic evaluation during training (pe_rllib.evaluation.suite): the current roles against
+    every scripted opponent and each other, in the run's own world."""
+
+    every: int = 0
+    """Evaluate every this many iterations (0 = never; the last iteration is always evaluated when > 0)."""
+    episodes: int = 200
+    """Episodes per matchup (8 matchups; Wilson 95 % intervals on every rate)."""
+    seed: int = 12345
+    """Seed of the evaluation episodes (the same episodes every time, so evaluations compare)."""
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.every, int) and self.every >= 0, "every", "must be an integer >= 0", self.every)
+        _check(isinstance(self.episodes, int) and 1 <= self.episodes <= 100_000, "episodes",
+               "must be an integer in [1, 100000]", self.episodes)
+        _check(self.seed >= 0, "seed", "must be >= 0", self.seed)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Root of the config tree. More sections (training, self-play, league) plug in here."""
 
@@ -449,6 +469,8 @@ class ExperimentConfig:
     """Alternating-freezing schedule."""
     training: TrainingConfig = field(default_factory=TrainingConfig)
     """RLlib algorithm, resources and checkpoints."""
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    """Periodic evaluation against fixed scripted opponents during training."""
 
     def __post_init__(self) -> None:
         if self.safety.enabled:

@@ -62,8 +62,15 @@ def test_layers_point_down_and_packages_form_no_cycle():
 
 def test_wheel_holds_every_module_and_the_bundled_experiments(tmp_path):
     """What `pip install .` (or git+URL) installs: every subpackage and the default configs."""
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    import shutil
+
+    had_build = (ROOT / "build").exists()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                                 "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    finally:
+        if not had_build:                          # setuptools builds in the source tree
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("pe_rllib-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -16,8 +16,8 @@ from collections import defaultdict
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from pe_rllib.callbacks.snapshots import is_substitute
 from pe_rllib.config import ROLES
+from pe_rllib.policies.module_ids import is_substitute
 
 NAMESPACE = "pe"
 _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",

@@ -15,24 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from pe_rllib.config import ROLES
-
-
-def slot_id(role: str, index: int) -> str:
-    return f"{role}_snapshot_{index}"
-
-
-def slot_ids(slots: int) -> list[str]:
-    return [slot_id(role, j) for role in ROLES for j in range(slots)]
-
-
-def scripted_id(role: str) -> str:
-    """Module id of the scripted cold-start opponent playing ``role``."""
-    return f"{role}_scripted"
-
-
-def is_substitute(module_id: str) -> bool:
-    """A module other than a role's own trainable one (snapshot or scripted)."""
-    return "_snapshot_" in module_id or module_id.endswith("_scripted")
+from pe_rllib.policies.module_ids import slot_id
 
 
 @dataclass

@@ -94,18 +94,27 @@ def load_policy(path: str | Path, role: str, *, deterministic: bool = True, seed
 
     ``module_id`` picks another module of the same role (e.g. ``pursuer_snapshot_0``).
     """
-    from pe_rllib.policies.rl_module import learned_module_spec
-
     if role not in ROLES:
         raise ValueError(f"role: must be 'pursuer' or 'evader', got {role!r}")
     checkpoint = resolve_checkpoint(path)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
     weights = load_module_weights(checkpoint, module_id or role)
-    module = learned_module_spec(experiment).build()
     try:
-        module.load_state_dict(weights, strict=True)
+        return policy_from_weights(experiment, role, weights, checkpoint=checkpoint, deterministic=deterministic,
+                                   seed=seed)
     except RuntimeError as err:
         raise RunDirectoryError(f"{checkpoint}: weights of {module_id or role!r} do not fit the network its "
-                         f"experiment.yaml describes ({str(err).splitlines()[0]})") from None
+                                f"experiment.yaml describes ({str(err).splitlines()[0]})") from None
+
+
+def policy_from_weights(experiment: ExperimentConfig, role: str, weights: dict, *, checkpoint: Path | None = None,
+                        deterministic: bool = True, seed: int | None = None) -> LearnedPolicy:
+    """A role's policy from in-memory weights (``{name: tensor or array}``, e.g. a learner's current ones)."""
+    import torch
+
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    module = learned_module_spec(experiment).build()
+    module.load_state_dict({name: torch.as_tensor(np.asarray(value)) for name, value in weights.items()}, strict=True)
     module.eval()
     return LearnedPolicy(module, role, experiment, checkpoint, deterministic=deterministic, seed=seed)

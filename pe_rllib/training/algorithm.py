@@ -20,8 +20,9 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
-from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool, scripted_id, slot_ids
+from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.config import ROLES, ExperimentConfig, SelfPlayConfig, other_role, to_dict
+from pe_rllib.policies.module_ids import scripted_id, slot_ids
 from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
 

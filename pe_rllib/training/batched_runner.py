@@ -67,11 +67,11 @@ from ray.rllib.utils.metrics import (
 )
 
 from pe_rllib.callbacks.metrics import log_episode_counts
-from pe_rllib.callbacks.snapshots import is_substitute
 from pe_rllib.config import ROLES
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
+from pe_rllib.policies.module_ids import is_substitute
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.rllib_env import experiment_from_env_config
 

@@ -329,6 +329,22 @@ def trim_progress(run_dir: Path, iteration: int) -> int:
     return dropped
 
 
+def _evaluation_due(experiment: ExperimentConfig, iteration: int, stop: int) -> bool:
+    every = experiment.evaluation.every
+    return every > 0 and (iteration % every == 0 or iteration >= stop)
+
+
+def _evaluate_now(algo, experiment: ExperimentConfig) -> dict:
+    """The current roles against the scripted set (figures ``eval_*``: see evaluation.suite.strength)."""
+    from pe_rllib.config import ROLES
+    from pe_rllib.evaluation.suite import evaluate_weights
+
+    start = time.perf_counter()
+    figures = evaluate_weights(experiment, algo.learner_group.get_weights(module_ids=list(ROLES)))
+    logger.info("evaluation at iteration %d took %.1f s", algo.iteration, time.perf_counter() - start)
+    return {f"eval_{key}": value for key, value in figures.items()}
+
+
 def _report(result: dict, stop: int) -> IterationReport:
     from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -515,6 +531,8 @@ def train(
                 while algo.iteration < stop:
                     result = algo.train()
                     last_report = _report(result, stop)
+                    if _evaluation_due(experiment, algo.iteration, stop):
+                        last_report.figures.update(_evaluate_now(algo, experiment))
                     progress.write(json.dumps(last_report.to_dict()) + "\n")
                     progress.flush()
                     scalars.write(last_report, result)

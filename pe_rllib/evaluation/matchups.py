@@ -53,9 +53,24 @@ class MatchupResult:
     mean_episode_steps: float
     intervention_rate: float | None = None
     infeasible_rate: float | None = None
+    agent_steps: int = 0
+    """Agent steps the filter rates are over (the trials of their intervals)."""
+
+    def ci95(self) -> dict[str, list[float]]:
+        """Wilson 95 % intervals of every rate (episode rates over episodes, filter rates over agent steps)."""
+        out = {}
+        for name in ("capture_rate", "escape_rate", "collision_rate", "pursuer_collision_rate",
+                     "evader_collision_rate"):
+            low, high = wilson_interval(getattr(self, name) * self.episodes, self.episodes)
+            out[name] = [round(low, 4), round(high, 4)]
+        for name in ("intervention_rate", "infeasible_rate"):
+            if getattr(self, name) is not None and self.agent_steps:
+                low, high = wilson_interval(getattr(self, name) * self.agent_steps, self.agent_steps)
+                out[name] = [round(low, 6), round(high, 6)]
+        return out
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "ci95": self.ci95()}
 
 
 def evaluate(
@@ -132,6 +147,7 @@ def evaluate(
     if filtered:
         result.intervention_rate = interventions / max(agent_steps, 1)
         result.infeasible_rate = infeasible / max(agent_steps, 1)
+        result.agent_steps = agent_steps
     logger.info("%s vs %s: capture %.3f escape %.3f collision %.3f over %d episodes",
                 names[0], names[1], result.capture_rate, result.escape_rate, result.collision_rate, episodes)
     return result

@@ -1,0 +1,197 @@
+"""Evaluate a trained run: its roles against every scripted opponent, each other, another run, its pool.
+
+Everything runs on the batched world core in the run's own world (``experiment.yaml`` of
+the checkpoint) with its safety setting unless told otherwise, deterministic policies, the
+same seeds for every row, and every rate with a Wilson 95 % interval
+(:func:`~pe_rllib.evaluation.matchups.wilson_interval`). Scripted rows are played in the
+same world as the trained rows, so a row like "pure_pursuit vs trained evader" is the
+yardstick for "trained pursuer vs trained evader".
+
+Policies are loaded without executing anything from the run directory
+(:func:`~pe_rllib.policies.load_policy`); which snapshot slots are filled is read from the
+checkpoint's msgpack state (data only).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pe_rllib.config import ROLES, ConfigError, ExperimentConfig, load_experiment, to_dict
+from pe_rllib.evaluation.matchups import MatchupResult, evaluate
+from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+
+logger = logging.getLogger(__name__)
+
+AGAINST = ("scripted", "pool")
+
+
+@dataclass
+class Player:
+    """A named policy for one role."""
+
+    name: str
+    role: str
+    policy: object
+
+
+@dataclass
+class RunEvaluation:
+    """All matchups of one evaluation, and the cross-play matrix when the pool was evaluated."""
+
+    checkpoint: str
+    world: dict
+    safety: bool
+    episodes: int
+    seed: int
+    rows: list[MatchupResult] = field(default_factory=list)
+    cross_play: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "world": self.world, "safety": self.safety,
+                "episodes": self.episodes, "seed": self.seed, "rows": [r.to_dict() for r in self.rows],
+                "cross_play": self.cross_play}
+
+
+def filled_snapshots(checkpoint: Path) -> dict[str, int]:
+    """How many snapshot slots per role hold a snapshot, from the checkpoint's msgpack state (no code)."""
+    import msgpack
+
+    path = checkpoint / "algorithm_state.msgpack"
+    if not path.is_file():
+        return {role: 0 for role in ROLES}
+    with open(path, "rb") as handle:
+        state = msgpack.unpack(handle, strict_map_key=False, raw=False)
+    pool = state.get("pe_selfplay", {}).get("pool", {})
+    return {role: int(pool.get("filled", {}).get(role, 0)) for role in ROLES}
+
+
+def trained_players(checkpoint: Path, label: str = "trained") -> dict[str, Player]:
+    from pe_rllib.policies import load_policy
+
+    return {role: Player(f"{label} {role}", role, load_policy(checkpoint, role)) for role in ROLES}
+
+
+def scripted_players(experiment: ExperimentConfig, role: str, seed: int) -> list[Player]:
+    from pe_rllib.policies import make_scripted, scripted_names
+
+    return [Player(name, role, make_scripted(name, role, experiment.env, seed=seed)) for name in scripted_names(role)]
+
+
+def scripted_matchups(experiment: ExperimentConfig, trained: dict[str, Player], seed: int
+                      ) -> list[tuple[Player, Player]]:
+    """Trained vs trained, the trained pursuer vs every scripted evader, every scripted pursuer vs the
+    trained evader."""
+    return ([(trained["pursuer"], trained["evader"])]
+            + [(trained["pursuer"], e) for e in scripted_players(experiment, "evader", seed)]
+            + [(p, trained["evader"]) for p in scripted_players(experiment, "pursuer", seed)])
+
+
+def play(experiment: ExperimentConfig, matchups: list[tuple[Player, Player]], episodes: int, *, seed: int,
+         num_envs: int = 1024, progress=None) -> list[MatchupResult]:
+    """Every matchup in ``experiment``'s world (safety as configured), the same seeds for every row."""
+    from pe_rllib.safety import make_batched_env
+
+    return [evaluate(experiment.env, pursuer.policy, evader.policy, episodes, seed=seed, num_envs=num_envs,
+                     names=(pursuer.name, evader.name), make_env=lambda n: make_batched_env(n, experiment),
+                     progress=progress(f"{pursuer.name} vs {evader.name}") if progress else None)
+            for pursuer, evader in matchups]
+
+
+def strength(rows: list[MatchupResult]) -> dict[str, float]:
+    """Headline figures of a scripted evaluation (see :func:`scripted_matchups`).
+
+    ``pursuer_vs_scripted``: the trained pursuer's mean capture rate over the scripted evaders;
+    ``evader_vs_scripted``: the trained evader's mean escape rate over the scripted pursuers;
+    ``trained_capture``: trained pursuer vs trained evader; ``best_scripted_capture``: the best
+    scripted pursuer's capture rate against the trained evader; ``pursuer_shortfall``: how much
+    better that scripted pursuer does against our evader than our pursuer does (> 0: a
+    5-line controller beats the trained pursuer).
+    """
+    trained = next(r for r in rows if r.pursuer.startswith("trained") and r.evader.startswith("trained"))
+    def trained_side(name: str) -> bool:
+        return name.startswith("trained")
+
+    versus_scripted_evaders = [r for r in rows if trained_side(r.pursuer) and not trained_side(r.evader)]
+    versus_scripted_pursuers = [r for r in rows if trained_side(r.evader) and not trained_side(r.pursuer)]
+    best = max(r.capture_rate for r in versus_scripted_pursuers)
+    return {
+        "pursuer_vs_scripted": sum(r.capture_rate for r in versus_scripted_evaders) / len(versus_scripted_evaders),
+        "evader_vs_scripted": sum(r.escape_rate for r in versus_scripted_pursuers) / len(versus_scripted_pursuers),
+        "trained_capture": trained.capture_rate,
+        "best_scripted_capture": best,
+        "pursuer_shortfall": best - trained.capture_rate,
+    }
+
+
+def evaluate_weights(experiment: ExperimentConfig, weights: dict[str, dict]) -> dict[str, float]:
+    """:func:`strength` of in-memory role weights (a learner's current ones) in ``experiment``'s world,
+    with its ``evaluation`` settings: what training reports every ``evaluation.every`` iterations."""
+    from pe_rllib.policies.inference import policy_from_weights
+
+    settings = experiment.evaluation
+    trained = {role: Player(f"trained {role}", role, policy_from_weights(experiment, role, weights[role]))
+               for role in ROLES}
+    rows = play(experiment, scripted_matchups(experiment, trained, settings.seed), settings.episodes,
+                seed=settings.seed)
+    return strength(rows)
+
+
+def evaluate_run(
+    path: str | Path,
+    *,
+    against: str = "scripted",
+    episodes: int = 500,
+    seed: int = 0,
+    safety: bool | None = None,
+    num_envs: int = 1024,
+    progress: Callable[[str], Callable[[int, int], None]] | None = None,
+) -> RunEvaluation:
+    """Evaluate the newest intact checkpoint of ``path`` (a run or checkpoint directory).
+
+    ``against``: ``"scripted"`` (both trained roles against every scripted opponent, and
+    against each other), ``"pool"`` (the cross-play matrix over the current roles and the
+    filled snapshot slots), or another run/checkpoint directory (its roles against ours).
+    """
+    checkpoint = resolve_checkpoint(path)
+    experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    if safety is not None:
+        from dataclasses import replace
+
+        experiment = replace(experiment, safety=replace(experiment.safety, enabled=safety))
+    ours = trained_players(checkpoint)
+    matchups: list[tuple[Player, Player]] = []
+    cross_play = None
+    if against == "scripted":
+        matchups = scripted_matchups(experiment, ours, seed)
+    elif against == "pool":
+        from pe_rllib.policies import load_policy
+        from pe_rllib.policies.module_ids import slot_id
+
+        filled = filled_snapshots(checkpoint)
+        pools = {role: [ours[role]] + [Player(slot_id(role, j), role, load_policy(checkpoint, role,
+                                                                                   module_id=slot_id(role, j)))
+                                       for j in range(filled[role])] for role in ROLES}
+        matchups = [(p, e) for p in pools["pursuer"] for e in pools["evader"]]
+        cross_play = {"pursuers": [p.name for p in pools["pursuer"]], "evaders": [e.name for e in pools["evader"]]}
+    else:
+        other_checkpoint = resolve_checkpoint(against)
+        theirs = trained_players(other_checkpoint, label=f"{Path(against).name}")
+        if theirs["pursuer"].policy.env_config != experiment.env:
+            raise ConfigError(f"{against}: trained in a different world than {path}")
+        matchups = [(ours["pursuer"], ours["evader"]), (ours["pursuer"], theirs["evader"]),
+                    (theirs["pursuer"], ours["evader"])]
+    result = RunEvaluation(checkpoint=str(checkpoint), world=to_dict(experiment.env),
+                           safety=experiment.safety.enabled, episodes=episodes, seed=seed)
+    result.rows = play(experiment, matchups, episodes, seed=seed, num_envs=num_envs, progress=progress)
+    if cross_play is not None:
+        rates = {(r.pursuer, r.evader): r.capture_rate for r in result.rows}
+        cross_play["capture_rate"] = [[rates[p, e] for e in cross_play["evaders"]] for p in cross_play["pursuers"]]
+        result.cross_play = cross_play
+    logger.info("evaluated %s: %d matchups x %d episodes", checkpoint, len(result.rows), episodes)
+    return result
+
+
+__all__ = ["AGAINST", "RunEvaluation", "evaluate_run", "evaluate_weights", "filled_snapshots", "strength"]
