@@ -179,6 +179,16 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 DEFAULT_EXPERIMENT = "quickstart"
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pe_rllib.plots import plot_run
+
+    out = _check_output(args.out, (".png",), "--out")
+    if args.smooth < 1:
+        raise CliError(f"--smooth: must be >= 1, got {args.smooth}")
+    _write_output(out, "--out", lambda path: plot_run(args.run, path, smooth=args.smooth))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pe_rllib.evaluation.suite import AGAINST, evaluate_run
 
@@ -295,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-envs", type=int, default=1024, help="arenas stepped at once")
     evaluate.add_argument("--json", help="write every matchup (with intervals) to this .json file")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    plot = sub.add_parser("plot", help="a run's learning curves (rates, balance gap, phases, evaluations) as PNG")
+    plot.add_argument("run", metavar="RUN_DIR")
+    plot.add_argument("--out", required=True, help="the .png to write")
+    plot.add_argument("--smooth", type=int, default=5, help="trailing mean over this many iterations (default: 5)")
+    plot.set_defaults(func=cmd_plot)
 
     train = sub.add_parser("train", help="self-play training on RLlib (default: the quickstart)")
     train.add_argument("--config", help=f"experiment YAML or bundled experiment name (default: {DEFAULT_EXPERIMENT})")

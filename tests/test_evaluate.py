@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from test_training import TINY
 
@@ -89,8 +90,9 @@ def test_evaluate_against_another_run_and_bad_input(pooled_run, tmp_path):
 
 
 def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path, embedded_ray):
-    from pe_rllib.training.run import train
     from test_training import tensorboard_scalars
+
+    from pe_rllib.training.run import train
 
     reports = []
     train(from_dict(ExperimentConfig, {**TINY, "training": {**TINY["training"], "stop_iterations": 3},
@@ -109,3 +111,25 @@ def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path,
 
     assert "eval vs scripted: pursuer capture" in _progress_line(reports[1])
     assert "eval vs scripted" not in _progress_line(reports[0])
+
+
+def test_plot_draws_the_curves_a_person_looks_for(pooled_run, tmp_path):
+    """The PNG is the expected size, not blank, and shows the pursuer's red and the evader's blue curves
+    in the top panel and the phase shading behind them."""
+    from PIL import Image
+
+    out = tmp_path / "curves.png"
+    result = cli("plot", str(pooled_run), "--out", str(out), "--smooth", "1")
+    assert result.returncode == 0, result.stderr
+    image = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert image.shape == (580, 900, 3)                                  # two panels: no evaluation in this run
+    assert image.std() > 10                                              # not blank
+    top = image[: image.shape[0] // 2]
+
+    def pixels(color, tolerance=40):
+        return int((np.abs(top - np.array(color)).sum(axis=2) < tolerance).sum())
+
+    assert pixels((0xD6, 0x27, 0x28)) > 10 and pixels((0x1F, 0x77, 0xB4)) > 10   # capture and escape lines
+    assert pixels((0xF9, 0xE9, 0xE9), 12) > 1000                          # pale red: a pursuer phase
+    bad = cli("plot", str(pooled_run), "--out", str(tmp_path / "x.gif"))
+    assert bad.returncode == 2 and "must end in .png" in bad.stderr

@@ -1,0 +1,114 @@
+"""Learning curves of a run, from its ``progress.jsonl``, in one PNG (``pe-rllib plot``). Headless (Agg).
+
+Top: the iteration's capture / escape / collision rates (smoothed) over iterations, the
+background shaded by which role trained (pursuer red, evader blue, both grey). Middle:
+the balance gap |capture - escape|. Bottom, when the run evaluated periodically: the
+current roles against the scripted set (pursuer capture, evader escape) and trained vs
+trained capture next to the best scripted pursuer's capture against the same evader.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pe_rllib.envs.render import COLORS  # noqa: E402
+from pe_rllib.files import write_atomic  # noqa: E402
+from pe_rllib.rundir import PROGRESS_FILE, RunDirectoryError, require_run_dir  # noqa: E402
+
+ROLE_SHADE = {"pursuer": COLORS["pursuer"], "evader": COLORS["evader"]}
+BOTH_SHADE = "0.6"
+
+
+def read_progress(run_dir: Path) -> list[dict]:
+    path = require_run_dir(run_dir) / PROGRESS_FILE
+    if not path.is_file():
+        raise RunDirectoryError(f"{run_dir}: no {PROGRESS_FILE} yet (no iteration finished)")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue                                # a line being written right now
+    if not rows:
+        raise RunDirectoryError(f"{path}: no complete iteration yet")
+    return rows
+
+
+def _series(rows: list[dict], key: str) -> np.ndarray:
+    return np.array([math.nan if row.get(key) is None else float(row[key]) for row in rows])
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over ``window`` iterations, ignoring NaN (iterations in which no episode ended)."""
+    out = np.full_like(values, math.nan)
+    for i in range(len(values)):
+        chunk = values[max(0, i - window + 1): i + 1]
+        if np.isfinite(chunk).any():
+            out[i] = np.nanmean(chunk)
+    return out
+
+
+def _shade_phases(ax, iterations: np.ndarray, roles: list[str]) -> None:
+    start = 0
+    for i in range(1, len(roles) + 1):
+        if i == len(roles) or roles[i] != roles[start]:
+            trained = roles[start].split(",")
+            color = ROLE_SHADE.get(trained[0], BOTH_SHADE) if len(trained) == 1 else BOTH_SHADE
+            ax.axvspan(iterations[start] - 0.5, iterations[i - 1] + 0.5, color=color, alpha=0.10, lw=0)
+            start = i
+
+
+def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
+    """Write the run's learning curves to ``out`` (.png); returns the path."""
+    rows = read_progress(Path(run_dir))
+    iterations = _series(rows, "iteration")
+    roles = [str(row.get("training_roles", "")) for row in rows]
+    evaluated = [row for row in rows if "eval_pursuer_vs_scripted" in row]
+    panels = 3 if evaluated else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(9, 2.6 * panels + 0.6), dpi=100, sharex=True)
+    rates, gap = axes[0], axes[1]
+    for ax in axes:
+        _shade_phases(ax, iterations, roles)
+    rates.plot(iterations, _smooth(_series(rows, "capture_rate"), smooth), color=COLORS["pursuer"], lw=2,
+               label="capture")
+    rates.plot(iterations, _smooth(_series(rows, "escape_rate"), smooth), color=COLORS["evader"], lw=2,
+               label="escape (timeout)")
+    rates.plot(iterations, _smooth(_series(rows, "collision_rate"), smooth), color="black", lw=1.5,
+               label="collision")
+    rates.set_ylim(-0.02, 1.02)
+    rates.set_ylabel(f"rate ({smooth}-iteration mean)")
+    rates.legend(loc="upper left", fontsize=8, ncol=3)
+    rates.set_title(f"{Path(run_dir).name}: self-play (background: red = pursuer trains, blue = evader trains)",
+                    fontsize=10)
+    gap.plot(iterations, _smooth(_series(rows, "balance_gap"), smooth), color="purple", lw=2)
+    gap.set_ylim(-0.02, 1.02)
+    gap.set_ylabel("balance gap")
+    if evaluated:
+        ev = axes[2]
+        x = _series(evaluated, "iteration")
+        for key, label, color, style in (
+                ("eval_pursuer_vs_scripted", "trained pursuer vs scripted evaders (capture)", COLORS["pursuer"], "-o"),
+                ("eval_evader_vs_scripted", "trained evader vs scripted pursuers (escape)", COLORS["evader"], "-o"),
+                ("eval_trained_capture", "trained vs trained (capture)", "black", "-s"),
+                ("eval_best_scripted_capture", "best scripted pursuer vs trained evader", "0.5", "--^")):
+            ev.plot(x, _series(evaluated, key), style, color=color, lw=1.5, ms=4, label=label)
+        ev.set_ylim(-0.02, 1.02)
+        ev.set_ylabel("evaluation")
+        ev.legend(loc="upper left", fontsize=7, ncol=2)
+    axes[-1].set_xlabel("iteration")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    out = Path(out)
+    write_atomic(out, buffer.getvalue())
+    return out
