@@ -122,12 +122,6 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._segments: list[dict[str, _Segment]] = []
         self._stats = None
 
-    def assert_healthy(self):
-        assert self.env is not None and self.module is not None
-
-    def stop(self):
-        pass
-
     # ------------------------------------------------------------------ episodes and mapping
 
     def _start_episode(self, arena: int) -> None:
@@ -192,7 +186,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 if explore:
                     logp[rows] = dist.logp(sampled).numpy()
                 dist_inputs[rows] = inputs.numpy()
-        return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs, modules
+        return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs
 
     # ------------------------------------------------------------------ sampling
 
@@ -220,52 +214,49 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         logp = {role: np.empty((steps, n), np.float32) for role in ROLES}
         dist_inputs = {role: np.empty((steps, n, 4), np.float32) for role in ROLES}
         rewards = {role: np.empty((steps, n), np.float32) for role in ROLES}
-        done = np.zeros((steps, n), bool)
-        terminated = np.zeros((steps, n), bool)
-        final_obs = {}                                   # (t, arena) -> {role: last obs of the episode}
         episodes: list[SingleAgentEpisode] = []
         start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
-        segment_of = [dict(self._segments[i]) for i in range(n)]
         for role in ROLES:
             obs[role][0] = self._obs[role]
         for t in range(steps):
             env_actions = {}
             for role in ROLES:
-                sampled, clipped, logp[role][t], dist_inputs[role][t], _ = self._act(role, obs[role][t], explore)
+                sampled, clipped, logp[role][t], dist_inputs[role][t] = self._act(role, obs[role][t], explore)
                 actions[role][t], env_actions[role] = sampled, clipped
-            next_obs, step_rewards, step_terminated, step_truncated, infos = self.arenas.step(env_actions)
-            ended = step_terminated["pursuer"] | step_truncated["pursuer"]
+            next_obs, step_rewards, terminated, truncated, infos = self.arenas.step(env_actions)
+            ended = terminated["pursuer"] | truncated["pursuer"]
             for role in ROLES:
                 rewards[role][t] = step_rewards[role]
-                obs[role][t + 1] = next_obs[role]
-            done[t], terminated[t] = ended, step_terminated["pursuer"]
+                obs[role][t + 1] = next_obs[role]       # a new episode's first obs where one ended
             self._stats.record(infos, ended, self._module_of)
             for arena in np.flatnonzero(ended):
-                final_obs[(t, arena)] = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
-                episodes.extend(self._episodes(segment_of[arena], arena, int(start[arena]), t + 1, obs, actions,
-                                               logp, dist_inputs, rewards, final_obs[(t, arena)],
-                                               terminated=bool(terminated[t, arena]),
-                                               truncated=not terminated[t, arena]))
+                last_obs = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
+                episodes.extend(self._episodes(arena, int(start[arena]), t + 1, obs, actions, logp, dist_inputs,
+                                               rewards, last_obs, terminated=bool(terminated["pursuer"][arena])))
                 self._start_episode(arena)
-                segment_of[arena] = dict(self._segments[arena])
                 start[arena] = t + 1
             self._log_finished(ended)
         for arena in range(n):                           # ongoing episodes: a chunk, continued next fragment
             if start[arena] < steps:
-                episodes.extend(self._episodes(segment_of[arena], arena, int(start[arena]), steps, obs, actions,
-                                               logp, dist_inputs, rewards, None, terminated=False, truncated=False))
+                episodes.extend(self._episodes(arena, int(start[arena]), steps, obs, actions, logp, dist_inputs,
+                                               rewards, None, terminated=False))
                 for role in ROLES:
                     self._segments[arena][role].t_started += steps - int(start[arena])
         self._obs = {role: obs[role][steps].copy() for role in ROLES}
         return episodes
 
-    def _episodes(self, segments, arena, begin, end, obs, actions, logp, dist_inputs, rewards, last_obs,
-                  *, terminated: bool, truncated: bool) -> list[SingleAgentEpisode]:
-        """One SingleAgentEpisode per role for fragment steps [begin, end) of ``arena``."""
+    def _episodes(self, arena, begin, end, obs, actions, logp, dist_inputs, rewards, last_obs,
+                  *, terminated: bool) -> list[SingleAgentEpisode]:
+        """One SingleAgentEpisode per role for fragment steps [begin, end) of ``arena``'s current episode.
+
+        ``last_obs`` is the episode's final observation when it ended at ``end`` (then it is
+        terminated, or else truncated by the time limit); None for a chunk that continues.
+        """
         out = []
         length = end - begin
+        truncated = last_obs is not None and not terminated
         for role in ROLES:
-            segment = segments[role]
+            segment = self._segments[arena][role]
             observations = obs[role][begin:end + 1, arena]
             if last_obs is not None:
                 observations = np.concatenate([observations[:-1], last_obs[role][None]])
@@ -317,9 +308,6 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             self.metrics.log_value(NUM_EPISODES_LIFETIME, 1, reduce="lifetime_sum")
             self.metrics.log_value(EPISODE_LEN_MEAN, summary["steps"], window=window)
             self.metrics.log_value(EPISODE_RETURN_MEAN, summary["return"], window=window)
-
-    def get_metrics(self):
-        return self.metrics.reduce()
 
 
 class _EpisodeStats:
