@@ -205,7 +205,8 @@ def test_one_writer_per_run_and_sigterm_stops_embedded_ray(tmp_path):
 def test_embedded_ray_listens_on_loopback_only(tmp_path):
     script = tmp_path / "listen.py"
     script.write_text(LISTEN_SCRIPT)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}   # init_ray sets it
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     sockets = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(sockets) >= 5, sockets                     # GCS, raylet, dashboard, agents, workers
@@ -218,7 +219,6 @@ def test_embedded_ray_listens_on_loopback_only(tmp_path):
 LISTEN_SCRIPT = '''
 import json, os, socket, time
 from pe_rllib.training.run import init_ray
-import ray
 
 def listening_inodes():
     out = {}
@@ -249,7 +249,8 @@ def descendants(root):
         stack.extend(children.get(pid, []))
     return out
 
-init_ray(dashboard=True)
+init_ray(dashboard=True)                             # before anything imports ray, as pe-rllib train
+import ray
 time.sleep(8)                                        # agents and idle workers come up
 inodes = listening_inodes()
 found = []
