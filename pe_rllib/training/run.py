@@ -25,7 +25,7 @@ from typing import Callable
 
 import yaml
 
-from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, to_dict
+from pe_rllib.config import ROLES, ConfigError, ExperimentConfig, load_experiment, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.rundir import (
     CHECKPOINTS,
@@ -336,7 +336,6 @@ def _evaluation_due(experiment: ExperimentConfig, iteration: int, stop: int) -> 
 
 def _evaluate_now(algo, experiment: ExperimentConfig) -> dict:
     """The current roles against the scripted set (figures ``eval_*``: see evaluation.suite.strength)."""
-    from pe_rllib.config import ROLES
     from pe_rllib.evaluation.suite import evaluate_weights
 
     start = time.perf_counter()
@@ -472,7 +471,8 @@ def train(
     first checkpoint leaves no run directory behind (a new run) or an unchanged one (a
     resume). One process writes a run directory at a time (:class:`~pe_rllib.rundir.RunLock`).
     """
-    if not (address or os.environ.get("RAY_ADDRESS")):
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
         keep_embedded_ray_on_loopback()            # before anything imports ray
     from pe_rllib.training.algorithm import build_algorithm_config
 
@@ -481,7 +481,6 @@ def train(
     stop = stop_iterations or experiment.training.stop_iterations
     if stop < 1:
         raise ConfigError(f"stop iterations: must be >= 1, got {stop}")
-    address = address or os.environ.get("RAY_ADDRESS")
     if not address:
         problem = _resource_shortfall(experiment, float(os.cpu_count() or 1), float("inf"))
         if problem is not None:
