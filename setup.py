@@ -31,6 +31,7 @@ setup(
         "numba>=0.60",                  # fused sensing kernels (numpy fallback kept as reference)
         "msgpack-numpy>=0.4.8",         # RLlib's msgpack checkpoints: resume without unpickling
     ],
-    extras_require={"test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel"]},
+    extras_require={"video": ["imageio-ffmpeg>=0.5"],
+                    "test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel", "imageio-ffmpeg>=0.5"]},
     entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},
 )

@@ -109,22 +109,74 @@ def _format_table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
-def cmd_rollout(args: argparse.Namespace) -> int:
-    from pe_rllib.evaluation import evaluate
-    from pe_rllib.policies import SCRIPTED, make_scripted, scripted_names
-    from pe_rllib.safety import make_batched_env
+def _check_player_names(args: argparse.Namespace) -> None:
+    from pe_rllib.policies import SCRIPTED, make_scripted
 
     for name, role in ((args.pursuer, "pursuer"), (args.evader, "evader")):
         if name not in SCRIPTED and not Path(name).exists():
             if os.sep in name or name.startswith("."):
                 raise CliError(f"--{role} {name}: no such run or checkpoint directory")
             make_scripted(name, role, ExperimentConfig().env)                  # raises the one-line error
+
+
+def _world(args: argparse.Namespace) -> ExperimentConfig:
+    """--config/--set/--safety; with no --config, a trained player's own world (the first named)."""
+    from pe_rllib.policies import SCRIPTED
+
     trained = [name for name in (args.pursuer, args.evader) if name not in SCRIPTED]
     if trained and args.config is None:
-        # A trained role plays in the world it was trained in unless told otherwise.
         from pe_rllib.rundir import resolve_checkpoint
         args.config = resolve_checkpoint(trained[0]) / EXPERIMENT_FILE
-    config = _load_config(args)
+    return _load_config(args)
+
+
+def _player(name: str, role: str, config: ExperimentConfig, seed: int):
+    """A scripted policy by name, or a trained role from a run/checkpoint directory (in ``config``'s world)."""
+    from pe_rllib.policies import SCRIPTED, load_policy, make_scripted
+
+    if name in SCRIPTED:
+        return make_scripted(name, role, config.env, seed=seed)
+    policy = load_policy(name, role)
+    if policy.env_config != config.env:
+        raise CliError(f"{name}: trained in a different world than --config/--set describe "
+                       f"(its own: {policy.checkpoint / EXPERIMENT_FILE})")
+    return policy
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from pe_rllib.envs.render import VIDEO_HINT, video_available
+
+    if args.run is not None:
+        args.pursuer = args.pursuer or args.run
+        args.evader = args.evader or args.run
+    args.pursuer = args.pursuer or "pure_pursuit"
+    args.evader = args.evader or "straight_flee"
+    out = _check_output(args.out, (".gif", ".mp4", ".png"), "--out")
+    if out.suffix.lower() == ".mp4" and not video_available():
+        raise CliError(f"--out {args.out}: writing .mp4 needs imageio-ffmpeg ({VIDEO_HINT})")
+    if not 1 <= args.max_frames <= 10_000:
+        raise CliError(f"--max-frames: must be in [1, 10000], got {args.max_frames}")
+    if args.seed < 0:
+        raise CliError(f"--seed: must be >= 0, got {args.seed}")
+    _check_player_names(args)
+    config = _world(args)
+    pursuer = _player(args.pursuer, "pursuer", config, args.seed)
+    evader = _player(args.evader, "evader", config, args.seed + 1)
+    from pe_rllib.rendering import record_episode
+
+    title = f"{Path(args.pursuer).name} vs {Path(args.evader).name}"
+    _write_output(out, "--out", lambda path: record_episode(config, pursuer, evader, path, seed=args.seed,
+                                                            max_frames=args.max_frames, title=title))
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from pe_rllib.evaluation import evaluate
+    from pe_rllib.policies import scripted_names
+    from pe_rllib.safety import make_batched_env
+
+    _check_player_names(args)
+    config = _world(args)
     gif = _check_output(args.gif, (".gif", ".png"), "--gif")
     json_out = _check_output(args.json, (".json",), "--json")
     if args.episodes < 1:
@@ -138,20 +190,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     else:
         matchups = [(args.pursuer, args.evader)]
 
-    def player(name: str, role: str, seed: int):
-        """A scripted policy by name, or a trained role from a run/checkpoint directory."""
-        if name in SCRIPTED:
-            return make_scripted(name, role, config.env, seed=seed)
-        from pe_rllib.policies import load_policy
-        policy = load_policy(name, role)
-        if policy.env_config != config.env:
-            raise CliError(f"{name}: trained in a different world than --config/--set describe "
-                           f"(its own: {policy.checkpoint / EXPERIMENT_FILE})")
-        return policy
-
     # Every player is built (and so validated) before any episode runs.
-    players = {("pursuer", p): player(p, "pursuer", args.seed) for p, _ in matchups}
-    players |= {("evader", e): player(e, "evader", args.seed + 1) for _, e in matchups}
+    players = {("pursuer", p): _player(p, "pursuer", config, args.seed) for p, _ in matchups}
+    players |= {("evader", e): _player(e, "evader", config, args.seed + 1) for _, e in matchups}
 
     rows = []
     for pursuer, evader in matchups:
@@ -212,8 +253,85 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             for p, caps in zip(result.cross_play["pursuers"], result.cross_play["capture_rate"])]
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines))
+    if result.exploitability:
+        episodes = next(iter(result.exploitability.values()))["episodes"]
+        print(f"\nexploitability (pe-rllib exploit; {episodes} episodes per matchup)")
+        for role in ("pursuer", "evader"):
+            if role in result.exploitability:
+                print("\n".join(_exploit_lines(result.exploitability[role])))
+        print(_verdict(result.exploitability, args.threshold))
     if json_out is not None:
         _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(result.to_dict(), indent=2)))
+    return 0
+
+
+def _interval(value: float, ci95, spec: str = ".3f") -> str:
+    return f"{value:{spec}} [{ci95[0]:{spec}},{ci95[1]:{spec}}]"
+
+
+def _exploit_lines(summary: dict) -> list[str]:
+    """A role's exploit result (``ExploitResult.summary()``) as three lines."""
+    role, what = summary["role"], summary["success"].split("_")[0]
+    lines = [f"{role}: best response ({summary['budget_env_steps']:,} env steps) vs {summary['opponent']}: {what} "
+             f"{_interval(summary['best_response'], summary['best_response_ci95'])}",
+             f"{role}: trained {role} vs {summary['opponent']}: {what} "
+             f"{_interval(summary['trained'], summary['trained_ci95'])}",
+             f"{role}: gap {_interval(summary['gap'], summary['gap_ci95'], '+.3f')}"]
+    scripted = summary.get("best_scripted")
+    if scripted:
+        lines[-1] += f"; best scripted ({scripted['name']}) gap {_interval(scripted['gap'], scripted['ci95'], '+.3f')}"
+    return lines
+
+
+def _verdict(summaries: dict, threshold: float) -> str:
+    from pe_rllib.evaluation.exploitability import verdict
+
+    return verdict({role: {"gap": s["gap"], "ci95": s["gap_ci95"]} for role, s in summaries.items()}, threshold)
+
+
+def cmd_exploit(args: argparse.Namespace) -> int:
+    from pe_rllib.evaluation.exploitability import exploit_results
+    from pe_rllib.rundir import resolve_checkpoint
+    from pe_rllib.training.exploit import exploit
+
+    roles = ["pursuer", "evader"] if args.role == "both" else [args.role]
+    if args.output is not None and len(roles) > 1:
+        raise CliError("--output: names one best-response run; use it with --role pursuer or --role evader")
+    if args.budget is not None and args.budget < 1:
+        raise CliError(f"--budget: must be >= 1 env step, got {args.budget}")
+    if args.episodes < 1:
+        raise CliError(f"--episodes: must be >= 1, got {args.episodes}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise CliError(f"--threshold: must be in [0, 1], got {args.threshold}")
+    json_out = _check_output(args.json, (".json",), "--json")
+    checkpoint = resolve_checkpoint(args.run)
+    results = {}
+    for role in roles:
+        print(f"exploit {role}: a fresh {role} against the frozen trained "
+              f"{'evader' if role == 'pursuer' else 'pursuer'} of {checkpoint}", flush=True)
+        results[role] = exploit(
+            checkpoint, role, budget=args.budget, episodes=args.episodes, eval_seed=args.seed, seed=args.train_seed,
+            output=args.output, address=args.address, dashboard=not args.no_dashboard,
+            log_level="INFO" if args.verbose else "ERROR",
+            on_start=lambda where, run_dir: print(f"{where}; best-response run {run_dir}", flush=True),
+            on_iteration=lambda report: print(_progress_line(report), flush=True), progress=Progress)
+        print(f"best-response run: {results[role].best_response_run}")
+    print(f"\nexploitability of {checkpoint} ({args.episodes} episodes per matchup, seed {args.seed}, "
+          "Wilson/Newcombe 95% intervals)")
+    print(_format_table([row.to_dict() for r in results.values()
+                         for row in (r.best_response, r.trained, *r.scripted)]))
+    # The other role's earlier result for the same checkpoint completes the verdict.
+    recorded = {role: r.summary() for role, r in exploit_results(checkpoint).items()}
+    summaries = {**recorded, **{role: r.summary() for role, r in results.items()}}
+    for role in ("pursuer", "evader"):
+        if role in summaries:
+            print("\n".join(_exploit_lines(summaries[role])))
+    line = _verdict(summaries, args.threshold)
+    print(line)
+    if json_out is not None:
+        payload = {"checkpoint": str(checkpoint), "threshold": args.threshold,
+                   "results": {role: r.to_dict() for role, r in results.items()}, "verdict": line}
+        _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(payload, indent=2)))
     return 0
 
 
@@ -304,7 +422,47 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--num-envs", type=int, default=1024, help="arenas stepped at once")
     evaluate.add_argument("--json", help="write every matchup (with intervals) to this .json file")
+    evaluate.add_argument("--threshold", type=float, default=0.05,
+                          help="epsilon of the equilibrium verdict, when exploit results exist (default: 0.05)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    exploit = sub.add_parser("exploit", help="best-response exploitability: train a fresh role against a run's "
+                             "frozen other role and report the gap")
+    exploit.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run directory (newest intact checkpoint) "
+                         "or checkpoint directory")
+    exploit.add_argument("--role", required=True, choices=("pursuer", "evader", "both"),
+                         help="the role to exploit with (both: one after the other)")
+    exploit.add_argument("--budget", type=int, metavar="ENV_STEPS",
+                         help="env steps the best response trains for (default: as many as the run had sampled "
+                              "at the checkpoint)")
+    exploit.add_argument("--episodes", type=int, default=1000, help="evaluation episodes per matchup (default: 1000)")
+    exploit.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default: 0)")
+    exploit.add_argument("--train-seed", type=int,
+                         help="seed of the best response's training (default: the run's seed + 1)")
+    exploit.add_argument("--threshold", type=float, default=0.05,
+                         help="epsilon of the equilibrium verdict (default: 0.05)")
+    exploit.add_argument("--output", help="the best-response run directory (default: RUN/exploit/<role>-...); "
+                         "repeating the command continues or reuses it")
+    exploit.add_argument("--json", help="write the results and the verdict to this .json file")
+    exploit.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
+    exploit.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
+    exploit.set_defaults(func=cmd_exploit)
+
+    render = sub.add_parser("render", help="one episode as a picture or video: trajectories, capture point, "
+                            "filter interventions, field of view and LiDAR (partial observation)")
+    render.add_argument("run", nargs="?", metavar="RUN_OR_CHECKPOINT",
+                        help="both trained roles of this run (--pursuer/--evader override either)")
+    render.add_argument("--pursuer", help="scripted pursuer name or a run/checkpoint directory "
+                        "(default: the run's, else pure_pursuit)")
+    render.add_argument("--evader", help="scripted evader name or a run/checkpoint directory "
+                        "(default: the run's, else straight_flee)")
+    render.add_argument("--out", required=True, help=".gif or .mp4 (the episode) or .png (its last frame)")
+    render.add_argument("--config", help="experiment YAML or bundled name (default: the trained player's world)")
+    render.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    render.add_argument("--safety", choices=("on", "off"), help="safety filter (default: from config)")
+    render.add_argument("--seed", type=int, default=0, help="episode seed (default: 0)")
+    render.add_argument("--max-frames", type=int, default=200, help="frames of a .gif/.mp4 at most (default: 200)")
+    render.set_defaults(func=cmd_render)
 
     plot = sub.add_parser("plot", help="a run's learning curves (rates, balance gap, phases, evaluations) as PNG")
     plot.add_argument("run", metavar="RUN_DIR")

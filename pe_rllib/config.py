@@ -381,6 +381,9 @@ class TrainingConfig:
     """Entropy bonus coefficient."""
     vf_loss_coeff: float = 0.5
     """Value-loss coefficient."""
+    vf_clip_param: float = 10.0
+    """RLlib PPO's clip of the value loss (squared error): samples beyond it give the critic no gradient,
+    so it must sit well above the squared scale of the returns."""
     num_epochs: int = 8
     """SGD epochs per training batch."""
     train_batch_size_per_learner: int = 4000
@@ -411,10 +414,15 @@ class TrainingConfig:
     """How many of the newest checkpoints to keep."""
     max_env_runner_restarts: int = 10
     """Recreate crashed env runners up to this many times (fault tolerance)."""
+    init_checkpoint: str = ""
+    """Start the roles in ``init_modules`` from this run's (newest intact checkpoint) or checkpoint's
+    weights instead of fresh ones ("" = all fresh). ``pe-rllib exploit`` loads the frozen opponent so."""
+    init_modules: tuple[str, ...] = ()
+    """The roles ``init_checkpoint`` initialises, e.g. [evader]."""
 
     def __post_init__(self) -> None:
         _check(self.algorithm == "PPO", "algorithm", "must be 'PPO' (the only one wired so far)", self.algorithm)
-        _positive(self, "lr", "clip_param", "num_cpus_per_env_runner")
+        _positive(self, "lr", "clip_param", "vf_clip_param", "num_cpus_per_env_runner")
         _non_negative(self, "entropy_coeff", "vf_loss_coeff", "num_gpus_per_learner")
         _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)
         _check(0.0 <= self.lambda_ <= 1.0, "lambda_", "must be in [0, 1]", self.lambda_)
@@ -436,6 +444,12 @@ class TrainingConfig:
                "hidden_sizes", "must be 1 to 16 layer sizes, each in [1, 8192]", self.hidden_sizes)
         _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
         _check(self.sampler in SAMPLERS, "sampler", f"must be one of {SAMPLERS}", self.sampler)
+        object.__setattr__(self, "init_modules", tuple(self.init_modules))
+        _check(all(m in ROLES for m in self.init_modules) and len(set(self.init_modules)) == len(self.init_modules),
+               "init_modules", f"must be distinct roles out of {ROLES}", self.init_modules)
+        _check(isinstance(self.init_checkpoint, str), "init_checkpoint", "must be a path", self.init_checkpoint)
+        _check(bool(self.init_checkpoint) == bool(self.init_modules), "init_modules",
+               "must name at least one role exactly when init_checkpoint is set", self.init_modules)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,11 @@
-"""Record an episode of two policies to a GIF or PNG (same env config and safety as evaluation)."""
+"""Record an episode of two policies to a GIF, MP4 or PNG (same env config and safety as evaluation).
+
+What is drawn (:class:`~pe_rllib.envs.render.ArenaRenderer`): the arena and obstacles,
+both trajectories, each robot's heading and the pursuer's capture radius, the capture
+point when the episode ends in a capture, an orange cross wherever the safety filter
+changed a robot's action, and in partial-observation worlds each robot's field of view
+and LiDAR rays.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +14,55 @@ from pathlib import Path
 
 import numpy as np
 
-from pe_rllib.config import ExperimentConfig
+from pe_rllib.config import ROLES, ExperimentConfig
 from pe_rllib.envs.render import ArenaRenderer, Trails, save_animation
+from pe_rllib.envs.sensing import lidar
 from pe_rllib.safety import make_parallel_env
 
 logger = logging.getLogger(__name__)
 
 
 def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, *, seed: int = 0,
-                   max_frames: int = 200, title: str = "") -> Path:
+                   max_frames: int = 200, title: str = "", size_px: int = 480) -> Path:
     """Play one episode (safety filter as configured) and save it; returns the path.
 
-    Long episodes are subsampled to at most ``max_frames`` frames; the last frame names
-    the outcome.
+    ``.gif``/``.mp4``: the episode, subsampled to at most ``max_frames`` frames; ``.png``:
+    the last frame (the whole trajectory). The last frame names the outcome.
     """
     env = make_parallel_env(config)
-    renderer = ArenaRenderer(config.env)
+    renderer = ArenaRenderer(config.env, size_px=size_px)
     stride = max(1, int(np.ceil(config.env.max_steps / max_frames)))
+    still = Path(path).suffix.lower() == ".png"
+    partial = config.env.observation == "partial"
     obs, _ = env.reset(seed=seed)
     trails = Trails()
     trails.reset(env.world.pose[0])
+    interventions: dict[str, list[np.ndarray]] = {role: [] for role in ROLES}
     frames, step, outcome = [], 0, "running"
 
-    def draw(caption: str) -> None:
+    def draw(caption: str, capture: np.ndarray | None = None) -> None:
         world = env.world
-        frames.append(renderer.frame(world.pose[0], world.obstacles[0], trails.arrays(), caption))
+        rays = lidar(config.env, world.pose[:1], world.obstacles[:1])[0] if partial else None
+        marks = [np.array(interventions[role]).reshape(-1, 2) for role in ROLES]
+        frames.append(renderer.frame(world.pose[0], world.obstacles[0], trails.arrays(), caption, lidar=rays,
+                                     interventions=marks, capture=capture))
 
     try:
         while env.agents:
-            if step % stride == 0:
+            if step % stride == 0 and not still:
                 draw(f"{title}  t = {step * config.env.dt:.1f} s")
+            before = env.world.pose[0, :, :2].copy()
             actions = {"pursuer": pursuer.act(obs["pursuer"]), "evader": evader.act(obs["evader"])}
             obs, _, _, _, infos = env.step(actions)
+            for i, role in enumerate(ROLES):
+                if infos[role].get("safety_intervened"):
+                    interventions[role].append(before[i])
             trails.record(env.world.pose[0])
             outcome = infos["pursuer"].get("outcome", outcome)
             step += 1
-        draw(f"{title}  [{outcome} after {step * config.env.dt:.1f} s]")
+        capture = env.world.pose[0, 1, :2].copy() if outcome == "capture" else None
+        marked = sum(len(points) for points in interventions.values())
+        draw(f"{title}  [{outcome} after {step * config.env.dt:.1f} s, {marked} filter interventions]", capture)
     finally:
         renderer.close()
         env.close()

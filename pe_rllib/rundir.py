@@ -15,6 +15,9 @@ Layout::
         ...                          RLlib's own checkpoint, every state file as msgpack
                                      (data only; what ``--resume`` restores), no pickles
     RUN/checkpoints/latest           name of the newest checkpoint (informational)
+    RUN/exploit/<name>/              a best-response run against one of this run's checkpoints
+        exploit.json                 (``pe-rllib exploit``), a run directory of its own, and its
+                                     result, which ``pe-rllib evaluate`` shows
 
 A checkpoint counts only if its manifest is present and every file matches it, so a
 checkpoint that was being written when the process died, or that was damaged or edited
@@ -48,6 +51,8 @@ POLICIES = "policies"
 LOCK_FILE = ".lock"
 MANIFEST_FORMAT = 1
 CHECKPOINT_PREFIX = "iter_"
+EXPLOIT_DIR = "exploit"
+EXPLOIT_FILE = "exploit.json"
 
 
 class RunDirectoryError(ValueError):
@@ -142,6 +147,12 @@ def latest_checkpoint(run_dir: Path) -> Path:
     if skipped:
         raise RunDirectoryError(f"{run_dir}: no intact checkpoint (damaged or incomplete: {', '.join(skipped)})")
     raise RunDirectoryError(f"{run_dir}: run has no checkpoint yet")
+
+
+def run_dir_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint directory sits in (None for a checkpoint copied elsewhere)."""
+    parent = Path(checkpoint).resolve().parent
+    return parent.parent if parent.name == CHECKPOINTS and (parent.parent / EXPERIMENT_FILE).is_file() else None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -41,12 +41,17 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
     logger.info("training roles now: %s", ", ".join(roles))
 
 
+def set_module_weights(algorithm, weights: dict[str, dict]) -> None:
+    """Set modules' weights (``{module: {name: array}}``) on the learners and every env runner."""
+    algorithm.learner_group.set_weights(weights)
+    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
+                                            policies=list(weights), inference_only=True)
+
+
 def copy_weights(algorithm, source: str, target: str) -> None:
     """Copy module ``source``'s weights into module ``target`` on the learners and every env runner."""
     weights = algorithm.learner_group.get_weights(module_ids=[source])[source]
-    algorithm.learner_group.set_weights({target: weights})
-    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
-                                            policies=[target], inference_only=True)
+    set_module_weights(algorithm, {target: weights})
     logger.info("snapshot: %s -> %s", source, target)
 
 

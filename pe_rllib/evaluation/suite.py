@@ -48,11 +48,13 @@ class RunEvaluation:
     seed: int
     rows: list[MatchupResult] = field(default_factory=list)
     cross_play: dict | None = None
+    exploitability: dict[str, dict] = field(default_factory=dict)
+    """Per role, the summary of the ``pe-rllib exploit`` result recorded for this checkpoint (if any)."""
 
     def to_dict(self) -> dict:
         return {"checkpoint": self.checkpoint, "world": self.world, "safety": self.safety,
                 "episodes": self.episodes, "seed": self.seed, "rows": [r.to_dict() for r in self.rows],
-                "cross_play": self.cross_play}
+                "cross_play": self.cross_play, "exploitability": self.exploitability}
 
 
 def filled_snapshots(checkpoint: Path) -> dict[str, int]:
@@ -190,6 +192,9 @@ def evaluate_run(
         rates = {(r.pursuer, r.evader): r.capture_rate for r in result.rows}
         cross_play["capture_rate"] = [[rates[p, e] for e in cross_play["evaders"]] for p in cross_play["pursuers"]]
         result.cross_play = cross_play
+    from pe_rllib.evaluation.exploitability import exploit_results
+
+    result.exploitability = {role: r.summary() for role, r in exploit_results(checkpoint).items()}
     logger.info("evaluated %s: %d matchups x %d episodes", checkpoint, len(result.rows), episodes)
     return result
 

@@ -127,7 +127,8 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
         .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner)
         .training(lr=training.lr, gamma=training.gamma, lambda_=training.lambda_,
                   clip_param=training.clip_param, entropy_coeff=training.entropy_coeff,
-                  vf_loss_coeff=training.vf_loss_coeff, num_epochs=training.num_epochs,
+                  vf_loss_coeff=training.vf_loss_coeff, vf_clip_param=training.vf_clip_param,
+                  num_epochs=training.num_epochs,
                   train_batch_size_per_learner=training.train_batch_size_per_learner,
                   minibatch_size=training.minibatch_size)
         .callbacks([EpisodeMetricsCallback, SelfPlayCallback])

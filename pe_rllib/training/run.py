@@ -41,6 +41,7 @@ from pe_rllib.rundir import (
     checkpoints_newest_first,
     latest_checkpoint,
     require_run_dir,
+    resolve_checkpoint,
     write_manifest,
 )
 
@@ -439,6 +440,29 @@ def _plan(experiment, output, resume, overrides) -> _RunPlan:
     return _RunPlan(experiment or ExperimentConfig(), run_dir, None, created=not run_dir.exists())
 
 
+def initial_weights(experiment: ExperimentConfig) -> dict[str, dict]:
+    """The weights ``training.init_checkpoint`` gives ``training.init_modules`` (data only, checked to fit
+    this experiment's network), ``{role: {name: array}}``; empty when the run starts fresh."""
+    training = experiment.training
+    if not training.init_checkpoint:
+        return {}
+    from pe_rllib.policies.inference import load_module_weights, policy_from_weights
+
+    try:
+        checkpoint = resolve_checkpoint(training.init_checkpoint)
+        weights = {role: load_module_weights(checkpoint, role) for role in training.init_modules}
+    except RunDirectoryError as err:
+        raise ConfigError(f"training.init_checkpoint: {err}") from None
+    for role, state in weights.items():
+        try:
+            policy_from_weights(experiment, role, state)
+        except RuntimeError as err:
+            raise ConfigError(f"training.init_checkpoint: {checkpoint}: the {role} weights do not fit this "
+                              f"experiment's network ({str(err).splitlines()[0]})") from None
+    logger.info("initialising %s from %s", ", ".join(weights), checkpoint)
+    return {role: {name: tensor.numpy() for name, tensor in state.items()} for role, state in weights.items()}
+
+
 def _remove_new_entries(run_dir: Path, existing: set[str], created: bool) -> None:
     if created:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -486,6 +510,7 @@ def train(
         if problem is not None:
             raise ConfigError(problem)
     algo_config = build_algorithm_config(experiment, log_level)          # validates the env before Ray starts
+    init_weights = initial_weights(experiment) if plan.checkpoint is None else {}
 
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -523,6 +548,10 @@ def train(
         if plan.checkpoint is not None:
             algo.restore_from_path(str(plan.checkpoint.resolve()))
             logger.info("resumed %s at iteration %d", plan.checkpoint, algo.iteration)
+        elif init_weights:
+            from pe_rllib.callbacks.selfplay import set_module_weights
+
+            set_module_weights(algo, init_weights)
         every = experiment.training.checkpoint_every
         scalars = ScalarLog(run_dir, purge_step=resumed_at + 1 if resume is not None else None)
         try:
