@@ -348,6 +348,9 @@ def _progress_line(report) -> str:
                       f"evader escape {_fmt(f['eval_evader_vs_scripted'])}  trained-vs-trained capture "
                       f"{_fmt(f['eval_trained_capture'])} (best scripted pursuer "
                       f"{_fmt(f['eval_best_scripted_capture'])})")
+        if "eval_pursuer_vs_pool" in f or "eval_evader_vs_pool" in f:
+            evaluation += (f"\n  eval vs own snapshots: pursuer capture {_fmt(f.get('eval_pursuer_vs_pool'))}  "
+                           f"evader escape {_fmt(f.get('eval_evader_vs_pool'))}")
     return (f"iter {report.iteration:>{width}}/{report.stop_iterations}  phase {f.get('phase', '-'):>2} "
             f"[{f.get('training_roles', '-'):<15}]  capture {_fmt(f.get('capture_rate'))}  "
             f"escape {_fmt(f.get('escape_rate'))}  collision {_fmt(f.get('collision_rate'))}  "

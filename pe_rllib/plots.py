@@ -99,7 +99,9 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
                 ("eval_pursuer_vs_scripted", "trained pursuer vs scripted evaders (capture)", COLORS["pursuer"], "-o"),
                 ("eval_evader_vs_scripted", "trained evader vs scripted pursuers (escape)", COLORS["evader"], "-o"),
                 ("eval_trained_capture", "trained vs trained (capture)", "black", "-s"),
-                ("eval_best_scripted_capture", "best scripted pursuer vs trained evader", "0.5", "--^")):
+                ("eval_best_scripted_capture", "best scripted pursuer vs trained evader", "0.5", "--^"),
+                ("eval_pursuer_vs_pool", "trained pursuer vs own evader snapshots (capture)", COLORS["pursuer"], ":x"),
+                ("eval_evader_vs_pool", "trained evader vs own pursuer snapshots (escape)", COLORS["evader"], ":x")):
             ev.plot(x, _series(evaluated, key), style, color=color, lw=1.5, ms=4, label=label)
         ev.set_ylim(-0.02, 1.02)
         ev.set_ylabel("evaluation")

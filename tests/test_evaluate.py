@@ -96,6 +96,7 @@ def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path,
 
     reports = []
     train(from_dict(ExperimentConfig, {**TINY, "training": {**TINY["training"], "stop_iterations": 3},
+                                       "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
                                        "evaluation": {"every": 2, "episodes": 10}}),
           output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
     rows = [json.loads(line) for line in (tmp_path / "run" / "progress.jsonl").read_text().splitlines()]
@@ -105,11 +106,14 @@ def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path,
         assert 0.0 <= row["eval_pursuer_vs_scripted"] <= 1.0 and 0.0 <= row["eval_evader_vs_scripted"] <= 1.0
         assert row["eval_pursuer_shortfall"] == pytest.approx(row["eval_best_scripted_capture"]
                                                               - row["eval_trained_capture"])
+        # phases evader (1), pursuer (2): both roles have a snapshot by the first evaluation
+        assert 0.0 <= row["eval_pursuer_vs_pool"] <= 1.0 and 0.0 <= row["eval_evader_vs_pool"] <= 1.0
     scalars = tensorboard_scalars(tmp_path / "run" / "tensorboard")
     assert [step for step, _ in scalars["pe/eval_pursuer_vs_scripted"]] == [2, 3]
     from pe_rllib.cli import _progress_line
 
     assert "eval vs scripted: pursuer capture" in _progress_line(reports[1])
+    assert "eval vs own snapshots: pursuer capture" in _progress_line(reports[1])
     assert "eval vs scripted" not in _progress_line(reports[0])
 
 

@@ -128,9 +128,16 @@ def strength(rows: list[MatchupResult]) -> dict[str, float]:
     }
 
 
-def evaluate_weights(experiment: ExperimentConfig, weights: dict[str, dict]) -> dict[str, float]:
+def evaluate_weights(experiment: ExperimentConfig, weights: dict[str, dict],
+                     pool: dict[str, list[dict]] | None = None) -> dict[str, float]:
     """:func:`strength` of in-memory role weights (a learner's current ones) in ``experiment``'s world,
-    with its ``evaluation`` settings: what training reports every ``evaluation.every`` iterations."""
+    with its ``evaluation`` settings: what training reports every ``evaluation.every`` iterations.
+
+    ``pool``: per role, the weights of its filled snapshot slots. With snapshots, also
+    ``pursuer_vs_pool`` (the current pursuer's mean capture rate over the evader snapshots)
+    and ``evader_vs_pool`` (the current evader's mean escape rate over the pursuer snapshots):
+    whether the current roles still beat their own past.
+    """
     from pe_rllib.policies.inference import policy_from_weights
 
     settings = experiment.evaluation
@@ -138,7 +145,19 @@ def evaluate_weights(experiment: ExperimentConfig, weights: dict[str, dict]) -> 
                for role in ROLES}
     rows = play(experiment, scripted_matchups(experiment, trained, settings.seed), settings.episodes,
                 seed=settings.seed)
-    return strength(rows)
+    figures = strength(rows)
+    pool = pool or {}
+    past = {role: [Player(f"{role} snapshot {j}", role, policy_from_weights(experiment, role, w))
+                   for j, w in enumerate(pool.get(role, []))] for role in ROLES}
+    if past["evader"]:
+        versus = play(experiment, [(trained["pursuer"], e) for e in past["evader"]], settings.episodes,
+                      seed=settings.seed)
+        figures["pursuer_vs_pool"] = sum(r.capture_rate for r in versus) / len(versus)
+    if past["pursuer"]:
+        versus = play(experiment, [(p, trained["evader"]) for p in past["pursuer"]], settings.episodes,
+                      seed=settings.seed)
+        figures["evader_vs_pool"] = sum(r.escape_rate for r in versus) / len(versus)
+    return figures
 
 
 def evaluate_run(

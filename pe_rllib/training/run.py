@@ -336,11 +336,17 @@ def _evaluation_due(experiment: ExperimentConfig, iteration: int, stop: int) -> 
 
 
 def _evaluate_now(algo, experiment: ExperimentConfig) -> dict:
-    """The current roles against the scripted set (figures ``eval_*``: see evaluation.suite.strength)."""
+    """The current roles against the scripted set and the filled snapshot slots (figures ``eval_*``: see
+    evaluation.suite.evaluate_weights)."""
     from pe_rllib.evaluation.suite import evaluate_weights
+    from pe_rllib.policies.module_ids import slot_id
 
     start = time.perf_counter()
-    figures = evaluate_weights(experiment, algo.learner_group.get_weights(module_ids=list(ROLES)))
+    filled = algo.selfplay.pool.filled
+    slots = {role: [slot_id(role, j) for j in range(filled.get(role, 0))] for role in ROLES}
+    weights = algo.learner_group.get_weights(module_ids=list(ROLES) + [m for ids in slots.values() for m in ids])
+    figures = evaluate_weights(experiment, {role: weights[role] for role in ROLES},
+                               pool={role: [weights[m] for m in ids] for role, ids in slots.items()})
     logger.info("evaluation at iteration %d took %.1f s", algo.iteration, time.perf_counter() - start)
     return {f"eval_{key}": value for key, value in figures.items()}
 
