@@ -32,6 +32,9 @@ __all__ = [
     "SelfPlayConfig",
     "TrainingConfig",
     "EvaluationConfig",
+    "LeagueConfig",
+    "CurriculumConfig",
+    "HealthConfig",
     "ExperimentConfig",
     "from_dict",
     "to_dict",
@@ -473,6 +476,124 @@ class EvaluationConfig:
         _check(self.seed >= 0, "seed", "must be >= 0", self.seed)
 
 
+PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
+
+
+@dataclass(frozen=True)
+class LeagueConfig:
+    """Opponent pool per role with prioritised sampling and Elo ratings (pe_rllib.league)."""
+
+    enabled: bool = False
+    """Off: plain alternating self-play (the frozen role is always its current weights, or a snapshot
+    slot per ``selfplay.snapshot_probability``)."""
+    pool_size: int = 8
+    """Snapshots kept per role; beyond it the least useful is evicted (never the oldest, the milestone)."""
+    snapshot_every: int = 0
+    """Also add the training role's weights every this many of its iterations (0 = at phase ends only)."""
+    current_share: float = 0.5
+    """Share of the training role's episodes against the opponent's current weights; the rest draw
+    a snapshot from the pool."""
+    sampling: str = "pfsp_hard"
+    """How pool opponents are drawn: "uniform", "pfsp_hard" ((1 - p)^power, p = the learner's win rate
+    against the snapshot: hard opponents first), "pfsp_var" (p (1 - p): even opponents first) or
+    "hedge" (exponential weights on the learner's cumulative losses)."""
+    pfsp_power: float = 2.0
+    """Exponent of pfsp_hard."""
+    hedge_eta: float = 0.1
+    """Learning rate of the hedge weights (per game lost by the learner)."""
+    elo_k: float = 16.0
+    """Elo K-factor per game."""
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
+               "must be an integer in [2, 256]", self.pool_size)
+        _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
+        _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
+        _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)
+        _positive(self, "pfsp_power", "hedge_eta", "elo_k")
+        _at_most(self, 100.0, "pfsp_power", "hedge_eta")
+        _at_most(self, 400.0, "elo_k")
+
+
+CURRICULUM_FIELDS = ("min_init_distance", "max_init_distance", "n_obstacles", "p_full_obs", "evader_v_max",
+                     "pursuer_v_max")
+CURRICULUM_RULES = ("balance", "capture")
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Levels of the world that get harder as the pair improves (pe_rllib.league.curriculum)."""
+
+    enabled: bool = False
+    levels: tuple[dict, ...] = ()
+    """Env overrides per level, easiest first (level 0); the experiment's env is the last, hardest level
+    and need not be listed. Fields: min/max_init_distance, n_obstacles, p_full_obs, evader/pursuer_v_max."""
+    rule: str = "balance"
+    """"balance": advance when |capture - escape| <= balance_threshold; "capture": when the pursuer's
+    capture rate >= capture_threshold. Either for ``consecutive`` iterations in a row."""
+    balance_threshold: float = 0.2
+    capture_threshold: float = 0.5
+    consecutive: int = 3
+    """Iterations in a row the rule must hold."""
+    min_iterations: int = 10
+    """Iterations at a level before it can advance."""
+    replay_share: float = 0.0
+    """Share of arenas that keep playing an earlier level (drawn uniformly among them)."""
+
+    def __post_init__(self) -> None:
+        for i, level in enumerate(self.levels):
+            _check(isinstance(level, Mapping), f"levels[{i}]", "must be a mapping of env fields", level)
+        object.__setattr__(self, "levels", tuple(dict(level) for level in self.levels))
+        for i, level in enumerate(self.levels):
+            unknown = sorted(set(level) - set(CURRICULUM_FIELDS))
+            _check(not unknown, f"levels[{i}]", f"unknown field {unknown[0] if unknown else ''} (curriculum fields: "
+                   f"{', '.join(CURRICULUM_FIELDS)})", level)
+        _check(not self.enabled or self.levels, "levels", "needs at least one level when enabled", self.levels)
+        _check(self.rule in CURRICULUM_RULES, "rule", f"must be one of {CURRICULUM_RULES}", self.rule)
+        _check(0.0 <= self.balance_threshold <= 1.0, "balance_threshold", "must be in [0, 1]",
+               self.balance_threshold)
+        _check(0.0 <= self.capture_threshold <= 1.0, "capture_threshold", "must be in [0, 1]",
+               self.capture_threshold)
+        _check(isinstance(self.consecutive, int) and self.consecutive >= 1, "consecutive", "must be >= 1",
+               self.consecutive)
+        _check(isinstance(self.min_iterations, int) and self.min_iterations >= 0, "min_iterations", "must be >= 0",
+               self.min_iterations)
+        _check(0.0 <= self.replay_share < 1.0, "replay_share", "must be in [0, 1)", self.replay_share)
+
+
+HEALTH_ROLLBACK = ("offender", "bilateral", "none")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Detect a collapsing self-play and roll back (pe_rllib.league.health)."""
+
+    enabled: bool = False
+    domination_threshold: float = 0.9
+    """A side dominates when its success (capture or escape rate) is above this ..."""
+    domination_iterations: int = 5
+    """... for this many iterations in a row."""
+    min_entropy: float = -3.0
+    """Entropy collapse: a training module's action entropy below this."""
+    max_kl: float = 0.5
+    """KL blow-up: a training module's mean KL to the sampling policy above this."""
+    rollback: str = "offender"
+    """"offender": roll the dominating (or broken) side back to its last known-good snapshot;
+    "bilateral": both sides; "none": report only."""
+    cooldown: int = 5
+    """Iterations after an intervention before the next domination alarm."""
+
+    def __post_init__(self) -> None:
+        _check(0.5 < self.domination_threshold <= 1.0, "domination_threshold", "must be in (0.5, 1]",
+               self.domination_threshold)
+        _check(isinstance(self.domination_iterations, int) and self.domination_iterations >= 1,
+               "domination_iterations", "must be >= 1", self.domination_iterations)
+        _positive(self, "max_kl")
+        _check(math.isfinite(self.min_entropy), "min_entropy", "must be finite", self.min_entropy)
+        _check(self.rollback in HEALTH_ROLLBACK, "rollback", f"must be one of {HEALTH_ROLLBACK}", self.rollback)
+        _check(isinstance(self.cooldown, int) and self.cooldown >= 0, "cooldown", "must be >= 0", self.cooldown)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Root of the config tree. More sections (training, self-play, league) plug in here."""
@@ -487,10 +608,23 @@ class ExperimentConfig:
     """RLlib algorithm, resources and checkpoints."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     """Periodic evaluation against fixed scripted opponents during training."""
+    league: LeagueConfig = field(default_factory=LeagueConfig)
+    """Opponent pool, prioritised sampling, Elo."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """World levels that harden as the pair improves."""
+    health: HealthConfig = field(default_factory=HealthConfig)
+    """Domination / collapse detection and rollback."""
 
     def __post_init__(self) -> None:
         if self.safety.enabled:
             check_safety_compatible(self.env, self.safety)
+        for i, level in enumerate(self.curriculum.levels):
+            try:                                     # every level must be a valid world of its own
+                world = from_dict(EnvConfig, {**to_dict(self.env), **level}, "env")
+                if self.safety.enabled:
+                    check_safety_compatible(world, self.safety)
+            except ConfigError as err:
+                raise ConfigError(f"curriculum.levels[{i}]: {err}") from None
 
 
 def check_safety_compatible(env: EnvConfig, safety: SafetyConfig) -> None:

@@ -1,0 +1,194 @@
+"""League, curriculum and health monitor: pure decision objects on scripted sequences of outcomes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pe_rllib.config import ConfigError, CurriculumConfig, HealthConfig, LeagueConfig, load_experiment
+from pe_rllib.league import Curriculum, EloTable, HealthMonitor, League, expected_score, sampling_weights
+from pe_rllib.league.pool import CURRENT, PoolEntry
+
+
+def roundtrip(data: dict) -> dict:
+    return json.loads(json.dumps(data))
+
+
+# --------------------------------------------------------------------------- Elo
+
+
+def test_elo_matches_the_textbook_formula():
+    assert expected_score(1000, 1000) == 0.5
+    assert expected_score(1200, 1000) == pytest.approx(1 / (1 + 10 ** (-0.5)))      # 0.7597
+    table = EloTable(k=16)
+    assert table.record("pursuer", "evader", games=1, pursuer_score=1.0) == pytest.approx(8.0)
+    assert table.rating("pursuer") == 1008 and table.rating("evader") == 992
+    # a batch: 10 games, 3 captures, against the now lower-rated evader
+    e = expected_score(1008, 992)
+    assert table.record("pursuer", "evader", games=10, pursuer_score=3) == pytest.approx(16 * (3 - 10 * e))
+    assert table.rating("pursuer") + table.rating("evader") == pytest.approx(2000)   # zero-sum
+    assert table.games == {"pursuer": 11, "evader": 11}
+    with pytest.raises(ValueError, match="pursuer_score"):
+        table.record("pursuer", "evader", games=2, pursuer_score=3)
+    assert EloTable.from_dict(roundtrip(table.to_dict())) == table
+
+
+# --------------------------------------------------------------------------- pool and PFSP
+
+
+def entries(win_rates):
+    """Entries whose learner win rate (with the Laplace prior) is exactly ``win_rates`` (98 games each)."""
+    return [PoolEntry(f"evader@{i}", "evader", i, games=98, learner_score=p * 100 - 1, learner_losses=99 - p * 100)
+            for i, p in enumerate(win_rates)]
+
+
+def test_pfsp_hedge_and_uniform_weights():
+    pool = entries([0.9, 0.5, 0.1])
+    hard = sampling_weights(pool, LeagueConfig(sampling="pfsp_hard", pfsp_power=2))
+    np.testing.assert_allclose(hard, np.array([0.01, 0.25, 0.81]) / 1.07)
+    var = sampling_weights(pool, LeagueConfig(sampling="pfsp_var"))
+    np.testing.assert_allclose(var, np.array([0.09, 0.25, 0.09]) / 0.43)
+    np.testing.assert_allclose(sampling_weights(pool, LeagueConfig(sampling="uniform")), [1 / 3] * 3)
+    hedge = sampling_weights(pool, LeagueConfig(sampling="hedge", hedge_eta=0.1))
+    losses = np.array([e.learner_losses for e in pool])
+    np.testing.assert_allclose(hedge, np.exp(0.1 * losses) / np.exp(0.1 * losses).sum())
+    assert hedge.argmax() == 2                                   # the entry the learner loses to most
+    # all entries always beaten: pfsp_hard weights vanish -> uniform, never NaN
+    beaten = [PoolEntry("evader@1", "evader", 1, games=10**9, learner_score=10**9)] * 2
+    assert np.isfinite(sampling_weights(beaten, LeagueConfig())).all()
+
+
+def test_eviction_keeps_the_milestone_and_drops_the_most_beaten():
+    league = League(LeagueConfig(pool_size=3))
+    for iteration in (0, 10, 20):
+        league.add("evader", iteration)
+    # the learner (pursuer) beats evader@10 often, evader@20 rarely, evader@0 always (but it is the milestone)
+    league.record_games("evader@0", "pursuer", games=50, learner_score=50)
+    league.record_games("evader@10", "pursuer", games=50, learner_score=40)
+    league.record_games("evader@20", "pursuer", games=50, learner_score=5)
+    new, evicted = league.add("evader", 30)
+    assert evicted.id == "evader@10" and new.id == "evader@30"
+    assert [e.id for e in league.pool("evader")] == ["evader@0", "evader@20", "evader@30"]
+    assert "evader@10" not in league.elo.ratings
+    assert league.add("evader", 30) == (new, None)               # the same snapshot twice is one entry
+
+
+def test_games_update_win_rates_and_elo_for_either_learner():
+    league = League(LeagueConfig())
+    league.add("evader", 5)
+    league.add("pursuer", 6)
+    league.record_games("evader@5", "pursuer", games=10, learner_score=7)      # pursuer captured 7 of 10
+    entry = league.find("evader@5")
+    assert entry.games == 10 and entry.learner_win_rate == pytest.approx(8 / 12) and entry.learner_losses == 3
+    assert league.elo.rating("pursuer") > 1000 > league.elo.rating("evader@5")
+    league.record_games(CURRENT, "evader", games=4, learner_score=4)            # evader escaped the current pursuer
+    assert league.elo.rating("evader") > 1000 and league.elo.games["evader"] == 4
+    table = league.table()
+    assert {row["id"] for row in table} == {"pursuer", "evader", "evader@5", "pursuer@6"}
+    restored = League.from_dict(LeagueConfig(), roundtrip(league.to_dict()))
+    assert restored.to_dict() == league.to_dict()
+
+
+def test_slot_plans_follow_the_sampling_weights():
+    league = League(LeagueConfig(pool_size=4, sampling="pfsp_hard"))
+    for iteration, score in zip((0, 10, 20, 30), (95, 95, 95, 5)):
+        league.add("evader", iteration)
+        league.record_games(f"evader@{iteration}", "pursuer", games=100, learner_score=score)
+    rng = np.random.default_rng(0)
+    picks = [league.plan_slots("evader", 1, rng)[0] for _ in range(2000)]
+    assert picks.count("evader@30") > 0.9 * len(picks)           # the one the pursuer loses to
+    assert league.plan_slots("evader", 8, rng) == ["evader@0", "evader@10", "evader@20", "evader@30"]
+
+
+# --------------------------------------------------------------------------- health
+
+
+def test_domination_for_k_iterations_triggers_a_rollback_of_the_offender():
+    monitor = HealthMonitor(HealthConfig(domination_threshold=0.9, domination_iterations=3, cooldown=2))
+    monitor.mark_good("pursuer", "pursuer@0")
+    monitor.mark_good("evader", "evader@0")
+    outcomes = [0.95, 0.95, math.nan, 0.5, 0.95, 0.95, 0.95]   # NaN: no episode ended, the streak stands
+    events = []
+    for i, capture in enumerate(outcomes):
+        events += monitor.observe(i, {"capture_rate": capture, "escape_rate": 1 - capture}, ["evader"])
+    assert len(events) == 1
+    event = events[0]
+    assert (event.iteration, event.reason, event.role) == (6, "domination", "pursuer")
+    assert event.rollback == ["pursuer"] and event.restore == {"pursuer": "pursuer@0"} and event.next_role == "evader"
+    # the cooldown holds the next alarm back, then it fires again
+    later = [monitor.observe(i, {"capture_rate": 0.99, "escape_rate": 0.01}, ["evader"]) for i in range(7, 12)]
+    assert [i for i, e in zip(range(7, 12), later) if e] == [9]
+    assert monitor.counts == {"domination": 2}
+
+
+def test_bilateral_rollback_and_the_known_good_snapshot_moves_only_after_a_clean_phase():
+    monitor = HealthMonitor(HealthConfig(domination_iterations=1, rollback="bilateral", cooldown=0))
+    monitor.mark_good("pursuer", "pursuer@0")
+    monitor.mark_good("evader", "evader@0")
+    assert monitor.phase_ended("evader", "evader@4")             # clean phase: evader@4 is the new good one
+    (event,) = monitor.observe(5, {"capture_rate": 0.0, "escape_rate": 1.0}, ["pursuer"])
+    assert event.role == "evader" and event.rollback == ["pursuer", "evader"]
+    assert event.restore == {"pursuer": "pursuer@0", "evader": "evader@4"} and event.next_role == "pursuer"
+    assert not monitor.phase_ended("evader", "evader@8")         # an alarm about the evader in this phase
+    assert monitor.known_good["evader"] == "evader@4"
+    restored = HealthMonitor.from_dict(monitor.config, roundtrip(monitor.to_dict()))
+    assert restored == monitor
+
+
+def test_entropy_collapse_kl_blowup_and_non_finite_losses():
+    monitor = HealthMonitor(HealthConfig(min_entropy=-2.0, max_kl=0.5, rollback="none"))
+    figures = {"capture_rate": 0.5, "escape_rate": 0.5}
+    assert monitor.observe(1, figures, ["pursuer"], {"pursuer": {"entropy": 1.0, "mean_kl_loss": 0.01,
+                                                                 "total_loss": 0.3}}) == []
+    (collapse,) = monitor.observe(2, figures, ["pursuer"], {"pursuer": {"entropy": -2.5}})
+    (blowup,) = monitor.observe(3, figures, ["evader"], {"evader": {"entropy": 0.0, "mean_kl_loss": 3.0}})
+    (broken,) = monitor.observe(4, figures, ["evader"], {"evader": {"total_loss": float("nan")}})
+    assert [(e.reason, e.role) for e in (collapse, blowup, broken)] == [
+        ("entropy_collapse", "pursuer"), ("kl_blowup", "evader"), ("non_finite", "evader")]
+    assert all(e.rollback == [] for e in (collapse, blowup, broken))        # rollback: none reports only
+    # a frozen module's statistics are not the monitor's business
+    assert monitor.observe(5, figures, ["pursuer"], {"evader": {"total_loss": float("nan")}}) == []
+
+
+# --------------------------------------------------------------------------- curriculum
+
+
+LEVELS = ({"max_init_distance": 3.0, "n_obstacles": 0}, {"max_init_distance": 5.0, "n_obstacles": 1})
+
+
+def test_curriculum_advances_on_balance_after_the_minimum_and_not_before():
+    curriculum = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, consecutive=2, min_iterations=4,
+                                             balance_threshold=0.2))
+    balanced, lopsided = {"capture_rate": 0.45, "escape_rate": 0.55}, {"capture_rate": 0.9, "escape_rate": 0.1}
+    none = {"capture_rate": math.nan, "escape_rate": math.nan}
+    sequence = [balanced, balanced, balanced, lopsided, balanced, none, balanced,   # level 0: advances at 7
+                balanced, balanced, balanced, balanced,                              # level 1: advances at 11
+                balanced, balanced, balanced, balanced, balanced]                    # final level: stays
+    advanced = [i + 1 for i, figures in enumerate(sequence) if curriculum.observe(figures)]
+    assert advanced == [7, 11] and curriculum.level == 2 == curriculum.final_level
+    assert curriculum.overrides(0) == LEVELS[0] and curriculum.overrides() == {}
+    restored = Curriculum.from_dict(curriculum.config, roundtrip(curriculum.to_dict()))
+    assert restored.to_dict() == curriculum.to_dict()
+
+
+def test_capture_rule_replay_share_and_a_disabled_curriculum():
+    curriculum = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, rule="capture", capture_threshold=0.6,
+                                             consecutive=1, min_iterations=0, replay_share=0.3))
+    assert not curriculum.observe({"capture_rate": 0.5, "escape_rate": 0.5})
+    assert curriculum.observe({"capture_rate": 0.7, "escape_rate": 0.3}) and curriculum.level == 1
+    levels = curriculum.arena_levels(10_000, np.random.default_rng(0))
+    assert set(levels) == {0, 1} and 0.27 < (levels == 0).mean() < 0.33
+    off = Curriculum(CurriculumConfig(levels=LEVELS))
+    assert off.level == off.final_level and off.overrides() == {}
+
+
+def test_configs_name_the_bad_field():
+    with pytest.raises(ConfigError, match="league.pool_size: must be an integer in"):
+        load_experiment("quickstart", {"league.pool_size": 1})
+    with pytest.raises(ConfigError, match=r"curriculum.levels\[0\]: env.min_init_distance"):
+        load_experiment("quickstart", {"curriculum.levels": [{"max_init_distance": 1.0}]})
+    with pytest.raises(ConfigError, match=r"curriculum.levels\[0\]: unknown field speed"):
+        load_experiment("quickstart", {"curriculum.levels": [{"speed": 1.0}]})
+    with pytest.raises(ConfigError, match="health.rollback: must be one of"):
+        load_experiment("quickstart", {"health.rollback": "sometimes"})
