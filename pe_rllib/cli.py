@@ -335,6 +335,34 @@ def cmd_exploit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_league(args: argparse.Namespace) -> int:
+    from pe_rllib.league import League
+    from pe_rllib.rundir import read_msgpack_state, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.run)
+    experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    state = read_msgpack_state(checkpoint / "algorithm_state.msgpack").get("pe_selfplay", {})
+    if "league" not in state:
+        raise CliError(f"{args.run}: this run has no league (league.enabled: false)")
+    league = League.from_dict(experiment.league, state["league"])
+    print(f"league of {checkpoint} (sampling {experiment.league.sampling}, pool size {experiment.league.pool_size}; "
+          "win rate: the other role's learner against the entry)")
+    header = ("id", "role", "iteration", "elo", "games", "learner win rate", "in slots")
+    loaded = {entry for entries in state.get("slot_plan", {}).values() for entry in entries}
+    rows = [header] + [(row["id"], row["role"], "-" if row["iteration"] is None else str(row["iteration"]),
+                        f"{row['elo']:.0f}", str(row["games"]),
+                        "-" if row["learner_win_rate"] is None else f"{row['learner_win_rate']:.2f}",
+                        "yes" if row["id"] in loaded else "") for row in league.table()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+    health = state.get("health")
+    if health is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(health["counts"].items())) or "none"
+        print(f"health interventions: {counts}; known-good: "
+              + ", ".join(f"{role} {snap}" for role, snap in sorted(health["known_good"].items())))
+    return 0
+
+
 def _fmt(value, spec: str = ".2f") -> str:
     return "-" if value is None or (isinstance(value, float) and value != value) else format(value, spec)
 
@@ -466,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=0, help="episode seed (default: 0)")
     render.add_argument("--max-frames", type=int, default=200, help="frames of a .gif/.mp4 at most (default: 200)")
     render.set_defaults(func=cmd_render)
+
+    league = sub.add_parser("league", help="a run's opponent pool: entries, Elo, games, win rates, health events")
+    league.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    league.set_defaults(func=cmd_league)
 
     plot = sub.add_parser("plot", help="a run's learning curves (rates, balance gap, phases, evaluations) as PNG")
     plot.add_argument("run", metavar="RUN_DIR")

@@ -618,6 +618,9 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.safety.enabled:
             check_safety_compatible(self.env, self.safety)
+        if self.league.enabled and self.selfplay.opponent_slots < 1:
+            raise ConfigError("league.enabled: needs selfplay.opponent_slots >= 1 (the fixed modules pool entries "
+                              "are loaded into)")
         for i, level in enumerate(self.curriculum.levels):
             try:                                     # every level must be a valid world of its own
                 world = from_dict(EnvConfig, {**to_dict(self.env), **level}, "env")

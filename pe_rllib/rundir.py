@@ -149,6 +149,29 @@ def latest_checkpoint(run_dir: Path) -> Path:
     raise RunDirectoryError(f"{run_dir}: run has no checkpoint yet")
 
 
+def _decode_data_only(obj: dict):
+    """msgpack_numpy's array decoding, minus its one code path: an object-dtype array is a pickle."""
+    if obj.get(b"nd") is True and obj.get(b"kind") == b"O":
+        raise RunDirectoryError("holds a pickled numpy object array (a pickle runs code when loaded)")
+    import msgpack_numpy
+
+    return msgpack_numpy.decode(obj)
+
+
+def read_msgpack_state(path: Path) -> dict:
+    """A msgpack state file (RLlib's checkpoint format) as data: numpy arrays decoded, pickled object arrays
+    (which ``msgpack_numpy`` would ``pickle.loads``) refused with :class:`RunDirectoryError`."""
+    import msgpack
+
+    try:
+        with open(path, "rb") as handle:
+            return msgpack.unpack(handle, strict_map_key=False, object_hook=_decode_data_only)
+    except RunDirectoryError as err:
+        raise RunDirectoryError(f"{path}: {err}") from None
+    except (ValueError, msgpack.UnpackException) as err:
+        raise RunDirectoryError(f"{path}: not a msgpack state file ({type(err).__name__})") from None
+
+
 def run_dir_of(checkpoint: Path) -> Path | None:
     """The run directory a checkpoint directory sits in (None for a checkpoint copied elsewhere)."""
     parent = Path(checkpoint).resolve().parent

@@ -87,6 +87,32 @@ def test_neither_loading_nor_resuming_unpickles_anything(run_copy, tmp_path):
     assert not marker.exists()
 
 
+def test_resume_refuses_a_msgpack_state_carrying_a_pickled_object_array(run_copy, tmp_path):
+    """RLlib decodes msgpack state with msgpack_numpy, which unpickles object-dtype arrays: one planted
+    in the algorithm state (manifest rewritten) is refused before RLlib reads it, and never runs."""
+    import msgpack
+    import msgpack_numpy
+
+    marker = tmp_path / "pwned"
+    checkpoint = run_copy / "checkpoints" / "iter_000003"
+    path = checkpoint / "algorithm_state.msgpack"
+    with open(path, "rb") as handle:
+        state = msgpack.unpack(handle, strict_map_key=False, object_hook=msgpack_numpy.decode)
+    payload = np.empty(1, dtype=object)
+    payload[0] = Exploit(marker)
+    state["planted"] = payload
+    path.write_bytes(msgpack.packb(state, default=msgpack_numpy.encode))
+    write_manifest(checkpoint, 3)
+    resumed = cli("train", "--resume", str(run_copy), "--stop-iters", "4", "--no-dashboard")
+    assert resumed.returncode == 2 and "pickled numpy object array" in resumed.stderr, resumed.stderr
+    assert len(resumed.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+    # msgpack_numpy itself would have run it: the test plants a real exploit
+    with open(path, "rb") as handle:
+        msgpack.unpack(handle, strict_map_key=False, object_hook=msgpack_numpy.decode)
+    assert marker.exists()
+
+
 def test_a_weights_file_that_carries_code_is_refused(run_copy, tmp_path):
     marker = tmp_path / "pwned"
     checkpoint = run_copy / "checkpoints" / "iter_000003"

@@ -7,7 +7,9 @@ Per episode (summed per iteration, so the driver can form exact per-iteration ra
 ``pe/substitute_episodes`` (a frozen snapshot or the scripted cold-start opponent played one
 side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
-episode returns ``pe/reward_terms/<role>/<term>``.
+episode returns ``pe/reward_terms/<role>/<term>``. Per pair of modules that played
+(``pe/matchups/<pursuer module>|<evader module>/{episodes,captures,collisions}``, summed):
+the games the league turns into win rates and Elo ratings.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pe_rllib.config import ROLES
 from pe_rllib.policies.module_ids import is_substitute
 
 NAMESPACE = "pe"
+MATCHUP_SEPARATOR = "|"
 _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
            "filter_interventions", "filter_infeasible", "agent_steps", "substitute_episodes")
 
@@ -59,6 +62,10 @@ def log_episode_counts(metrics_logger, summary: dict) -> None:
     }
     for key in _SUMMED:
         metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")
+    if summary.get("modules"):
+        pair = MATCHUP_SEPARATOR.join(summary["modules"])
+        for key in ("episodes", "captures", "collisions"):
+            metrics_logger.log_value((NAMESPACE, "matchups", pair, key), float(counts[key]), reduce="sum")
     metrics_logger.log_value((NAMESPACE, "capture_rate_100"), float(outcome == "capture"),
                              reduce="mean", window=100)
     metrics_logger.log_value((NAMESPACE, "episode_steps"), float(steps), reduce="mean", window=100)
@@ -76,5 +83,7 @@ class EpisodeMetricsCallback(RLlibCallback):
         if metrics_logger is None:
             return
         summary = episode_summary([*(prev_episode_chunks or []), episode])
-        summary["substitute"] = any(is_substitute(str(episode.module_for(a))) for a in ROLES)
+        modules = [str(episode.module_for(a)) for a in ROLES]
+        summary["substitute"] = any(is_substitute(m) for m in modules)
+        summary["modules"] = modules
         log_episode_counts(metrics_logger, summary)

@@ -79,6 +79,20 @@ class PhaseSchedule:
             return True
         return False
 
+    def start_phase_for(self, role: str, advance: bool) -> None:
+        """Make the upcoming phase one in which ``role`` trains (the health monitor's "weaker side next").
+
+        ``advance``: the current phase has not ended yet (end it now). In alternating mode a
+        phase of the other role is skipped if needed; the new phase starts from zero.
+        """
+        s = self.state
+        if advance:
+            s.phase += 1
+        if self.config.mode == "alternating" and self.phase_role(s.phase) != role:
+            s.phase += 1
+        s.iterations_in_phase = 0
+        s.env_steps_in_phase = 0
+
     def to_dict(self) -> dict:
         return asdict(self.state)
 

@@ -13,9 +13,11 @@ import math
 from typing import Sequence
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED
 
+from pe_rllib.callbacks.league import add_snapshot, check_health, league_figures, load_slots, phase_ended, record_games
 from pe_rllib.callbacks.metrics import NAMESPACE
+from pe_rllib.callbacks.weights import set_module_weights
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +43,6 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
     logger.info("training roles now: %s", ", ".join(roles))
 
 
-def set_module_weights(algorithm, weights: dict[str, dict]) -> None:
-    """Set modules' weights (``{module: {name: array}}``) on the learners and every env runner."""
-    algorithm.learner_group.set_weights(weights)
-    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
-                                            policies=list(weights), inference_only=True)
-
-
 def copy_weights(algorithm, source: str, target: str) -> None:
     """Copy module ``source``'s weights into module ``target`` on the learners and every env runner."""
     weights = algorithm.learner_group.get_weights(module_ids=[source])[source]
@@ -66,10 +61,11 @@ def apply_mapping(algorithm) -> None:
     filled = dict(selfplay.pool.filled)
     fixed = selfplay.cold_start_overrides()
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
+    probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
 
-    def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed):
+    def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed, _probability=probability):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed)
+        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed, probability=_probability)
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
@@ -152,12 +148,39 @@ class SelfPlayCallback(RLlibCallback):
             "env_steps": env_steps,
         })
         finished_roles = list(selfplay.schedule.training_roles)
+        league, next_role = selfplay.league, None
+        if league is not None:
+            figures["league_games"] = record_games(algorithm, runner_results)
+        if selfplay.health is not None:
+            events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
+            figures["health_events"] = events
+            figures["health_interventions"] = sum(selfplay.health.counts.values())
+            next_role = next((event["next_role"] for event in events if event["next_role"]), None)
         switched = selfplay.schedule.record_iteration(env_steps)
+        if next_role is not None and selfplay.config.mode == "alternating":
+            if switched and selfplay.schedule.training_roles != [next_role]:
+                selfplay.schedule.start_phase_for(next_role, advance=False)     # skip to the weaker side's phase
+            elif not switched and next_role not in finished_roles:
+                selfplay.schedule.start_phase_for(next_role, advance=True)      # end this phase now
+                switched = True
         if switched:
             for role in finished_roles:           # the phase's result joins the frozen pool
-                slot = selfplay.pool.record(role)
-                if slot is not None:
-                    copy_weights(algorithm, role, slot)
+                snapshot = None
+                if league is not None:
+                    snapshot = add_snapshot(algorithm, role)
+                else:
+                    slot = selfplay.pool.record(role)
+                    if slot is not None:
+                        copy_weights(algorithm, role, slot)
+                phase_ended(algorithm, role, snapshot)
+        elif league is not None and league.config.snapshot_every:
+            if selfplay.schedule.state.iterations_in_phase % league.config.snapshot_every == 0:
+                for role in finished_roles:
+                    add_snapshot(algorithm, role)
+        if league is not None:
+            load_slots(algorithm)
+            figures.update(league_figures(selfplay))
+        if switched or league is not None:
             apply_selfplay(algorithm)
         figures["switch_next"] = switched
         figures["snapshots_filled"] = dict(selfplay.pool.filled)

@@ -60,12 +60,16 @@ class OpponentMapping:
         self.configured = False
         """True once the driver has sent this object its state (a restarted runner's copy is not)."""
 
-    def configure(self, frozen_roles, filled: dict[str, int], seed: int, fixed: dict[str, str] | None = None) -> None:
-        """``fixed`` maps a role to a module that plays it in every episode (the cold-start opponent)."""
+    def configure(self, frozen_roles, filled: dict[str, int], seed: int, fixed: dict[str, str] | None = None,
+                  probability: float | None = None) -> None:
+        """``fixed`` maps a role to a module that plays it in every episode (the cold-start opponent);
+        ``probability`` replaces the snapshot probability (the league's ``1 - current_share``)."""
         self.frozen_roles = tuple(frozen_roles)
         self.filled = dict(filled)
         self.fixed = dict(fixed or {})
         self.rng = np.random.default_rng(seed)
+        if probability is not None:
+            self.probability = probability
         self.configured = True
 
     def __call__(self, agent_id, episode=None, **kwargs):

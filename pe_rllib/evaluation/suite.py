@@ -21,7 +21,7 @@ from typing import Callable
 
 from pe_rllib.config import ROLES, ConfigError, ExperimentConfig, load_experiment, to_dict
 from pe_rllib.evaluation.matchups import MatchupResult, evaluate
-from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+from pe_rllib.rundir import EXPERIMENT_FILE, read_msgpack_state, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,10 @@ class RunEvaluation:
 
 def filled_snapshots(checkpoint: Path) -> dict[str, int]:
     """How many snapshot slots per role hold a snapshot, from the checkpoint's msgpack state (no code)."""
-    import msgpack
-
     path = checkpoint / "algorithm_state.msgpack"
     if not path.is_file():
         return {role: 0 for role in ROLES}
-    with open(path, "rb") as handle:
-        state = msgpack.unpack(handle, strict_map_key=False, raw=False)
-    pool = state.get("pe_selfplay", {}).get("pool", {})
+    pool = read_msgpack_state(path).get("pe_selfplay", {}).get("pool", {})
     return {role: int(pool.get("filled", {}).get(role, 0)) for role in ROLES}
 
 

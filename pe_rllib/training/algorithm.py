@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
+from pe_rllib.callbacks.league import load_slots, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
-from pe_rllib.config import ROLES, ExperimentConfig, SelfPlayConfig, other_role, to_dict
+from pe_rllib.config import ROLES, ExperimentConfig, other_role, to_dict
+from pe_rllib.league import HealthMonitor, League
 from pe_rllib.policies.module_ids import scripted_id, slot_ids
 from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
@@ -31,16 +34,35 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "pe_selfplay"
 
 
-class SelfPlayState:
-    """Everything self-play needs to continue exactly: the phase schedule and the snapshot pool."""
+def _arrays(weights: dict) -> dict:
+    return {name: np.asarray(value) for name, value in weights.items()}
 
-    def __init__(self, config: SelfPlayConfig, data: dict | None = None) -> None:
+
+class SelfPlayState:
+    """Everything self-play needs to continue exactly: the phase schedule, the snapshot slots and,
+    when enabled, the league (pool entries with their weights, win rates, Elo, the slot plan) and
+    the health monitor (streaks, known-good weights, events)."""
+
+    def __init__(self, experiment: ExperimentConfig, data: dict | None = None) -> None:
         data = data or {}
+        config = experiment.selfplay
         self.config = config
         self.schedule = (PhaseSchedule.from_dict(config, data["schedule"]) if "schedule" in data
                          else PhaseSchedule(config))
         self.pool = (SnapshotPool.from_dict(data["pool"]) if "pool" in data
                      else SnapshotPool(config.opponent_slots))
+        self.league = None
+        if experiment.league.enabled:
+            self.league = (League.from_dict(experiment.league, data["league"]) if "league" in data
+                           else League(experiment.league))
+        self.league_weights = {k: _arrays(v) for k, v in data.get("league_weights", {}).items()}
+        self.slot_plan = {k: list(v) for k, v in data.get("slot_plan", {}).items()}
+        self.health = None
+        if experiment.health.enabled:
+            self.health = (HealthMonitor.from_dict(experiment.health, data["health"]) if "health" in data
+                           else HealthMonitor(experiment.health))
+        self.good_weights = {k: _arrays(v) for k, v in data.get("good_weights", {}).items()}
+        self.events = list(data.get("events", []))
 
     def cold_start_overrides(self) -> dict[str, str]:
         """During the cold start with a scripted opponent: {opponent role: its scripted module}."""
@@ -50,7 +72,12 @@ class SelfPlayState:
         return {opponent: scripted_id(opponent)}
 
     def to_dict(self) -> dict:
-        return {"schedule": self.schedule.to_dict(), "pool": self.pool.to_dict()}
+        data = {"schedule": self.schedule.to_dict(), "pool": self.pool.to_dict()}
+        if self.league is not None:
+            data.update(league=self.league.to_dict(), league_weights=self.league_weights, slot_plan=self.slot_plan)
+        if self.health is not None:
+            data.update(health=self.health.to_dict(), good_weights=self.good_weights, events=self.events)
+        return data
 
 
 class SelfPlayPPO(PPO):
@@ -59,7 +86,8 @@ class SelfPlayPPO(PPO):
     def setup(self, config) -> None:
         super().setup(config)
         self.experiment = experiment_from_env_config(self.config.env_config)
-        self.selfplay = SelfPlayState(self.experiment.selfplay)
+        self.selfplay = SelfPlayState(self.experiment)
+        start_league(self)
         apply_selfplay(self)
 
     def training_step(self):
@@ -74,7 +102,9 @@ class SelfPlayPPO(PPO):
     def set_state(self, state) -> None:
         super().set_state(state)
         if STATE_KEY in state:
-            self.selfplay = SelfPlayState(self.experiment.selfplay, state[STATE_KEY])
+            self.selfplay = SelfPlayState(self.experiment, state[STATE_KEY])
+            if self.selfplay.league is not None:
+                load_slots(self)
             apply_selfplay(self)
 
 

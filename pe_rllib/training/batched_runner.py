@@ -352,6 +352,7 @@ class _EpisodeStats:
                                  for role in ROLES},
                 "return": float(sum(self.terms[role][term][arena] for role in ROLES for term in TERMS)),
                 "substitute": any(is_substitute(module_of[role][arena]) for role in ROLES),
+                "modules": [str(module_of[role][arena]) for role in ROLES],
             }
 
 

@@ -40,6 +40,7 @@ from pe_rllib.rundir import (
     checkpoint_name,
     checkpoints_newest_first,
     latest_checkpoint,
+    read_msgpack_state,
     require_run_dir,
     resolve_checkpoint,
     write_manifest,
@@ -390,11 +391,18 @@ def _dotted_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def refuse_pickles(checkpoint: Path) -> None:
-    """Resume restores msgpack state only: a pickle in a checkpoint would be code RLlib runs on load."""
+    """Resume restores msgpack state only: a pickle in a checkpoint would be code RLlib runs on load.
+
+    That means no ``.pkl`` file, and no msgpack state file holding a numpy object array:
+    RLlib decodes msgpack with ``msgpack_numpy``, which unpickles those (checked by decoding
+    every state file as data first, :func:`~pe_rllib.rundir.read_msgpack_state`).
+    """
     pickled = sorted(str(p.relative_to(checkpoint)) for p in checkpoint.rglob("*.pkl"))
     if pickled:
         raise RunDirectoryError(f"{checkpoint}: holds pickled state ({pickled[0]}); pe_rllib writes none and "
                                 "never resumes one (a pickle runs code when loaded)")
+    for state in sorted(checkpoint.rglob("*.msgpack")):
+        read_msgpack_state(state)
 
 
 def resume_experiment(run_dir: Path, checkpoint: Path | None, overrides: dict | None = None) -> ExperimentConfig:
@@ -555,9 +563,11 @@ def train(
             algo.restore_from_path(str(plan.checkpoint.resolve()))
             logger.info("resumed %s at iteration %d", plan.checkpoint, algo.iteration)
         elif init_weights:
-            from pe_rllib.callbacks.selfplay import set_module_weights
+            from pe_rllib.callbacks.league import start_league
+            from pe_rllib.callbacks.weights import set_module_weights
 
             set_module_weights(algo, init_weights)
+            start_league(algo)                     # the pools' first entries are the loaded weights
         every = experiment.training.checkpoint_every
         scalars = ScalarLog(run_dir, purge_step=resumed_at + 1 if resume is not None else None)
         try:

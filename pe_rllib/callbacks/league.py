@@ -1,0 +1,154 @@
+"""Driver-side application of the league and the health monitor (the decisions: :mod:`pe_rllib.league`).
+
+Between iterations, on the driver:
+
+1. the iteration's games (the runners' ``pe/matchups`` counts, per pair of modules) become
+   win rates of the pool entries that played and Elo ratings (:meth:`League.record_games`);
+2. the health monitor reads the iteration's rates and the training modules' learner
+   statistics; an alarm restores the affected roles' known-good weights and may hand the
+   next phase to the weaker side;
+3. at a phase end (and every ``league.snapshot_every`` iterations of a role's training)
+   the role's weights join its pool, and the monitor's known-good snapshot advances if the
+   phase raised no alarm;
+4. for every frozen role, the entries :meth:`League.plan_slots` draws are loaded into its
+   fixed snapshot modules, and the mapping plays them in ``1 - league.current_share`` of
+   the episodes.
+
+The weights of pool entries and known-good snapshots live in the driver's
+:class:`~pe_rllib.training.algorithm.SelfPlayState` (numpy arrays, checkpointed as msgpack
+data); RLlib's set of modules never changes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
+from pe_rllib.callbacks.weights import role_weights, set_module_weights
+from pe_rllib.config import ROLES
+from pe_rllib.league.pool import CURRENT
+from pe_rllib.policies.module_ids import slot_id
+
+logger = logging.getLogger(__name__)
+
+
+def _slot_entry(state, module: str) -> str | None:
+    """The pool entry loaded in snapshot module ``module`` this iteration (None if unknown)."""
+    for role in ROLES:
+        for index, entry in enumerate(state.slot_plan.get(role, [])):
+            if module == slot_id(role, index):
+                return entry
+    return None
+
+
+def record_games(algorithm, runner_results: dict) -> int:
+    """The iteration's games between a current role and the other role's current weights or pool entries
+    into the league; returns the games recorded. A collision counts as a draw."""
+    state = algorithm.selfplay
+    matchups = runner_results.get(NAMESPACE, {}).get("matchups", {})
+    recorded = 0
+    for pair, counts in matchups.items():
+        pursuer_module, evader_module = pair.split(MATCHUP_SEPARATOR)
+        games = int(np.nan_to_num(float(counts.get("episodes", 0.0))))
+        if games <= 0:
+            continue
+        captures = float(np.nan_to_num(float(counts.get("captures", 0.0))))
+        draws = float(np.nan_to_num(float(counts.get("collisions", 0.0))))
+        pursuer_score = captures + 0.5 * draws
+        if pursuer_module == "pursuer":
+            opponent = CURRENT if evader_module == "evader" else _slot_entry(state, evader_module)
+            learner, score = "pursuer", pursuer_score
+        elif evader_module == "evader":
+            opponent = _slot_entry(state, pursuer_module)
+            learner, score = "evader", games - pursuer_score
+        else:
+            continue                                  # neither side current (not a game the league rates)
+        if opponent is None:
+            continue                                  # a scripted opponent, or a slot not from the league
+        state.league.record_games(opponent, learner, games=games, learner_score=min(max(score, 0.0), games))
+        recorded += games
+    return recorded
+
+
+def add_snapshot(algorithm, role: str) -> str:
+    """``role``'s current weights join its pool (evicting the least useful entry if full); returns the id."""
+    state = algorithm.selfplay
+    entry, evicted = state.league.add(role, algorithm.iteration)
+    state.league_weights[entry.id] = role_weights(algorithm, [role])[role]
+    if evicted is not None:
+        state.league_weights.pop(evicted.id, None)
+        logger.info("league: %s evicted (learner win rate %.2f)", evicted.id, evicted.learner_win_rate)
+    return entry.id
+
+
+def check_health(algorithm, figures: dict, learner_results: dict) -> list[dict]:
+    """Run the monitor on this iteration; apply rollbacks; returns the events (as dicts)."""
+    state = algorithm.selfplay
+    stats = {role: learner_results.get(role, {}) for role in state.schedule.training_roles}
+    events = state.health.observe(algorithm.iteration, figures, state.schedule.training_roles, stats)
+    for event in events:
+        restore = {role: state.good_weights[role] for role in event.rollback if role in state.good_weights}
+        if restore:
+            set_module_weights(algorithm, restore)
+        logger.warning("health: %s of the %s at iteration %d (%.3f): rolled back %s; next phase: %s",
+                       event.reason, event.role, event.iteration, event.value, ", ".join(event.rollback) or "nothing",
+                       event.next_role or "as scheduled")
+    state.events = (state.events + [event.to_dict() for event in events])[-100:]
+    return [event.to_dict() for event in events]
+
+
+def phase_ended(algorithm, role: str, snapshot: str | None) -> None:
+    """``role``'s phase ended: its weights become known-good unless an alarm fired during the phase."""
+    state = algorithm.selfplay
+    if state.health is not None and state.health.phase_ended(role, snapshot or f"{role}@{algorithm.iteration}"):
+        state.good_weights[role] = role_weights(algorithm, [role])[role]
+
+
+def start_league(algorithm) -> None:
+    """A fresh run's league and monitor: both roles' current (initial) weights are the pools' first
+    entries (the milestones) and the first known-good snapshots. Called again after the weights were
+    replaced before the first iteration (``training.init_checkpoint``)."""
+    state = algorithm.selfplay
+    if state.league is None and state.health is None:
+        return
+    weights = role_weights(algorithm, ROLES)
+    for role in ROLES:
+        if state.league is not None:
+            entry, _ = state.league.add(role, algorithm.iteration)
+            state.league_weights[entry.id] = weights[role]
+        if state.health is not None:
+            state.health.mark_good(role, f"{role}@{algorithm.iteration}")
+            state.good_weights[role] = weights[role]
+    if state.league is not None:
+        load_slots(algorithm)
+
+
+def load_slots(algorithm) -> dict[str, list[str]]:
+    """Draw the pool entries every frozen role plays next iteration and load them into its snapshot modules."""
+    state = algorithm.selfplay
+    slots = state.config.opponent_slots
+    rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
+    plan, weights = {}, {}
+    for role in state.schedule.frozen_roles or []:
+        plan[role] = state.league.plan_slots(role, slots, rng)
+        for index, entry in enumerate(plan[role]):
+            weights[slot_id(role, index)] = state.league_weights[entry]
+    if weights:
+        set_module_weights(algorithm, weights)
+    state.slot_plan = plan
+    for role in ROLES:
+        state.pool.filled[role] = len(plan.get(role, []))
+    return plan
+
+
+def league_figures(state) -> dict:
+    """Per-iteration league figures for progress.jsonl: pool sizes, Elo of the current roles, slot plan."""
+    return {"league_pool": {role: len(state.league.pool(role)) for role in ROLES},
+            "elo": {role: round(state.league.elo.rating(role), 1) for role in ROLES},
+            "league_slots": {role: list(entries) for role, entries in state.slot_plan.items()}}
+
+
+__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "phase_ended", "record_games",
+           "role_weights", "start_league"]

@@ -1,0 +1,106 @@
+"""League and health monitor in real RLlib training: pools fill, slots swap, domination rolls back,
+and kill -9 + --resume restores pool, win rates, Elo and monitor state exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import msgpack
+import msgpack_numpy
+import numpy as np
+import torch
+from helpers import start_training, wait_for_checkpoint
+from test_training import TINY
+
+from pe_rllib.config import load_experiment
+from pe_rllib.policies.module_ids import slot_id
+from pe_rllib.rundir import latest_checkpoint
+
+LEAGUE = {
+    **TINY,
+    "selfplay": {**TINY["selfplay"], "opponent_slots": 2},
+    "training": {**TINY["training"], "stop_iterations": 30, "keep_checkpoints": 40},
+    "league": {"enabled": True, "pool_size": 3, "current_share": 0.3, "sampling": "pfsp_hard"},
+    # A permissive monitor: in this tiny world the evader escapes most episodes, so it "dominates".
+    "health": {"enabled": True, "domination_threshold": 0.6, "domination_iterations": 2, "cooldown": 2},
+}
+
+
+def saved_state(checkpoint) -> dict:
+    """The self-play state a checkpoint holds (msgpack data, numpy arrays decoded as data)."""
+    with open(checkpoint / "algorithm_state.msgpack", "rb") as handle:
+        return msgpack.unpack(handle, strict_map_key=False, object_hook=msgpack_numpy.decode)["pe_selfplay"]
+
+
+def saved_weights(checkpoint, module: str) -> dict:
+    return torch.load(checkpoint / "policies" / f"{module}.pt", weights_only=True)
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
+
+
+def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedded_ray):
+    proc, run_dir, _ = start_training(tmp_path, LEAGUE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+    wait_for_checkpoint(proc, run_dir, at_least=6)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    checkpoint = latest_checkpoint(run_dir)
+    killed_at = int(checkpoint.name.split("_")[1])
+    state = saved_state(checkpoint)
+    rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()][:killed_at]
+
+    # The pools fill from the first phase on (the initial weights are the milestones) and stay bounded.
+    league = state["league"]
+    assert [e["id"] for e in league["entries"]["evader"]][0] == "evader@0"
+    assert 2 <= len(league["entries"]["pursuer"]) <= 3 and 2 <= len(league["entries"]["evader"]) <= 3
+    assert set(state["league_weights"]) == {e["id"] for role in ("pursuer", "evader")
+                                            for e in league["entries"][role]}
+    # Games were played against pool entries and rated.
+    assert sum(e["games"] for role in ("pursuer", "evader") for e in league["entries"][role]) > 0
+    assert league["elo"]["ratings"]["pursuer"] != 1000.0 and rows[-1]["league_games"] > 0
+    # The frozen role's slots hold exactly the planned entries' weights.
+    for role, entries in state["slot_plan"].items():
+        assert 1 <= len(entries) <= 2
+        for index, entry in enumerate(entries):
+            assert same_weights(saved_weights(checkpoint, slot_id(role, index)), state["league_weights"][entry])
+    # The monitor saw the evader dominate and rolled it back to its known-good weights.
+    events = [event for row in rows for event in row.get("health_events", [])]
+    assert events and events[0]["reason"] == "domination" and events[0]["role"] == "evader"
+    assert events[0]["rollback"] == ["evader"] and events[0]["next_role"] == "pursuer"
+    assert state["health"]["counts"]["domination"] == len(events)
+    rolled_back = [row["iteration"] for row in rows if row.get("health_events")]
+    first = run_dir / "checkpoints" / f"iter_{rolled_back[0]:06d}"
+    assert same_weights(saved_weights(first, "evader"), saved_state(first)["good_weights"]["evader"])
+    assert rows[rolled_back[0]]["training_roles"] == "pursuer"           # the weaker side trains next
+
+    # Restoring the checkpoint gives back exactly that state (what --resume continues from).
+    from pe_rllib.training.algorithm import build_algorithm_config
+
+    algo = build_algorithm_config(load_experiment(run_dir / "experiment.yaml")).build_algo()
+    try:
+        algo.restore_from_path(str(checkpoint.resolve()))
+        restored = algo.selfplay.to_dict()
+        for key in ("schedule", "pool", "league", "slot_plan", "health", "events"):
+            assert json.loads(json.dumps(restored[key])) == json.loads(json.dumps(state[key])), key
+        for entry, weights in state["league_weights"].items():
+            assert same_weights(restored["league_weights"][entry], weights)
+        for role in ("pursuer", "evader"):
+            assert same_weights(restored["good_weights"][role], state["good_weights"][role])
+    finally:
+        algo.stop()
+
+    result = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "train", "--resume", str(run_dir),
+                             "--stop-iters", str(killed_at + 2), "--no-dashboard"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    after = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    assert [row["iteration"] for row in after] == list(range(1, killed_at + 3))
+    assert after[-1]["health_interventions"] >= state["health"]["counts"]["domination"]
+    league_cli = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "league", str(run_dir)], capture_output=True,
+                                text=True, timeout=120)
+    assert league_cli.returncode == 0, league_cli.stderr
+    assert "evader@0" in league_cli.stdout and "elo" in league_cli.stdout.lower()
