@@ -537,8 +537,6 @@ class CurriculumConfig:
     """Iterations in a row the rule must hold."""
     min_iterations: int = 10
     """Iterations at a level before it can advance."""
-    replay_share: float = 0.0
-    """Share of arenas that keep playing an earlier level (drawn uniformly among them)."""
 
     def __post_init__(self) -> None:
         for i, level in enumerate(self.levels):
@@ -558,7 +556,6 @@ class CurriculumConfig:
                self.consecutive)
         _check(isinstance(self.min_iterations, int) and self.min_iterations >= 0, "min_iterations", "must be >= 0",
                self.min_iterations)
-        _check(0.0 <= self.replay_share < 1.0, "replay_share", "must be in [0, 1)", self.replay_share)
 
 
 HEALTH_ROLLBACK = ("offender", "bilateral", "none")
@@ -618,6 +615,9 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.safety.enabled:
             check_safety_compatible(self.env, self.safety)
+        if self.curriculum.enabled and self.training.sampler != "batched":
+            raise ConfigError("curriculum.enabled: needs training.sampler: batched (its runners switch worlds "
+                              "between iterations)")
         if self.league.enabled and self.selfplay.opponent_slots < 1:
             raise ConfigError("league.enabled: needs selfplay.opponent_slots >= 1 (the fixed modules pool entries "
                               "are loaded into)")

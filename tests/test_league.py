@@ -172,15 +172,15 @@ def test_curriculum_advances_on_balance_after_the_minimum_and_not_before():
     assert restored.to_dict() == curriculum.to_dict()
 
 
-def test_capture_rule_replay_share_and_a_disabled_curriculum():
+def test_capture_rule_and_a_disabled_curriculum():
     curriculum = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, rule="capture", capture_threshold=0.6,
-                                             consecutive=1, min_iterations=0, replay_share=0.3))
+                                             consecutive=1, min_iterations=0))
     assert not curriculum.observe({"capture_rate": 0.5, "escape_rate": 0.5})
     assert curriculum.observe({"capture_rate": 0.7, "escape_rate": 0.3}) and curriculum.level == 1
-    levels = curriculum.arena_levels(10_000, np.random.default_rng(0))
-    assert set(levels) == {0, 1} and 0.27 < (levels == 0).mean() < 0.33
+    assert curriculum.overrides() == LEVELS[1]
     off = Curriculum(CurriculumConfig(levels=LEVELS))
     assert off.level == off.final_level and off.overrides() == {}
+    assert not off.observe({"capture_rate": 1.0, "escape_rate": 0.0})
 
 
 def test_configs_name_the_bad_field():
@@ -190,5 +190,10 @@ def test_configs_name_the_bad_field():
         load_experiment("quickstart", {"curriculum.levels": [{"max_init_distance": 1.0}]})
     with pytest.raises(ConfigError, match=r"curriculum.levels\[0\]: unknown field speed"):
         load_experiment("quickstart", {"curriculum.levels": [{"speed": 1.0}]})
+    with pytest.raises(ConfigError, match="curriculum.enabled: needs training.sampler: batched"):
+        load_experiment("quickstart", {"curriculum.enabled": True, "curriculum.levels": [{"n_obstacles": 0}],
+                                       "training.sampler": "rllib"})
+    with pytest.raises(ConfigError, match="league.enabled: needs selfplay.opponent_slots >= 1"):
+        load_experiment("quickstart", {"league.enabled": True})
     with pytest.raises(ConfigError, match="health.rollback: must be one of"):
         load_experiment("quickstart", {"health.rollback": "sometimes"})

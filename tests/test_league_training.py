@@ -25,7 +25,12 @@ LEAGUE = {
     "league": {"enabled": True, "pool_size": 3, "current_share": 0.3, "sampling": "pfsp_hard"},
     # A permissive monitor: in this tiny world the evader escapes most episodes, so it "dominates".
     "health": {"enabled": True, "domination_threshold": 0.6, "domination_iterations": 2, "cooldown": 2},
+    # A permissive curriculum: it advances every 3 iterations whatever happens.
+    "curriculum": {"enabled": True, "levels": [{"min_init_distance": 1.0, "max_init_distance": 3.0},
+                                               {"max_init_distance": 4.5}],
+                   "rule": "capture", "capture_threshold": 0.0, "consecutive": 1, "min_iterations": 3},
 }
+SPAWN_DISTANCE = [3.0, 4.5, 6.0]               # max_init_distance per level (the last: the experiment's own)
 
 
 def saved_state(checkpoint) -> dict:
@@ -77,6 +82,9 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert same_weights(saved_weights(first, "evader"), saved_state(first)["good_weights"]["evader"])
     assert rows[rolled_back[0]]["training_roles"] == "pursuer"           # the weaker side trains next
 
+    # The curriculum advanced on schedule and says so per iteration.
+    assert [row["curriculum_level"] for row in rows] == [min(i // 3, 2) for i in range(killed_at)]
+
     # Restoring the checkpoint gives back exactly that state (what --resume continues from).
     from pe_rllib.training.algorithm import build_algorithm_config
 
@@ -84,12 +92,17 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     try:
         algo.restore_from_path(str(checkpoint.resolve()))
         restored = algo.selfplay.to_dict()
-        for key in ("schedule", "pool", "league", "slot_plan", "health", "events"):
+        for key in ("schedule", "pool", "league", "slot_plan", "health", "events", "curriculum"):
             assert json.loads(json.dumps(restored[key])) == json.loads(json.dumps(state[key])), key
         for entry, weights in state["league_weights"].items():
             assert same_weights(restored["league_weights"][entry], weights)
         for role in ("pursuer", "evader"):
             assert same_weights(restored["good_weights"][role], state["good_weights"][role])
+        # ... and the sampling runner plays the restored level's world.
+        level = state["curriculum"]["level"]
+        worlds = algo.env_runner_group.foreach_env_runner(lambda r: r.experiment.env.max_init_distance,
+                                                          local_env_runner=True)
+        assert worlds and set(worlds) == {SPAWN_DISTANCE[level]}
     finally:
         algo.stop()
 

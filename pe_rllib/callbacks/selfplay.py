@@ -70,10 +70,25 @@ def apply_mapping(algorithm) -> None:
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
 
+def apply_curriculum(algorithm) -> None:
+    """Send the curriculum level's world (env overrides) to every env runner; a runner whose world
+    changes rebuilds its arenas and starts new episodes (BatchedSelfPlayRunner.set_world_overrides)."""
+    curriculum = algorithm.selfplay.curriculum
+    if not curriculum.config.enabled:
+        return
+    overrides = curriculum.overrides()
+
+    def set_world(env_runner, _overrides=overrides):
+        env_runner.set_world_overrides(_overrides)
+
+    algorithm.env_runner_group.foreach_env_runner(set_world, local_env_runner=True)
+
+
 def apply_selfplay(algorithm) -> None:
-    """Make learners and env runners follow ``algorithm.selfplay``: who trains, who plays."""
+    """Make learners and env runners follow ``algorithm.selfplay``: who trains, who plays, in which world."""
     apply_freezing(algorithm, algorithm.selfplay.schedule.training_roles)
     apply_mapping(algorithm)
+    apply_curriculum(algorithm)
 
 
 def sync_env_runners(algorithm) -> list[int]:
@@ -97,6 +112,7 @@ def sync_env_runners(algorithm) -> list[int]:
                            inference_only=True)
         logger.warning("env runner(s) %s were restarted: re-synced all module weights and self-play state", fresh)
     apply_mapping(algorithm)
+    apply_curriculum(algorithm)                # a no-op on runners already in the level's world
     return fresh
 
 
@@ -156,6 +172,13 @@ class SelfPlayCallback(RLlibCallback):
             figures["health_events"] = events
             figures["health_interventions"] = sum(selfplay.health.counts.values())
             next_role = next((event["next_role"] for event in events if event["next_role"]), None)
+        curriculum = selfplay.curriculum
+        if curriculum.config.enabled:
+            figures["curriculum_level"] = curriculum.level
+            if curriculum.observe(figures):
+                logger.info("curriculum: level %d from the next iteration on", curriculum.level)
+                apply_curriculum(algorithm)
+            figures["curriculum_next"] = curriculum.level
         switched = selfplay.schedule.record_iteration(env_steps)
         if next_role is not None and selfplay.config.mode == "alternating":
             if switched and selfplay.schedule.training_roles != [next_role]:

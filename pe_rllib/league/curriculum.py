@@ -6,15 +6,14 @@ the rule held for ``consecutive`` iterations in a row and it has spent at least
 ``min_iterations`` at the level: "balance", ``|capture - escape| <= balance_threshold``
 (neither side dominates, so both can still learn at a harder level), or "capture",
 ``capture >= capture_threshold``. Iterations without a finished episode do not count.
-With ``replay_share`` > 0, that share of the arenas keeps playing earlier levels.
+Every arena of a runner plays the current level (the runners switch worlds between
+iterations); periodic evaluation always plays the experiment's own, final world.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-
-import numpy as np
 
 from pe_rllib.config import CurriculumConfig
 
@@ -72,14 +71,6 @@ class Curriculum:
             s.advanced_at = (*s.advanced_at, s.iterations)
             return True
         return False
-
-    def arena_levels(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Level of each of ``n`` arenas: the current one, or with ``replay_share`` an earlier one."""
-        levels = np.full(n, self.state.level, dtype=np.int64)
-        if self.config.replay_share > 0 and self.state.level > 0:
-            replay = rng.random(n) < self.config.replay_share
-            levels[replay] = rng.integers(0, self.state.level, size=int(replay.sum()))
-        return levels
 
     def to_dict(self) -> dict:
         return {**asdict(self.state), "advanced_at": list(self.state.advanced_at)}

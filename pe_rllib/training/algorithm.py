@@ -24,7 +24,7 @@ from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.config import ROLES, ExperimentConfig, other_role, to_dict
-from pe_rllib.league import HealthMonitor, League
+from pe_rllib.league import Curriculum, HealthMonitor, League
 from pe_rllib.policies.module_ids import scripted_id, slot_ids
 from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
@@ -63,6 +63,8 @@ class SelfPlayState:
                            else HealthMonitor(experiment.health))
         self.good_weights = {k: _arrays(v) for k, v in data.get("good_weights", {}).items()}
         self.events = list(data.get("events", []))
+        self.curriculum = (Curriculum.from_dict(experiment.curriculum, data["curriculum"]) if "curriculum" in data
+                           else Curriculum(experiment.curriculum))
 
     def cold_start_overrides(self) -> dict[str, str]:
         """During the cold start with a scripted opponent: {opponent role: its scripted module}."""
@@ -77,6 +79,8 @@ class SelfPlayState:
             data.update(league=self.league.to_dict(), league_weights=self.league_weights, slot_plan=self.slot_plan)
         if self.health is not None:
             data.update(health=self.health.to_dict(), good_weights=self.good_weights, events=self.events)
+        if self.curriculum.config.enabled:
+            data["curriculum"] = self.curriculum.to_dict()
         return data
 
 

@@ -47,6 +47,7 @@ import logging
 import math
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -67,7 +68,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from pe_rllib.callbacks.metrics import log_episode_counts
-from pe_rllib.config import ROLES
+from pe_rllib.config import ROLES, EnvConfig, from_dict, to_dict
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
@@ -114,6 +115,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def make_env(self):
         self.experiment = experiment_from_env_config(self.config.env_config)
+        self.world_overrides: dict = {}
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.arenas = make_batched_env(self.num_envs, self.experiment)
         self.env = _Spaces(self.experiment, self.num_envs)
@@ -121,6 +123,24 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._obs = None
         self._segments: list[dict[str, _Segment]] = []
         self._stats = None
+
+    def set_world_overrides(self, overrides: dict) -> bool:
+        """Play the experiment's world with ``overrides`` (a curriculum level; {} = the experiment's own).
+
+        On a change the arenas are rebuilt and every arena starts a new episode at the next
+        ``sample()`` (episodes in progress end there, unfinished, like at a fragment end).
+        Observation and action spaces do not change (curriculum fields do not touch them).
+        Returns whether the world changed.
+        """
+        if dict(overrides) == self.world_overrides:
+            return False
+        base = experiment_from_env_config(self.config.env_config)
+        env = from_dict(EnvConfig, {**to_dict(base.env), **overrides}, "env")
+        self.experiment = replace(base, env=env)
+        self.world_overrides = dict(overrides)
+        self.arenas = make_batched_env(self.num_envs, self.experiment)
+        self._needs_initial_reset = True
+        return True
 
     # ------------------------------------------------------------------ episodes and mapping
 
