@@ -73,3 +73,16 @@ def wait_for_checkpoint(proc, run_dir, at_least: int = 1, timeout: float = 300) 
         assert time.time() < deadline, "no checkpoint in time"
         time.sleep(0.2)
     return latest.read_text().strip()
+
+
+def train_tiny(tmp_path_factory, name: str, iterations: int):
+    """A run of the tiny test experiment (test_training.TINY) for ``iterations``; returns its directory."""
+    from test_training import TINY
+
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.training.run import train
+
+    run_dir = tmp_path_factory.mktemp(name) / "run"
+    train(from_dict(ExperimentConfig, {**TINY, "training": {**TINY["training"], "stop_iterations": iterations}}),
+          output=run_dir, dashboard=False)
+    return run_dir

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import start_training, wait_for_checkpoint
+from helpers import start_training, train_tiny, wait_for_checkpoint
 from test_training import TINY
 
-from pe_rllib.config import ExperimentConfig, from_dict
 from pe_rllib.policies import load_policy
 from pe_rllib.rundir import RunDirectoryError, verify_checkpoint, write_manifest
 
@@ -32,12 +31,7 @@ def cli(*args, cwd=None, timeout=600):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, embedded_ray):
     """A tiny run with checkpoints after iterations 1, 2 and 3 (copied per test before tampering)."""
-    from pe_rllib.training.run import train
-
-    run_dir = tmp_path_factory.mktemp("integrity") / "run"
-    train(from_dict(ExperimentConfig, {**TINY, "training": {**TINY["training"], "stop_iterations": 3}}),
-          output=run_dir, dashboard=False)
-    return run_dir
+    return train_tiny(tmp_path_factory, "integrity", 3)
 
 
 @pytest.fixture
