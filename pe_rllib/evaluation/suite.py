@@ -106,7 +106,9 @@ def strength(rows: list[MatchupResult]) -> dict[str, float]:
     ``trained_capture``: trained pursuer vs trained evader; ``best_scripted_capture``: the best
     scripted pursuer's capture rate against the trained evader; ``pursuer_shortfall``: how much
     better that scripted pursuer does against our evader than our pursuer does (> 0: a
-    5-line controller beats the trained pursuer).
+    5-line controller beats the trained pursuer); ``best_scripted_escape`` and
+    ``evader_shortfall``: the same for the evader (the best scripted evader's escape rate
+    against the trained pursuer, minus the trained evader's).
     """
     trained = next(r for r in rows if r.pursuer.startswith("trained") and r.evader.startswith("trained"))
     def trained_side(name: str) -> bool:
@@ -115,12 +117,15 @@ def strength(rows: list[MatchupResult]) -> dict[str, float]:
     versus_scripted_evaders = [r for r in rows if trained_side(r.pursuer) and not trained_side(r.evader)]
     versus_scripted_pursuers = [r for r in rows if trained_side(r.evader) and not trained_side(r.pursuer)]
     best = max(r.capture_rate for r in versus_scripted_pursuers)
+    best_escape = max(r.escape_rate for r in versus_scripted_evaders)
     return {
         "pursuer_vs_scripted": sum(r.capture_rate for r in versus_scripted_evaders) / len(versus_scripted_evaders),
         "evader_vs_scripted": sum(r.escape_rate for r in versus_scripted_pursuers) / len(versus_scripted_pursuers),
         "trained_capture": trained.capture_rate,
         "best_scripted_capture": best,
         "pursuer_shortfall": best - trained.capture_rate,
+        "best_scripted_escape": best_escape,
+        "evader_shortfall": best_escape - trained.escape_rate,
     }
 
 
