@@ -16,7 +16,6 @@ import os
 import shutil
 from pathlib import Path
 
-import psutil
 from common import save
 
 from pe_rllib.config import load_experiment
@@ -24,7 +23,34 @@ from pe_rllib.training.run import init_ray, train
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
+    with open(f"/proc/{pid}/status") as handle:
+        kb = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
+    return kb / 1024
+
+
+def descendants(pid: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def main() -> None:
@@ -47,12 +73,7 @@ def main() -> None:
         if report.iteration % 10:
             return
         if not runner_pid:                     # the runner actor: a descendant of this driver's embedded Ray
-            for process in psutil.Process().children(recursive=True):
-                try:
-                    if "BatchedSelfPlayRunner" in " ".join(process.cmdline()):
-                        runner_pid.append(process.pid)
-                except psutil.Error:
-                    pass
+            runner_pid.extend(pid for pid in descendants(os.getpid()) if "BatchedSelfPlayRunner" in cmdline(pid))
         row = {"iteration": report.iteration, "driver_rss_mb": round(rss_mb(os.getpid()), 1),
                "runner_rss_mb": round(sum(rss_mb(pid) for pid in runner_pid), 1),
                "pool": report.figures.get("league_pool"), "snapshots_taken": report.iteration}
