@@ -24,9 +24,16 @@ def test_elo_matches_the_textbook_formula():
     table = EloTable(k=16)
     assert table.record("pursuer", "evader", games=1, pursuer_score=1.0) == pytest.approx(8.0)
     assert table.rating("pursuer") == 1008 and table.rating("evader") == 992
-    # a batch: 10 games, 3 captures, against the now lower-rated evader
-    e = expected_score(1008, 992)
-    assert table.record("pursuer", "evader", games=10, pursuer_score=3) == pytest.approx(16 * (3 - 10 * e))
+    # a batch: 10 games, 3 captures = 10 successive games scoring 0.3 each
+    a, b = 1008.0, 992.0
+    for _ in range(10):
+        step = 16 * (0.3 - expected_score(a, b))
+        a, b = a + step, b - step
+    assert table.record("pursuer", "evader", games=10, pursuer_score=3) == pytest.approx(a - 1008)
+    # a large batch converges to the performance rating instead of overshooting
+    big = EloTable(k=16)
+    big.record("pursuer", "evader", games=1000, pursuer_score=750)
+    assert expected_score(big.rating("pursuer"), big.rating("evader")) == pytest.approx(0.75, abs=0.01)
     assert table.rating("pursuer") + table.rating("evader") == pytest.approx(2000)   # zero-sum
     assert table.games == {"pursuer": 11, "evader": 11}
     with pytest.raises(ValueError, match="pursuer_score"):

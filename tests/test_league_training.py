@@ -30,6 +30,7 @@ LEAGUE = {
                                                {"max_init_distance": 4.5}],
                    "rule": "capture", "capture_threshold": 0.0, "consecutive": 1, "min_iterations": 3},
 }
+LEAGUE["evaluation"] = {"every": 3, "episodes": 10}      # cross-play against the pool feeds the Elo ratings
 SPAWN_DISTANCE = [3.0, 4.5, 6.0]               # max_init_distance per level (the last: the experiment's own)
 
 
@@ -67,6 +68,9 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     # Games were played against pool entries and rated.
     assert sum(e["games"] for role in ("pursuer", "evader") for e in league["entries"][role]) > 0
     assert league["elo"]["ratings"]["pursuer"] != 1000.0 and rows[-1]["league_games"] > 0
+    evaluated = [row for row in rows if "eval_elo_pursuer" in row]
+    assert [row["iteration"] for row in evaluated] == list(range(3, killed_at + 1, 3))
+    assert abs(evaluated[0]["eval_elo_pursuer"] - evaluated[0]["elo"]["pursuer"]) > 0.1   # the cross-play moved it
     # The frozen role's slots hold exactly the planned entries' weights.
     for role, entries in state["slot_plan"].items():
         assert 1 <= len(entries) <= 2

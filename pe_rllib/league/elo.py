@@ -4,8 +4,10 @@ A game is one episode between a pursuer and an evader; the pursuer scores 1 for 
 capture and 0 otherwise (escape, or a collision of either side counts as a draw, 0.5).
 ``E = 1 / (1 + 10^((R_b - R_a) / 400))``; after a game ``R_a += K (S_a - E_a)`` and the
 opponent moves by the opposite amount. Games come in batches (an iteration's episodes
-between two players); a batch is applied as one update with the summed score, which is
-order-independent within the batch.
+between two players, or an evaluation's); a batch of N games with summed score S is
+applied as N successive games each scoring S / N, so the expected score moves with the
+ratings inside the batch (one update with N x K would overshoot for large batches) and
+the result does not depend on the order of the games within it.
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ class EloTable:
             return 0.0
         if not 0.0 <= pursuer_score <= games:
             raise ValueError(f"pursuer_score: must be in [0, {games}], got {pursuer_score}")
-        expected = games * expected_score(self.rating(pursuer), self.rating(evader))
-        delta = self.k * (pursuer_score - expected)
-        self.ratings[pursuer] = self.rating(pursuer) + delta
-        self.ratings[evader] = self.rating(evader) - delta
+        mean = pursuer_score / games
+        a, b = self.rating(pursuer), self.rating(evader)
+        start = a
+        for _ in range(int(games)):
+            step = self.k * (mean - expected_score(a, b))
+            a, b = a + step, b - step
+        delta = a - start
+        self.ratings[pursuer], self.ratings[evader] = a, b
         for player in (pursuer, evader):
             self.games[player] = self.games.get(player, 0) + games
         return delta

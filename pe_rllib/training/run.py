@@ -348,8 +348,32 @@ def _evaluate_now(algo, experiment: ExperimentConfig) -> dict:
     weights = algo.learner_group.get_weights(module_ids=list(ROLES) + [m for ids in slots.values() for m in ids])
     figures = evaluate_weights(experiment, {role: weights[role] for role in ROLES},
                                pool={role: [weights[m] for m in ids] for role, ids in slots.items()})
+    if algo.selfplay.league is not None:
+        figures.update(_rate_league(algo, experiment, {role: weights[role] for role in ROLES}))
     logger.info("evaluation at iteration %d took %.1f s", algo.iteration, time.perf_counter() - start)
     return {f"eval_{key}": value for key, value in figures.items()}
+
+
+def _rate_league(algo, experiment: ExperimentConfig, current: dict[str, dict]) -> dict:
+    """Cross-play of the current roles against every pool entry of the other role, into the Elo ratings
+    (deterministic policies, the evaluation's episodes; a collision is a draw)."""
+    from pe_rllib.evaluation.suite import Player, play
+    from pe_rllib.policies.inference import policy_from_weights
+
+    state, settings = algo.selfplay, experiment.evaluation
+
+    def player(name: str, role: str, weights: dict) -> Player:
+        return Player(name, role, policy_from_weights(experiment, role, weights))
+
+    ours = {role: player(role, role, current[role]) for role in ROLES}
+    matchups = [(ours["pursuer"], player(e.id, "evader", state.league_weights[e.id]))
+                for e in state.league.pool("evader")]
+    matchups += [(player(e.id, "pursuer", state.league_weights[e.id]), ours["evader"])
+                 for e in state.league.pool("pursuer")]
+    for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
+        score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
+        state.league.elo.record(row.pursuer, row.evader, games=row.episodes, pursuer_score=score)
+    return {f"elo_{role}": state.league.elo.rating(role) for role in ROLES}
 
 
 def _report(result: dict, stop: int) -> IterationReport:
