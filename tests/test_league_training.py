@@ -21,7 +21,8 @@ from pe_rllib.rundir import latest_checkpoint
 LEAGUE = {
     **TINY,
     "selfplay": {**TINY["selfplay"], "opponent_slots": 2},
-    "training": {**TINY["training"], "stop_iterations": 30, "keep_checkpoints": 40},
+    # One remote runner: the driver's own runner then has no env (the curriculum must cope).
+    "training": {**TINY["training"], "stop_iterations": 30, "keep_checkpoints": 40, "num_env_runners": 1},
     "league": {"enabled": True, "pool_size": 3, "current_share": 0.3, "sampling": "pfsp_hard"},
     # A permissive monitor: in this tiny world the evader escapes most episodes, so it "dominates".
     "health": {"enabled": True, "domination_threshold": 0.6, "domination_iterations": 2, "cooldown": 2},
@@ -105,7 +106,7 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
         # ... and the sampling runner plays the restored level's world.
         level = state["curriculum"]["level"]
         worlds = algo.env_runner_group.foreach_env_runner(lambda r: r.experiment.env.max_init_distance,
-                                                          local_env_runner=True)
+                                                          local_env_runner=False)
         assert worlds and set(worlds) == {SPAWN_DISTANCE[level]}
     finally:
         algo.stop()

@@ -132,6 +132,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         Observation and action spaces do not change (curriculum fields do not touch them).
         Returns whether the world changed.
         """
+        if not hasattr(self, "arenas"):       # the driver's runner when remote runners sample: no env
+            return False
         if dict(overrides) == self.world_overrides:
             return False
         base = experiment_from_env_config(self.config.env_config)
