@@ -84,6 +84,13 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
                label="escape (timeout)")
     rates.plot(iterations, _smooth(_series(rows, "collision_rate"), smooth), color="black", lw=1.5,
                label="collision")
+    rollbacks = [row["iteration"] for row in rows if row.get("health_events")]
+    for i, iteration in enumerate(rollbacks):
+        rates.axvline(iteration, color="black", ls=":", lw=1, label="health rollback" if i == 0 else None)
+    levels = [(row["iteration"], row["curriculum_level"]) for row in rows if row.get("curriculum_level") is not None]
+    ups = [iteration for (_, before), (iteration, after) in zip(levels, levels[1:]) if after != before]
+    for i, iteration in enumerate(ups):
+        rates.axvline(iteration - 0.5, color="green", ls="--", lw=1.2, label="curriculum level up" if i == 0 else None)
     rates.set_ylim(-0.02, 1.02)
     rates.set_ylabel(f"rate ({smooth}-iteration mean)")
     rates.legend(loc="upper left", fontsize=8, ncol=3)
@@ -102,7 +109,9 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
                 ("eval_best_scripted_capture", "best scripted pursuer vs trained evader", "0.5", "--^"),
                 ("eval_pursuer_vs_pool", "trained pursuer vs own evader snapshots (capture)", COLORS["pursuer"], ":x"),
                 ("eval_evader_vs_pool", "trained evader vs own pursuer snapshots (escape)", COLORS["evader"], ":x")):
-            ev.plot(x, _series(evaluated, key), style, color=color, lw=1.5, ms=4, label=label)
+            values = _series(evaluated, key)
+            if np.isfinite(values).any():             # (pool figures exist only with snapshot slots)
+                ev.plot(x, values, style, color=color, lw=1.5, ms=4, label=label)
         ev.set_ylim(-0.02, 1.02)
         ev.set_ylabel("evaluation")
         ev.legend(loc="upper left", fontsize=7, ncol=2)

@@ -118,6 +118,9 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     after = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in after] == list(range(1, killed_at + 3))
     assert after[-1]["health_interventions"] >= state["health"]["counts"]["domination"]
+    plot = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "plot", str(run_dir), "--out",
+                           str(tmp_path / "curves.png")], capture_output=True, text=True, timeout=120)
+    assert plot.returncode == 0, plot.stderr                       # rollbacks and level-ups are marked
     league_cli = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "league", str(run_dir)], capture_output=True,
                                 text=True, timeout=120)
     assert league_cli.returncode == 0, league_cli.stderr
