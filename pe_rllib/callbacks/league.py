@@ -95,8 +95,9 @@ def check_health(algorithm, figures: dict, learner_results: dict) -> list[dict]:
         logger.warning("health: %s of the %s at iteration %d (%.3f): rolled back %s; next phase: %s",
                        event.reason, event.role, event.iteration, event.value, ", ".join(event.rollback) or "nothing",
                        event.next_role or "as scheduled")
-    state.events = (state.events + [event.to_dict() for event in events])[-100:]
-    return [event.to_dict() for event in events]
+    records = [event.to_dict() for event in events]
+    state.events = (state.events + records)[-100:]
+    return records
 
 
 def phase_ended(algorithm, role: str, snapshot: str | None) -> None:
@@ -131,7 +132,7 @@ def load_slots(algorithm) -> dict[str, list[str]]:
     slots = state.config.opponent_slots
     rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
     plan, weights = {}, {}
-    for role in state.schedule.frozen_roles or []:
+    for role in state.schedule.frozen_roles:
         plan[role] = state.league.plan_slots(role, slots, rng)
         for index, entry in enumerate(plan[role]):
             weights[slot_id(role, index)] = state.league_weights[entry]
@@ -151,4 +152,4 @@ def league_figures(state) -> dict:
 
 
 __all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "phase_ended", "record_games",
-           "role_weights", "start_league"]
+           "start_league"]
