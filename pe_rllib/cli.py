@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment
+from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, other_role
 from pe_rllib.files import write_atomic
 from pe_rllib.rundir import EXPERIMENT_FILE, RunDirectoryError
 
@@ -96,6 +96,12 @@ def _cell(row: dict, key: str, fmt: str) -> str:
     return f"{text} [{interval[0]:.3f},{interval[1]:.3f}]" if interval and "{:.3f}" == fmt else text
 
 
+def _aligned(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of strings (the first is the header) as left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
 def _format_table(rows: list[dict]) -> str:
     """Matchup rows (``MatchupResult.to_dict()``) as an aligned table; rates with Wilson 95 % intervals."""
     columns = [("pursuer", "pursuer", "{}"), ("evader", "evader", "{}"), ("episodes", "episodes", "{}"),
@@ -105,8 +111,7 @@ def _format_table(rows: list[dict]) -> str:
     cells = [[h for h, _, _ in columns]]
     for row in rows:
         cells.append([_cell(row, key, fmt) for _, key, fmt in columns])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return _aligned(cells)
 
 
 def _check_player_names(args: argparse.Namespace) -> None:
@@ -251,8 +256,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         header = ["", *result.cross_play["evaders"]]
         lines = [header] + [[p, *(f"{c:.3f}" for c in caps)]
                             for p, caps in zip(result.cross_play["pursuers"], result.cross_play["capture_rate"])]
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        print("\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines))
+        print(_aligned(lines))
     if result.exploitability:
         episodes = next(iter(result.exploitability.values()))["episodes"]
         print(f"\nexploitability (pe-rllib exploit; {episodes} episodes per matchup)")
@@ -307,8 +311,8 @@ def cmd_exploit(args: argparse.Namespace) -> int:
     checkpoint = resolve_checkpoint(args.run)
     results = {}
     for role in roles:
-        print(f"exploit {role}: a fresh {role} against the frozen trained "
-              f"{'evader' if role == 'pursuer' else 'pursuer'} of {checkpoint}", flush=True)
+        print(f"exploit {role}: a fresh {role} against the frozen trained {other_role(role)} of {checkpoint}",
+              flush=True)
         results[role] = exploit(
             checkpoint, role, budget=args.budget, episodes=args.episodes, eval_seed=args.seed, seed=args.train_seed,
             output=args.output, address=args.address, dashboard=not args.no_dashboard,
@@ -353,8 +357,7 @@ def cmd_league(args: argparse.Namespace) -> int:
                         f"{row['elo']:.0f}", str(row["games"]),
                         "-" if row["learner_win_rate"] is None else f"{row['learner_win_rate']:.2f}",
                         "yes" if row["id"] in loaded else "") for row in league.table()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+    print(_aligned(rows))
     health = state.get("health")
     if health is not None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(health["counts"].items())) or "none"

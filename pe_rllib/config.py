@@ -25,6 +25,7 @@ __all__ = [
     "ROLES",
     "SCRIPTED_POLICIES",
     "other_role",
+    "SUCCESS_RATE",
     "ConfigError",
     "RewardConfig",
     "EnvConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "experiment_path",
     "bundled_experiments",
     "check_safety_compatible",
+    "env_with",
 ]
 
 
@@ -58,6 +60,10 @@ SCRIPTED_POLICIES: dict[str, tuple[str, ...]] = {
 }
 """Names of the scripted policies per role (implemented in :mod:`pe_rllib.policies.scripted`,
 which checks at import that it implements exactly these)."""
+
+
+SUCCESS_RATE: dict[str, str] = {"pursuer": "capture_rate", "evader": "escape_rate"}
+"""The outcome rate each role wants high (escape: the episode runs out uncaptured)."""
 
 
 def other_role(role: str) -> str:
@@ -624,11 +630,16 @@ class ExperimentConfig:
                               "are loaded into)")
         for i, level in enumerate(self.curriculum.levels):
             try:                                     # every level must be a valid world of its own
-                world = from_dict(EnvConfig, {**to_dict(self.env), **level}, "env")
+                world = env_with(self.env, level)
                 if self.safety.enabled:
                     check_safety_compatible(world, self.safety)
             except ConfigError as err:
                 raise ConfigError(f"curriculum.levels[{i}]: {err}") from None
+
+
+def env_with(env: EnvConfig, overrides: Mapping[str, Any]) -> EnvConfig:
+    """``env`` with some fields replaced (a curriculum level), validated like any env section."""
+    return from_dict(EnvConfig, {**to_dict(env), **overrides}, "env")
 
 
 def check_safety_compatible(env: EnvConfig, safety: SafetyConfig) -> None:

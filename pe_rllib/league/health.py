@@ -23,9 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from pe_rllib.config import ROLES, HealthConfig, other_role
-
-SUCCESS = {"pursuer": "capture_rate", "evader": "escape_rate"}
+from pe_rllib.config import ROLES, SUCCESS_RATE, HealthConfig, other_role
 
 
 @dataclass
@@ -98,7 +96,7 @@ class HealthMonitor:
             elif "mean_kl_loss" in values and values["mean_kl_loss"] > self.config.max_kl:
                 events.append(self._event(iteration, "kl_blowup", role, float(values["mean_kl_loss"]), None))
         for role in ROLES:
-            rate = figures.get(SUCCESS[role])
+            rate = figures.get(SUCCESS_RATE[role])
             if rate is None or not math.isfinite(rate):
                 continue                            # no episode ended: no evidence either way
             self.streak[role] = self.streak[role] + 1 if rate > self.config.domination_threshold else 0
@@ -106,7 +104,7 @@ class HealthMonitor:
         for role in ROLES:
             if cooled and self.streak[role] >= self.config.domination_iterations:
                 events.append(self._event(iteration, "domination", role,
-                                          float(figures[SUCCESS[role]]), other_role(role)))
+                                          float(figures[SUCCESS_RATE[role]]), other_role(role)))
                 self.streak = {r: 0 for r in ROLES}
                 break
         if events:

@@ -68,7 +68,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from pe_rllib.callbacks.metrics import log_episode_counts
-from pe_rllib.config import ROLES, EnvConfig, from_dict, to_dict
+from pe_rllib.config import ROLES, env_with
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
@@ -137,8 +137,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         if dict(overrides) == self.world_overrides:
             return False
         base = experiment_from_env_config(self.config.env_config)
-        env = from_dict(EnvConfig, {**to_dict(base.env), **overrides}, "env")
-        self.experiment = replace(base, env=env)
+        self.experiment = replace(base, env=env_with(base.env, overrides))
         self.world_overrides = dict(overrides)
         self.arenas = make_batched_env(self.num_envs, self.experiment)
         self._needs_initial_reset = True
