@@ -422,6 +422,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pe_rllib.training.sweep import METRIC, RESULTS_FILE, load_sweep, tune_run
+
+    if (args.config is None) == (args.resume is None):
+        raise CliError("give either --config SWEEP.yaml (a new sweep) or --resume SWEEP_DIR (continue one)")
+    sweep = load_sweep(args.config) if args.config is not None else None
+    if sweep is not None:
+        print(f"sweep {sweep.name}: {', '.join(d.path for d in sweep.search)} ({sweep.scheduler}); "
+              f"metric {METRIC}; directory {sweep.directory}", flush=True)
+    rows = tune_run(sweep, resume=args.resume, address=args.address)
+    if not rows:
+        print("no trials")
+        return 0
+    params = list(rows[0]["params"])
+    table = [["trial", *params, "iters", "strength", "pursuer", "evader", "capture", "best checkpoint"]]
+    for row in rows:
+        table.append([row["trial"], *(_fmt(row["params"][k], "g") for k in params), _fmt(row["iterations"], "d"),
+                      _fmt(row["strength"], ".3f"), _fmt(row["pursuer_vs_scripted"], ".3f"),
+                      _fmt(row["evader_vs_scripted"], ".3f"), _fmt(row["capture_rate"], ".3f"),
+                      row["error"] or row["best_checkpoint"] or "-"])
+    print(_aligned(table))
+    print("strength = the weaker role's success against the scripted opponents (pursuer: capture, evader: escape), "
+          "latest periodic evaluation")
+    directory = Path(rows[0]["path"]).parent
+    print(f"results: {directory / RESULTS_FILE}  (continue with: pe-rllib tune --resume {directory})")
+    return 1 if any(row["error"] for row in rows) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pe-rllib", description="Pursuit-evasion self-play on Ray RLlib.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -519,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
     train.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
     train.set_defaults(func=cmd_train)
+
+    tune = sub.add_parser("tune", help="a Ray Tune sweep over experiment fields (speed ratios, reward weights, "
+                          "learner settings): grid/random search, ASHA or PBT")
+    tune.add_argument("--config", help="sweep YAML or bundled sweep name (speed_ratio_sweep, reward_weights_sweep)")
+    tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep (errored trials too)")
+    tune.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

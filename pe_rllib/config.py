@@ -42,6 +42,7 @@ __all__ = [
     "load_experiment",
     "experiment_path",
     "bundled_experiments",
+    "bundled_sweeps",
     "check_safety_compatible",
     "env_with",
 ]
@@ -729,26 +730,41 @@ def to_dict(obj: Any) -> dict[str, Any]:
 BUNDLED_PACKAGE = "pe_rllib.tune_configs"
 
 
-def bundled_experiments() -> dict[str, Path]:
-    """The experiment YAMLs shipped with the package, by name (``quickstart``, ``ra1``, ...)."""
+SWEEP_SUFFIX = "_sweep"
+"""Bundled files named ``*_sweep.yaml`` are Tune sweeps (``pe-rllib tune``), not experiments."""
+
+
+def _bundled(sweeps: bool) -> dict[str, Path]:
     from importlib.resources import files
 
-    return {Path(entry.name).stem: Path(str(entry)) for entry in files(BUNDLED_PACKAGE).iterdir()
-            if entry.name.endswith(".yaml")}
+    found = {Path(entry.name).stem: Path(str(entry)) for entry in files(BUNDLED_PACKAGE).iterdir()
+             if entry.name.endswith(".yaml")}
+    return {name: path for name, path in found.items() if name.endswith(SWEEP_SUFFIX) == sweeps}
 
 
-def experiment_path(name_or_path: str | Path) -> Path:
-    """An experiment file: an existing path, else a bundled experiment's name (``quickstart``)."""
+def bundled_experiments() -> dict[str, Path]:
+    """The experiment YAMLs shipped with the package, by name (``quickstart``, ``ra1``, ...)."""
+    return _bundled(sweeps=False)
+
+
+def bundled_sweeps() -> dict[str, Path]:
+    """The sweep YAMLs shipped with the package, by name (``speed_ratio_sweep``, ...)."""
+    return _bundled(sweeps=True)
+
+
+def experiment_path(name_or_path: str | Path, sweep: bool = False) -> Path:
+    """An experiment file (or, with ``sweep``, a sweep file): an existing path, else a bundled one's name."""
     path = Path(name_or_path)
     if path.is_file():
         return path
     if path.exists():
         raise ConfigError(f"{path}: not a file")
-    bundled = bundled_experiments()
+    bundled = _bundled(sweeps=sweep)
     stem = path.stem if path.suffix == ".yaml" else path.name
     if stem in bundled and (len(path.parts) == 1 or path.parent.name == "tune_configs"):
         return bundled[stem]
-    raise ConfigError(f"{path}: config file not found (bundled experiments: {', '.join(sorted(bundled))})")
+    kind = "sweeps" if sweep else "experiments"
+    raise ConfigError(f"{path}: config file not found (bundled {kind}: {', '.join(sorted(bundled))})")
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -237,3 +237,18 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def refuse_pickles(checkpoint: Path) -> None:
+    """Restore reads msgpack state only: a pickle in a checkpoint would be code RLlib runs on load.
+
+    That means no ``.pkl`` file, and no msgpack state file holding a numpy object array:
+    RLlib decodes msgpack with ``msgpack_numpy``, which unpickles those (checked by decoding
+    every state file as data first, :func:`read_msgpack_state`).
+    """
+    pickled = sorted(str(p.relative_to(checkpoint)) for p in checkpoint.rglob("*.pkl"))
+    if pickled:
+        raise RunDirectoryError(f"{checkpoint}: holds pickled state ({pickled[0]}); pe_rllib writes none and "
+                                "never resumes one (a pickle runs code when loaded)")
+    for state in sorted(checkpoint.rglob("*.msgpack")):
+        read_msgpack_state(state)

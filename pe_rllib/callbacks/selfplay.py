@@ -15,6 +15,7 @@ from typing import Sequence
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED
 
+from pe_rllib.callbacks.evaluation import LATEST, evaluation_figures
 from pe_rllib.callbacks.league import add_snapshot, check_health, league_figures, load_slots, phase_ended, record_games
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
@@ -207,7 +208,10 @@ class SelfPlayCallback(RLlibCallback):
             apply_selfplay(algorithm)
         figures["switch_next"] = switched
         figures["snapshots_filled"] = dict(selfplay.pool.filled)
+        fresh, latest = evaluation_figures(algorithm)          # after the decisions: the weights that play on
+        figures.update(fresh)
         result[NAMESPACE] = figures
+        result[LATEST] = latest
 
     def on_env_runners_recreated(self, *, algorithm, is_evaluation: bool = False, **kwargs) -> None:
         """Recreated runners come back with the original config: re-sync them now (when RLlib

@@ -13,20 +13,32 @@ the same pool.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
+import yaml
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
+from pe_rllib.callbacks.dashboard import DashboardMetricsCallback
 from pe_rllib.callbacks.league import load_slots, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
-from pe_rllib.config import ROLES, ExperimentConfig, other_role, to_dict
+from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, to_dict
+from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
 from pe_rllib.policies.module_ids import scripted_id, slot_ids
 from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
+from pe_rllib.rundir import (
+    EXPERIMENT_FILE,
+    POLICIES,
+    RunDirectoryError,
+    refuse_pickles,
+    verify_checkpoint,
+    write_manifest,
+)
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
 
 logger = logging.getLogger(__name__)
@@ -63,6 +75,7 @@ class SelfPlayState:
                            else HealthMonitor(experiment.health))
         self.good_weights = {k: _arrays(v) for k, v in data.get("good_weights", {}).items()}
         self.events = list(data.get("events", []))
+        self.evaluation = dict(data.get("evaluation", {}))     # the latest periodic evaluation's figures
         self.curriculum = (Curriculum.from_dict(experiment.curriculum, data["curriculum"]) if "curriculum" in data
                            else Curriculum(experiment.curriculum))
 
@@ -81,11 +94,102 @@ class SelfPlayState:
             data.update(health=self.health.to_dict(), good_weights=self.good_weights, events=self.events)
         if self.curriculum.config.enabled:
             data["curriculum"] = self.curriculum.to_dict()
+        if self.evaluation:
+            data["evaluation"] = self.evaluation
         return data
 
 
+TRIAL_EXPERIMENT = "pe_experiment"
+"""The key of a Tune trial's config that holds its experiment (a plain dict, search domains resolved)."""
+
+
+def _algorithm_config(config):
+    """A Tune trial's ``{"pe_experiment": {...}}`` as the experiment's algorithm config; anything else as is."""
+    if isinstance(config, dict) and TRIAL_EXPERIMENT in config:
+        return build_algorithm_config(from_dict(ExperimentConfig, config[TRIAL_EXPERIMENT]))
+    return config
+
+
+def _plain(value):
+    """``value`` with numpy scalars and arrays as Python numbers and lists (dicts and lists recursively)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def export_policies(algo, directory: Path) -> None:
+    """Every module's weights as data-only torch tensors (``torch.load(weights_only=True)``)."""
+    import torch
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for module_id, state in algo.learner_group.get_weights().items():
+        if not state:                     # scripted modules have no weights
+            continue
+        tensors = {name: torch.as_tensor(np.asarray(value)) for name, value in state.items()}
+        torch.save(tensors, directory / f"{module_id}.pt")
+
+
 class SelfPlayPPO(PPO):
-    """PPO whose checkpoint state also carries the self-play state (callbacks are not checkpointed)."""
+    """PPO whose checkpoint state also carries the self-play state (callbacks are not checkpointed).
+
+    It is also the Tune trainable of ``pe-rllib tune``: a trial's config is
+    ``{"pe_experiment": <experiment dict>}``, turned into this experiment's algorithm
+    config both for the trial's resource request (RLlib's own
+    ``default_resource_request``) and for the algorithm itself.
+    """
+
+    def __init__(self, config=None, **kwargs) -> None:
+        super().__init__(_algorithm_config(config), **kwargs)
+
+    @classmethod
+    def default_resource_request(cls, config):
+        return super().default_resource_request(_algorithm_config(config))
+
+    def train(self):
+        """One iteration; the result holds plain Python numbers only.
+
+        RLlib 2.60's msgpack checkpoints call ``msgpack_numpy.patch()``, which patches msgpack for the
+        whole process. After a trial's first checkpoint, numpy scalars in its results then reach Tune's
+        driver as ``{b"nd": ..., b"type": ..., b"data": ...}`` dicts, and Tune's JSON logger fails on the
+        bytes keys. Plain numbers travel unchanged (tests/test_sweep.py runs a sweep across checkpoints).
+        """
+        return _plain(super().train())
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        """A pe_rllib checkpoint, for ``pe-rllib train`` and Tune alike: RLlib's state with every state file
+        as msgpack (data only), every module's weights as data-only tensors, the experiment, and last a
+        SHA-256 manifest.
+
+        RLlib 2.60 still writes class_and_ctor_args.pkl next to each component; only
+        ``Algorithm.from_checkpoint`` reads them (``restore_from_path``, which resume and Tune's
+        restore use, does not), so they are removed and a checkpoint holds no pickle at all.
+        """
+        directory = Path(checkpoint_dir)
+        self.save_to_path(str(directory.resolve()), use_msgpack=True)
+        for pickled in directory.rglob("*.pkl"):
+            pickled.unlink()
+        export_policies(self, directory / POLICIES)
+        write_atomic(directory / EXPERIMENT_FILE, yaml.safe_dump(to_dict(self.experiment), sort_keys=False))
+        write_manifest(directory, self.iteration)
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        """Tune's restore of a trial: only an intact checkpoint without pickled state (see :func:`refuse_pickles`)."""
+        directory = Path(checkpoint_dir)
+        problem = verify_checkpoint(directory)
+        if problem is not None:
+            raise RunDirectoryError(f"{directory}: {problem}")
+        refuse_pickles(directory)
+        super().load_checkpoint(checkpoint_dir)
+
+    run_name: str | None = None
+    """The ``run`` tag of the run's dashboard metrics (``pe-rllib train`` sets the run directory's name;
+    a Tune trial uses its trial name)."""
 
     def setup(self, config) -> None:
         super().setup(config)
@@ -165,7 +269,7 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
                   num_epochs=training.num_epochs,
                   train_batch_size_per_learner=training.train_batch_size_per_learner,
                   minibatch_size=training.minibatch_size)
-        .callbacks([EpisodeMetricsCallback, SelfPlayCallback])
+        .callbacks([EpisodeMetricsCallback, SelfPlayCallback, DashboardMetricsCallback])
         .fault_tolerance(restart_failed_env_runners=True,
                          max_num_env_runner_restarts=training.max_env_runner_restarts)
         .debugging(seed=training.seed, log_level=log_level)

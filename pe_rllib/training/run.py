@@ -19,19 +19,18 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from pe_rllib.config import ROLES, ConfigError, ExperimentConfig, load_experiment, to_dict
+from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.rundir import (
     CHECKPOINTS,
     EXPERIMENT_FILE,
     LATEST,
-    POLICIES,
     PROGRESS_FILE,
     TENSORBOARD_DIR,
     RunDirectoryError,
@@ -40,10 +39,9 @@ from pe_rllib.rundir import (
     checkpoint_name,
     checkpoints_newest_first,
     latest_checkpoint,
-    read_msgpack_state,
+    refuse_pickles,
     require_run_dir,
     resolve_checkpoint,
-    write_manifest,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,34 +83,13 @@ class TrainSummary:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def export_policies(algo, directory: Path) -> None:
-    """Every module's weights as data-only torch tensors (``torch.load(weights_only=True)``)."""
-    import numpy as np
-    import torch
-
-    directory.mkdir(parents=True, exist_ok=True)
-    for module_id, state in algo.learner_group.get_weights().items():
-        if not state:                     # scripted modules have no weights
-            continue
-        tensors = {name: torch.as_tensor(np.asarray(value)) for name, value in state.items()}
-        torch.save(tensors, directory / f"{module_id}.pt")
-
-
 def _save_checkpoint(algo, run_dir: Path, keep: int) -> Path:
     checkpoints = run_dir / CHECKPOINTS
     name = checkpoint_name(algo.iteration)
     final = checkpoints / name
     tmp = checkpoints / (name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
-    # Every state file as msgpack (data only). RLlib 2.60 still writes class_and_ctor_args.pkl
-    # next to each component; only Algorithm.from_checkpoint reads them (restore_from_path, our
-    # resume, does not), so they are removed and a checkpoint holds no pickle at all.
-    algo.save_to_path(str(tmp.resolve()), use_msgpack=True)
-    for pickled in tmp.rglob("*.pkl"):
-        pickled.unlink()
-    export_policies(algo, tmp / POLICIES)
-    shutil.copy(run_dir / EXPERIMENT_FILE, tmp / EXPERIMENT_FILE)
-    write_manifest(tmp, algo.iteration)
+    algo.save_checkpoint(str(tmp))                 # SelfPlayPPO.save_checkpoint: data only, with a manifest
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     write_atomic(checkpoints / LATEST, name)
@@ -331,51 +308,6 @@ def trim_progress(run_dir: Path, iteration: int) -> int:
     return dropped
 
 
-def _evaluation_due(experiment: ExperimentConfig, iteration: int, stop: int) -> bool:
-    every = experiment.evaluation.every
-    return every > 0 and (iteration % every == 0 or iteration >= stop)
-
-
-def _evaluate_now(algo, experiment: ExperimentConfig) -> dict:
-    """The current roles against the scripted set and the filled snapshot slots (figures ``eval_*``: see
-    evaluation.suite.evaluate_weights)."""
-    from pe_rllib.evaluation.suite import evaluate_weights
-    from pe_rllib.policies.module_ids import slot_id
-
-    start = time.perf_counter()
-    filled = algo.selfplay.pool.filled
-    slots = {role: [slot_id(role, j) for j in range(filled.get(role, 0))] for role in ROLES}
-    weights = algo.learner_group.get_weights(module_ids=list(ROLES) + [m for ids in slots.values() for m in ids])
-    figures = evaluate_weights(experiment, {role: weights[role] for role in ROLES},
-                               pool={role: [weights[m] for m in ids] for role, ids in slots.items()})
-    if algo.selfplay.league is not None:
-        figures.update(_rate_league(algo, experiment, {role: weights[role] for role in ROLES}))
-    logger.info("evaluation at iteration %d took %.1f s", algo.iteration, time.perf_counter() - start)
-    return {f"eval_{key}": value for key, value in figures.items()}
-
-
-def _rate_league(algo, experiment: ExperimentConfig, current: dict[str, dict]) -> dict:
-    """Cross-play of the current roles against every pool entry of the other role, into the Elo ratings
-    (deterministic policies, the evaluation's episodes; a collision is a draw)."""
-    from pe_rllib.evaluation.suite import Player, play
-    from pe_rllib.policies.inference import policy_from_weights
-
-    state, settings = algo.selfplay, experiment.evaluation
-
-    def player(name: str, role: str, weights: dict) -> Player:
-        return Player(name, role, policy_from_weights(experiment, role, weights))
-
-    ours = {role: player(role, role, current[role]) for role in ROLES}
-    matchups = [(ours["pursuer"], player(e.id, "evader", state.league_weights[e.id]))
-                for e in state.league.pool("evader")]
-    matchups += [(player(e.id, "pursuer", state.league_weights[e.id]), ours["evader"])
-                 for e in state.league.pool("pursuer")]
-    for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
-        score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
-        state.league.elo.record(row.pursuer, row.evader, games=row.episodes, pursuer_score=score)
-    return {f"elo_{role}": state.league.elo.rating(role) for role in ROLES}
-
-
 def _report(result: dict, stop: int) -> IterationReport:
     from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
@@ -412,21 +344,6 @@ def _dotted_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif a.get(key) != b.get(key):
             out.append(path)
     return out
-
-
-def refuse_pickles(checkpoint: Path) -> None:
-    """Resume restores msgpack state only: a pickle in a checkpoint would be code RLlib runs on load.
-
-    That means no ``.pkl`` file, and no msgpack state file holding a numpy object array:
-    RLlib decodes msgpack with ``msgpack_numpy``, which unpickles those (checked by decoding
-    every state file as data first, :func:`~pe_rllib.rundir.read_msgpack_state`).
-    """
-    pickled = sorted(str(p.relative_to(checkpoint)) for p in checkpoint.rglob("*.pkl"))
-    if pickled:
-        raise RunDirectoryError(f"{checkpoint}: holds pickled state ({pickled[0]}); pe_rllib writes none and "
-                                "never resumes one (a pickle runs code when loaded)")
-    for state in sorted(checkpoint.rglob("*.msgpack")):
-        read_msgpack_state(state)
 
 
 def resume_experiment(run_dir: Path, checkpoint: Path | None, overrides: dict | None = None) -> ExperimentConfig:
@@ -540,9 +457,12 @@ def train(
 
     plan = _plan(experiment, output, resume, resume_overrides)
     experiment = plan.experiment
-    stop = stop_iterations or experiment.training.stop_iterations
-    if stop < 1:
-        raise ConfigError(f"stop iterations: must be >= 1, got {stop}")
+    if stop_iterations is not None:
+        if stop_iterations < 1:
+            raise ConfigError(f"stop iterations: must be >= 1, got {stop_iterations}")
+        # The algorithm evaluates at its last iteration: it must know where the run stops.
+        experiment = replace(experiment, training=replace(experiment.training, stop_iterations=stop_iterations))
+    stop = experiment.training.stop_iterations
     if not address:
         problem = _resource_shortfall(experiment, float(os.cpu_count() or 1), float("inf"))
         if problem is not None:
@@ -581,6 +501,7 @@ def train(
         if on_start is not None:
             on_start(where, run_dir)
         algo = algo_config.build_algo()
+        algo.run_name = run_dir.resolve().name
         start = time.perf_counter()
         last_report = None
         if plan.checkpoint is not None:
@@ -599,8 +520,6 @@ def train(
                 while algo.iteration < stop:
                     result = algo.train()
                     last_report = _report(result, stop)
-                    if _evaluation_due(experiment, algo.iteration, stop):
-                        last_report.figures.update(_evaluate_now(algo, experiment))
                     progress.write(json.dumps(last_report.to_dict()) + "\n")
                     progress.flush()
                     scalars.write(last_report, result)
