@@ -450,6 +450,50 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 1 if any(row["error"] for row in rows) else 0
 
 
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pe_rllib.status import run_status
+
+    status = run_status(args.run)
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return 0
+    holder = f" ({status['lock_holder']})" if status["lock_holder"] else ""
+    print(f"{status['run_dir']}: {status['state']}{holder}")
+    latest = status["latest"]
+    stop = status["stop_iterations"] or "?"
+    steps = status["env_steps"]
+    print(f"iteration {status['iteration']}/{stop}  phase {latest.get('phase', '-')} "
+          f"[{latest.get('training_roles', '-')}]  capture {_fmt(latest.get('capture_rate'))}  "
+          f"escape {_fmt(latest.get('escape_rate'))}  collision {_fmt(latest.get('collision_rate'))}  "
+          f"gap {_fmt(latest.get('balance_gap'))}  {_fmt(status['steps_per_second'], '.0f')} steps/s  "
+          f"{f'{steps:,}' if steps is not None else '-'} env steps  (updated {_ago(status['progress_age_seconds'])})")
+    if "curriculum_level" in latest or "health_interventions" in latest:
+        print(f"curriculum level {latest.get('curriculum_level', '-')}  health interventions "
+              f"{latest.get('health_interventions', '-')}")
+    evaluation = status["evaluation"]
+    if evaluation:
+        print(f"evaluation at iteration {evaluation['iteration']}: pursuer vs scripted "
+              f"{_fmt(evaluation.get('pursuer_vs_scripted'))}  evader vs scripted "
+              f"{_fmt(evaluation.get('evader_vs_scripted'))}  trained-vs-trained capture "
+              f"{_fmt(evaluation.get('trained_capture'))}")
+    checkpoint = status["checkpoint"]
+    if checkpoint["path"]:
+        print(f"checkpoint: {checkpoint['path']} (iteration {checkpoint['iteration']}, "
+              f"{_ago(checkpoint['age_seconds'])})")
+    else:
+        print(f"checkpoint: none usable ({checkpoint['problem']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pe-rllib", description="Pursuit-evasion self-play on Ray RLlib.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -547,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
     train.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
     train.set_defaults(func=cmd_train)
+
+    status = sub.add_parser("status", help="where a run stands (iteration, phase, rates, evaluation, checkpoint, "
+                            "alive or not), from its directory alone: also over a shared storage path")
+    status.add_argument("run", metavar="RUN_DIR")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=cmd_status)
 
     tune = sub.add_parser("tune", help="a Ray Tune sweep over experiment fields (speed ratios, reward weights, "
                           "learner settings): grid/random search, ASHA or PBT")

@@ -143,3 +143,119 @@ def test_dashboard_metrics_appear_on_the_node_metrics_endpoint_during_a_run(ray_
     roles = {labels["role"]: value for labels, value in found["ray_pe_training"]}
     assert set(roles) == {"pursuer", "evader"} and set(roles.values()) <= {0.0, 1.0} and 1.0 in roles.values()
     assert {labels["role"] for labels, _ in found["ray_pe_eval_vs_scripted"]} == {"pursuer", "evader"}
+
+
+# --------------------------------------------------------------------------- cluster files
+
+CLUSTER = Path(__file__).resolve().parents[1] / "cluster"
+SECRET_PATTERNS = [r"AKIA[0-9A-Z]{16}", r"-----BEGIN", r"aws_secret_access_key", r"password\s*:", r"[0-9a-f]{64}"]
+
+
+def _no_secrets(text: str) -> None:
+    for pattern in SECRET_PATTERNS:
+        assert not re.search(pattern, text, re.IGNORECASE), pattern
+
+
+def test_cluster_launcher_config_passes_rays_own_validation():
+    # `ray up` runs exactly these two (Ray 2.60: ray.autoscaler._private.util; no public wrapper).
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    text = (CLUSTER / "cluster.yaml").read_text()
+    _no_secrets(text)
+    config = yaml.safe_load(text)
+    validate_config(prepare_config(config))
+    head = config["available_node_types"][config["head_node_type"]]
+    assert head["resources"]["GPU"] >= 1
+    workers = [t for name, t in config["available_node_types"].items() if name != config["head_node_type"]]
+    assert workers and all("GPU" not in t["resources"] and t["resources"]["CPU"] >= 1 for t in workers)
+    assert any("pip install" in command and "pe_rllib" in command for command in config["setup_commands"])
+    token_path = next(remote for remote, local in config["file_mounts"].items() if "token" in remote)
+    for command in config["head_start_ray_commands"] + config["worker_start_ray_commands"]:
+        assert "RAY_AUTH_MODE=token" in command and f"RAY_AUTH_TOKEN_PATH={token_path}" in command
+    head_start = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head_start and "0.0.0.0" not in text
+    assert "ray stop" not in text
+
+    broken = yaml.safe_load(text)
+    broken["available_node_types"]["gpu_head"]["gpus"] = 1       # a typo must not pass
+    with pytest.raises(Exception, match="gpus"):
+        validate_config(prepare_config(broken))
+
+
+def _containers(pod_template: dict) -> list[dict]:
+    containers = pod_template["spec"]["containers"]
+    assert containers, "a pod template needs containers"
+    for container in containers:
+        assert container["name"] and container["image"]
+        env = {item["name"]: item for item in container.get("env", [])}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"], "the token comes from a Secret"
+    return containers
+
+
+def _check_ray_cluster_spec(spec: dict) -> dict:
+    """The fields KubeRay's RayCluster CRD (ray.io/v1) requires, and this project's rules on top."""
+    dns = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    head = spec["headGroupSpec"]
+    assert isinstance(head["rayStartParams"], dict)
+    for params in [head["rayStartParams"]] + [g["rayStartParams"] for g in spec["workerGroupSpecs"]]:
+        assert all(isinstance(v, str) for v in params.values()), "KubeRay takes rayStartParams as strings"
+    head_container = _containers(head["template"])[0]
+    assert int(head_container["resources"]["limits"]["nvidia.com/gpu"]) >= 1
+    assert head.get("serviceType", "ClusterIP") == "ClusterIP", "no public service: port-forward instead"
+    cpus = 0
+    for group in spec["workerGroupSpecs"]:
+        assert dns.match(group["groupName"])
+        assert 0 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+        worker = _containers(group["template"])[0]
+        assert "nvidia.com/gpu" not in worker["resources"]["limits"]
+        cpus += group["maxReplicas"] * int(worker["resources"]["limits"]["cpu"])
+    return {"worker_cpus": cpus}
+
+
+@pytest.mark.parametrize("name, kind", [("rayjob.yaml", "RayJob"), ("raycluster.yaml", "RayCluster")])
+def test_kuberay_manifests_have_the_fields_kuberay_requires(name, kind):
+    import shlex
+
+    from pe_rllib.cli import _load_config, build_parser
+
+    text = (CLUSTER / name).read_text()
+    _no_secrets(text)
+    manifest = yaml.safe_load(text)
+    assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == kind
+    assert re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", manifest["metadata"]["name"])
+    spec = manifest["spec"]
+    if kind == "RayJob":
+        _containers(spec["submitterPodTemplate"])
+        command = shlex.split(spec["entrypoint"])
+        assert command[:2] == ["pe-rllib", "train"]
+        args = build_parser().parse_args(command[1:])
+        experiment = _load_config(args)                      # the entrypoint's experiment is valid here
+        assert experiment.training.num_gpus_per_learner >= 1
+        capacity = _check_ray_cluster_spec(spec["rayClusterSpec"])
+        runner_cpus = experiment.training.num_env_runners * experiment.training.num_cpus_per_env_runner
+        assert runner_cpus <= capacity["worker_cpus"], "the env runners fit on the CPU workers"
+        assert spec["rayClusterSpec"]["rayVersion"] == ray_version()
+    else:
+        _check_ray_cluster_spec(spec)
+        assert spec["rayVersion"] == ray_version()
+
+
+def ray_version() -> str:
+    import ray
+
+    return ray.__version__
+
+
+def test_learner_device_and_runner_placement_come_from_the_config():
+    """A GPU learner when the experiment asks for one (RLlib's own resource request, as Tune and the
+    cluster see it), CPU only otherwise; one bundle per env runner, so runners spread over workers."""
+    from pe_rllib.config import load_experiment
+    from pe_rllib.training.algorithm import SelfPlayPPO, build_algorithm_config
+
+    gpu = load_experiment("ra1", {"training.num_gpus_per_learner": 1, "training.num_env_runners": 16})
+    request = SelfPlayPPO.default_resource_request(build_algorithm_config(gpu))
+    assert request.required_resources["GPU"] == 1
+    assert len(request.bundles) == 1 + 16 and all(b == {"CPU": 1.0} for b in request.bundles[1:])
+    cpu = load_experiment("ra1")
+    assert SelfPlayPPO.default_resource_request(build_algorithm_config(cpu)).required_resources.get("GPU", 0) == 0
