@@ -431,22 +431,24 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if sweep is not None:
         print(f"sweep {sweep.name}: {', '.join(d.path for d in sweep.search)} ({sweep.scheduler}); "
               f"metric {METRIC}; directory {sweep.directory}", flush=True)
-    rows = tune_run(sweep, resume=args.resume, address=args.address)
-    if not rows:
-        print("no trials")
-        return 0
-    params = list(rows[0]["params"])
-    table = [["trial", *params, "iters", "strength", "pursuer", "evader", "capture", "best checkpoint"]]
-    for row in rows:
-        table.append([row["trial"], *(_fmt(row["params"][k], "g") for k in params), _fmt(row["iterations"], "d"),
-                      _fmt(row["strength"], ".3f"), _fmt(row["pursuer_vs_scripted"], ".3f"),
-                      _fmt(row["evader_vs_scripted"], ".3f"), _fmt(row["capture_rate"], ".3f"),
-                      row["error"] or row["best_checkpoint"] or "-"])
-    print(_aligned(table))
-    print("strength = the weaker role's success against the scripted opponents (pursuer: capture, evader: escape), "
-          "latest periodic evaluation")
-    directory = Path(rows[0]["path"]).parent
-    print(f"results: {directory / RESULTS_FILE}  (continue with: pe-rllib tune --resume {directory})")
+    outcome = tune_run(sweep, resume=args.resume, address=args.address)
+    rows = outcome.rows
+    if rows:
+        params = list(rows[0]["params"])
+        table = [["trial", *params, "iters", "strength", "pursuer", "evader", "capture", "best checkpoint"]]
+        for row in rows:
+            table.append([row["trial"], *(_fmt(row["params"][k], "g") for k in params),
+                          _fmt(row["iterations"], "d"), _fmt(row["strength"], ".3f"),
+                          _fmt(row["pursuer_vs_scripted"], ".3f"), _fmt(row["evader_vs_scripted"], ".3f"),
+                          _fmt(row["capture_rate"], ".3f"), row["error"] or row["best_checkpoint"] or "-"])
+        print(_aligned(table))
+        print("strength: the weaker role's success against the scripted opponents at the latest evaluation "
+              "(pursuer: capture rate vs scripted evaders, evader: escape rate vs scripted pursuers)")
+    print(f"results: {outcome.directory / RESULTS_FILE}")
+    if outcome.unfinished:
+        print(f"interrupted: {outcome.unfinished} trial(s) not finished; continue with: "
+              f"pe-rllib tune --resume {outcome.directory}")
+        return 130
     return 1 if any(row["error"] for row in rows) else 0
 
 

@@ -18,24 +18,21 @@ import pytest
 import yaml
 
 from pe_rllib.callbacks.schedule import PhaseSchedule
-from pe_rllib.config import ConfigError, SelfPlayConfig, bundled_sweeps, from_dict
+from pe_rllib.config import ConfigError, bundled_sweeps
 from pe_rllib.rundir import verify_checkpoint
 from pe_rllib.training.sweep import METRIC, RESULTS_FILE, SWEEP_FILE, load_sweep
 
 STOP = 12
-EXPERIMENT = {
-    "env": {"n_obstacles": 2, "max_steps": 100, "max_init_distance": 6.0},
-    "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [1], "phase_length": 2},
-    # No remote runners: one CPU per trial, so two trials run at once on 2 cores.
-    "training": {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2,
-                 "hidden_sizes": [16, 16], "stop_iterations": STOP, "num_env_runners": 0,
-                 "num_envs_per_env_runner": 4},
-    "evaluation": {"every": 2, "episodes": 10},
+SET = {   # the quickstart world on a tiny budget; no remote runners: one CPU per trial, two trials at once
+    "selfplay.cold_start_iterations": 1, "selfplay.warmup_phase_lengths": [1], "selfplay.phase_length": 2,
+    "training.train_batch_size_per_learner": 400, "training.minibatch_size": 200, "training.num_epochs": 2,
+    "training.hidden_sizes": [16, 16], "training.stop_iterations": STOP, "training.num_env_runners": 0,
+    "training.num_envs_per_env_runner": 4, "evaluation.every": 2, "evaluation.episodes": 10,
 }
 
 
 def sweep_file(tmp_path: Path, **changes) -> Path:
-    data = {"name": "speed", "experiment": EXPERIMENT,
+    data = {"name": "speed", "experiment": "quickstart", "set": SET,
             "search": {"env.evader_v_max": {"grid": [0.8, 1.0, 1.15]}},
             "storage_path": str(tmp_path / "sweeps"), "checkpoint": {"every": 2, "keep": 1},
             "max_failures": 2, "max_concurrent_trials": 2, **changes}
@@ -62,9 +59,9 @@ def rows_of(trial: Path) -> list[dict]:
     return rows
 
 
-def expected_phases(experiment: dict, iterations: int) -> list[int]:
+def expected_phases(path: Path, iterations: int) -> list[int]:
     """The phase of every iteration, from the pure schedule (what a trial must report, restarts or not)."""
-    schedule = PhaseSchedule(from_dict(SelfPlayConfig, experiment["selfplay"]))
+    schedule = PhaseSchedule(load_sweep(path).experiment.selfplay)
     phases = []
     for _ in range(iterations):
         phases.append(schedule.state.phase)
@@ -79,6 +76,22 @@ def expected_phases(experiment: dict, iterations: int) -> list[int]:
 def test_bundled_sweeps_are_valid(name):
     sweep = load_sweep(name)
     assert sweep.search and sweep.experiment.evaluation.every >= 1
+
+
+def test_scheduler_settings_reach_tune():
+    from ray.tune.schedulers import ASHAScheduler
+
+    from pe_rllib.training.sweep import _scheduler
+
+    sweep = load_sweep("reward_weights_sweep")
+    scheduler = _scheduler(sweep)
+    assert isinstance(scheduler, ASHAScheduler)
+    assert scheduler._max_t == sweep.experiment.training.stop_iterations == 200
+    assert scheduler._reduction_factor == 2
+    assert scheduler._brackets[0]._rungs[-1][0] == 50          # the first rung: at grace_period
+    space = sweep.param_space()["pe_experiment"]
+    assert type(space["env"]["reward"]["distance"]).__name__ == "Float"
+    assert space["env"]["reward"]["collision"] == sweep.experiment.env.reward.collision
 
 
 @pytest.mark.parametrize("change, message", [
@@ -98,7 +111,7 @@ def test_bundled_sweeps_are_valid(name):
     ({"scheduler": {"type": "hyperband"}}, "scheduler.type: must be fifo, asha or pbt"),
     ({"checkpoint": {"every": 3}}, "checkpoint.every: must be a multiple of evaluation.every (2)"),
     ({"set": {"training.lrr": 1e-3}}, "set.training.lrr: not a field of the experiment"),
-    ({"experiment": {**EXPERIMENT, "evaluation": {"every": 0}}}, "evaluation.every must be >= 1 in a sweep"),
+    ({"set": {**SET, "evaluation.every": 0}}, "evaluation.every must be >= 1 in a sweep"),
     ({"search": {"env.min_init_distance": {"grid": [2.0, 5.0]}, "env.max_init_distance": {"grid": [3.0, 6.0]}}},
      "the combination"),
 ])
@@ -155,7 +168,7 @@ def test_speed_ratio_sweep_survives_a_killed_trial(tmp_path):
     assert restarts, "the killed trial was not restored from a checkpoint"
     assert 2 <= restarts[0]["training_iteration"] - 1 <= killed_at       # resumed at its last checkpoint
     assert rows[-1]["training_iteration"] == STOP
-    phases = expected_phases(EXPERIMENT, STOP)
+    phases = expected_phases(path, STOP)
     assert [row["pe"]["phase"] for row in rows] == [phases[row["training_iteration"] - 1] for row in rows]
     # Training changed the trained modules, in every trial.
     for row in table:
@@ -180,7 +193,8 @@ def test_interrupted_sweep_resumes_its_trials(tmp_path):
             break
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)                           # Ctrl-C: Tune saves the sweep's state and stops
-    proc.communicate(timeout=300)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and f"continue with: pe-rllib tune --resume {directory}" in out
     before = {t.name: rows_of(t)[-1]["training_iteration"] for t in directory.glob("trial_*") if rows_of(t)}
     assert before and min(before.values()) < STOP, before
     assert (directory / SWEEP_FILE).is_file()
@@ -198,14 +212,14 @@ def test_interrupted_sweep_resumes_its_trials(tmp_path):
         rows = rows_of(directory / name)
         if iteration >= 2:              # it had a checkpoint: continued from it, not from zero
             assert any(row["iterations_since_restore"] == 1 and row["training_iteration"] > 1 for row in rows)
-        phases = expected_phases(EXPERIMENT, STOP)
+        phases = expected_phases(path, STOP)
         assert [row["pe"]["phase"] for row in rows] == [phases[row["training_iteration"] - 1] for row in rows]
 
 
 def test_pbt_mutates_the_learning_rate_the_learner_uses(tmp_path):
     path = sweep_file(tmp_path, name="pbt", search={"training.seed": {"grid": [0, 1]}},
                       scheduler={"type": "pbt", "perturbation_interval": 4,
-                                 "mutations": {"training.lr": {"choice": [1e-3, 1e-4]}}})
+                                 "mutations": {"training.lr": {"choice": [3e-4, 1e-4]}}})
     proc = tune_cli("--config", str(path))
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
@@ -219,5 +233,5 @@ def test_pbt_mutates_the_learning_rate_the_learner_uses(tmp_path):
                 used = row["learners"][role]["default_optimizer_learning_rate"]
                 assert used == pytest.approx(lr), (trial.name, row["training_iteration"], role)
             rates.add(lr)
-    assert rates - {EXPERIMENT.get("training", {}).get("lr", 3e-4)}, "PBT never changed a learning rate"
+    assert rates - {load_sweep(path).experiment.training.lr}, "PBT never changed a learning rate"
     assert METRIC == "latest_eval/strength"

@@ -333,8 +333,18 @@ def _scheduler(sweep: Sweep):
     return FIFOScheduler()
 
 
-def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None, address: str | None = None):
-    """Run a sweep (or continue the one in ``resume``) and return its rows (see :func:`result_rows`)."""
+@dataclass
+class SweepOutcome:
+    directory: Path
+    rows: list[dict]
+    unfinished: int
+    """Trials neither terminated nor errored (the sweep was interrupted): ``--resume`` continues them."""
+
+
+def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None,
+             address: str | None = None) -> SweepOutcome:
+    """Run a sweep (or continue the one in ``resume``); its rows (see :func:`result_rows`) are also written
+    to ``pe_sweep_results.json`` in the sweep's directory."""
     from ray import tune
 
     from pe_rllib.training.algorithm import SelfPlayPPO
@@ -346,6 +356,7 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None, ad
             raise ConfigError(f"{directory}: not a pe-rllib sweep directory (no {SWEEP_FILE})")
         sweep = load_sweep(directory / SWEEP_FILE)
         init_ray(address, dashboard=False)
+        check_trial_resources(sweep, embedded=not (address or os.environ.get("RAY_ADDRESS")))
         # Tuner.restore unpickles the sweep's own state (tuner.pkl): resume only sweeps you wrote.
         tuner = tune.Tuner.restore(str(directory), trainable=SelfPlayPPO, resume_unfinished=True,
                                    resume_errored=True)
@@ -358,6 +369,7 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None, ad
 
         build_algorithm_config(sweep.experiment)            # the env builds, before Ray starts
         init_ray(address, dashboard=False)
+        check_trial_resources(sweep, embedded=not (address or os.environ.get("RAY_ADDRESS")))
         directory.mkdir(parents=True, exist_ok=True)
         write_atomic(directory / SWEEP_FILE, yaml.safe_dump(sweep.source, sort_keys=False))
         stop = sweep.experiment.training.stop_iterations
@@ -382,11 +394,12 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None, ad
                 failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
                 verbose=0),
         )
-    check_trial_resources(sweep, embedded=not (address or os.environ.get("RAY_ADDRESS")))
     grid = tuner.fit()
     rows = result_rows(sweep, grid)
     write_atomic(directory / RESULTS_FILE, json.dumps(rows, indent=1, default=str))
-    return rows
+    # The statuses as saved (Tune marks interrupted trials TERMINATED in memory when it cleans up).
+    saved = tune.ExperimentAnalysis(str(directory)).trials
+    return SweepOutcome(directory, rows, unfinished=sum(t.status not in ("TERMINATED", "ERROR") for t in saved))
 
 
 def check_trial_resources(sweep: Sweep, embedded: bool) -> None:
