@@ -63,10 +63,15 @@ def test_derived_values_are_computed_not_stored():
 def test_every_shipped_experiment_yaml_validates():
     from pathlib import Path
 
+    from pe_rllib.training.sweep import load_sweep
+
     configs = sorted((Path(__file__).parent.parent / "tune_configs").glob("*.yaml"))
-    assert {p.name for p in configs} >= {"quickstart.yaml", "ra1.yaml"}
+    assert {p.name for p in configs} >= {"quickstart.yaml", "ra1.yaml", "speed_ratio_sweep.yaml"}
     for path in configs:
-        load_experiment(path)
+        if path.stem.endswith("_sweep"):
+            load_sweep(path)                      # a sweep file: an experiment plus its search space
+        else:
+            load_experiment(path)
     ra1 = load_experiment(Path(__file__).parent.parent / "tune_configs" / "ra1.yaml")
     assert ra1.env.speed_ratio == pytest.approx(1.15) and ra1.selfplay.phase_length == 1
     assert ra1.env.max_steps == 600 and ra1.env.n_obstacles == 2
