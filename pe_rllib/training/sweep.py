@@ -86,7 +86,9 @@ class Domain:
 
         if self.kind == "grid":
             return tune.grid_search(list(self.values))
-        return getattr(tune, self.kind)(*self.values) if self.kind != "choice" else tune.choice(list(self.values))
+        if self.kind == "choice":
+            return tune.choice(list(self.values))
+        return getattr(tune, self.kind)(*self.values)          # uniform, loguniform, randint: (low, high)
 
     def to_dict(self) -> dict:
         return {self.kind: list(self.values)}
