@@ -218,7 +218,9 @@ def test_interrupted_sweep_resumes_its_trials(tmp_path):
 
 def test_pbt_mutates_the_learning_rate_the_learner_uses(tmp_path):
     path = sweep_file(tmp_path, name="pbt", search={"training.seed": {"grid": [0, 1]}},
-                      scheduler={"type": "pbt", "perturbation_interval": 4,
+                      # Synchronous: both trials meet at every perturbation point, so the lower one is
+                      # always exploited (asynchronous PBT may find only one trial reported and skip).
+                      scheduler={"type": "pbt", "perturbation_interval": 4, "synchronous": True,
                                  "mutations": {"training.lr": {"choice": [3e-4, 1e-4]}}})
     proc = tune_cli("--config", str(path))
     out, err = proc.communicate(timeout=900)

@@ -12,7 +12,8 @@ A sweep file names an experiment and declares, next to it, which fields to searc
       env.n_obstacles: {choice: [0, 2, 4]}     # also: randint: [low, high)
     num_samples: 1                      # samples of the random domains (grids multiply)
     scheduler: {type: asha, grace_period: 50, reduction_factor: 2}
-    #  or {type: pbt, perturbation_interval: 50, mutations: {training.lr: {loguniform: [1e-4, 1e-3]}}}
+    #  or {type: pbt, perturbation_interval: 50, synchronous: false,
+    #      mutations: {training.lr: {loguniform: [1e-4, 1e-3]}}}
     storage_path: runs/sweeps           # relative to the working directory
     checkpoint: {every: 50, keep: 2}    # keep the 2 best by the metric (Tune also keeps the latest;
                                         # under PBT all: PBT clones trials from them)
@@ -105,6 +106,9 @@ class Sweep:
     reduction_factor: float = 2.0
     perturbation_interval: int = 0
     mutations: tuple[Domain, ...] = ()
+    synchronous: bool = False
+    """PBT: all trials wait at each perturbation point, so every bottom trial is exploited there (slower
+    trials hold the others up); asynchronous PBT only compares trials that happen to have reported."""
     storage_path: str = "runs/sweeps"
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
@@ -247,7 +251,7 @@ def load_sweep(path: str | Path) -> Sweep:
                           f"{METRIC} comes from the periodic evaluation)")
     options: dict[str, Any] = {}
     allowed = {"fifo": set(), "asha": {"grace_period", "reduction_factor"},
-               "pbt": {"perturbation_interval", "mutations"}}
+               "pbt": {"perturbation_interval", "mutations", "synchronous"}}
     if kind not in allowed:
         raise ConfigError(f"{where}scheduler.type: must be fifo, asha or pbt, got {kind!r}")
     extra = sorted(set(scheduler) - allowed[kind])
@@ -272,6 +276,10 @@ def load_sweep(path: str | Path) -> Sweep:
                                   f"({', '.join(LEARNER_FIELDS)})")
         options["mutations"] = tuple(_domain(k, v, base, f"{where}scheduler.mutations.")
                                      for k, v in mutations.items())
+        synchronous = scheduler.get("synchronous", False)
+        if not isinstance(synchronous, bool):
+            raise ConfigError(f"{where}scheduler.synchronous: must be true or false, got {synchronous!r}")
+        options["synchronous"] = synchronous
     checkpoint = data.get("checkpoint", {}) or {}
     if not isinstance(checkpoint, Mapping) or set(checkpoint) - {"every", "keep"}:
         raise ConfigError(f"{where}checkpoint: must be {{every: N, keep: K}}, got {checkpoint!r}")
@@ -331,7 +339,7 @@ def _scheduler(sweep: Sweep):
             tree[leaf] = list(domain.values) if domain.kind in ("grid", "choice") else domain.to_tune()
         return PopulationBasedTraining(time_attr="training_iteration",
                                        perturbation_interval=sweep.perturbation_interval,
-                                       hyperparam_mutations=mutations)
+                                       hyperparam_mutations=mutations, synch=sweep.synchronous)
     return FIFOScheduler()
 
 
