@@ -45,6 +45,8 @@ __all__ = [
     "bundled_sweeps",
     "check_safety_compatible",
     "env_with",
+    "experiment_with",
+    "set_dotted",
 ]
 
 
@@ -727,6 +729,25 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """``tree[a][b][c] = value`` for ``dotted`` ``"a.b.c"``, creating missing sections (plain dicts)."""
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {key} is not a section")
+    node[leaf] = value
+
+
+def experiment_with(experiment: "ExperimentConfig", overrides: Mapping[str, Any]) -> "ExperimentConfig":
+    """``experiment`` with dotted-path ``overrides`` applied, validated as a whole (one-line errors)."""
+    data = to_dict(experiment)
+    for dotted, value in overrides.items():
+        set_dotted(data, dotted, value)
+    return from_dict(ExperimentConfig, data)
+
+
 BUNDLED_PACKAGE = "pe_rllib.tune_configs"
 
 
@@ -801,13 +822,7 @@ def load_experiment(path: str | Path | None = None, overrides: Mapping[str, Any]
         where = f"{path}: "
         data = read_yaml_mapping(path)
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{dotted}: {key} is not a section")
-        node[leaf] = value
+        set_dotted(data, dotted, value)
     try:
         return from_dict(ExperimentConfig, data)
     except ConfigError as err:

@@ -10,7 +10,6 @@ trained capture next to the best scripted pursuer's capture against the same eva
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pe_rllib import rundir  # noqa: E402
 from pe_rllib.envs.render import COLORS  # noqa: E402
 from pe_rllib.files import write_atomic  # noqa: E402
 from pe_rllib.rundir import PROGRESS_FILE, RunDirectoryError, require_run_dir  # noqa: E402
@@ -32,12 +32,7 @@ def read_progress(run_dir: Path) -> list[dict]:
     path = require_run_dir(run_dir) / PROGRESS_FILE
     if not path.is_file():
         raise RunDirectoryError(f"{run_dir}: no {PROGRESS_FILE} yet (no iteration finished)")
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue                                # a line being written right now
+    rows = rundir.read_progress(run_dir)
     if not rows:
         raise RunDirectoryError(f"{path}: no complete iteration yet")
     return rows

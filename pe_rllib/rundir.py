@@ -125,6 +125,23 @@ def checkpoints_newest_first(run_dir: Path) -> list[Path]:
     return sorted(found, key=checkpoint_iteration, reverse=True)
 
 
+def read_progress(run_dir: Path) -> list[dict]:
+    """The rows of ``RUN/progress.jsonl`` in order ([] if none yet), skipping a half-written line
+    (the run is writing it, or was killed mid-write) and anything that is not a row."""
+    path = Path(run_dir) / PROGRESS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("iteration"), int):
+            rows.append(row)
+    return rows
+
+
 def require_run_dir(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

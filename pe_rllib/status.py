@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from pe_rllib.rundir import (
     checkpoint_iteration,
     checkpoints_newest_first,
     latest_checkpoint,
+    read_progress,
     require_run_dir,
 )
 
@@ -60,19 +60,6 @@ def _lock_state(run_dir: Path) -> tuple[bool | None, str]:
         os.close(fd)
 
 
-def _rows(run_dir: Path) -> list[dict]:
-    path = run_dir / PROGRESS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue                                 # a line being written
-    return rows
-
-
 def run_status(run_dir: str | Path, now: float | None = None) -> dict:
     """The run's state as plain data (see the module docstring)."""
     run_dir = require_run_dir(Path(run_dir))
@@ -81,7 +68,7 @@ def run_status(run_dir: str | Path, now: float | None = None) -> dict:
         stop = load_experiment(run_dir / EXPERIMENT_FILE).training.stop_iterations
     except ConfigError:
         stop = None
-    rows = _rows(run_dir)
+    rows = read_progress(run_dir)
     last = rows[-1] if rows else {}
     evaluated = next((row for row in reversed(rows) if "eval_strength" in row or "eval_pursuer_vs_scripted" in row),
                      None)

@@ -3,7 +3,16 @@
 import pytest
 import yaml
 
-from pe_rllib.config import ConfigError, EnvConfig, ExperimentConfig, SafetyConfig, from_dict, load_experiment, to_dict
+from pe_rllib.config import (
+    ConfigError,
+    EnvConfig,
+    ExperimentConfig,
+    SafetyConfig,
+    experiment_with,
+    from_dict,
+    load_experiment,
+    to_dict,
+)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -75,3 +84,15 @@ def test_every_shipped_experiment_yaml_validates():
     ra1 = load_experiment(Path(__file__).parent.parent / "tune_configs" / "ra1.yaml")
     assert ra1.env.speed_ratio == pytest.approx(1.15) and ra1.selfplay.phase_length == 1
     assert ra1.env.max_steps == 600 and ra1.env.n_obstacles == 2
+
+
+def test_experiment_with_sets_dotted_fields_and_validates_the_whole():
+    base = load_experiment("quickstart")
+    changed = experiment_with(base, {"env.evader_v_max": 1.15, "training.lr": 3e-4})
+    assert (changed.env.evader_v_max, changed.training.lr) == (1.15, 3e-4)
+    assert to_dict(changed) == to_dict(load_experiment("quickstart", {"env.evader_v_max": 1.15, "training.lr": 3e-4}))
+    assert base.env.evader_v_max != 1.15                      # the original is untouched
+    with pytest.raises(ConfigError, match=r"^training.lrr: unknown key"):
+        experiment_with(base, {"training.lrr": 1e-3})
+    with pytest.raises(ConfigError, match=r"^training.lr.x: lr is not a section"):
+        experiment_with(base, {"training.lr.x": 1})

@@ -18,7 +18,8 @@ from helpers import start_training, train_tiny, wait_for_checkpoint
 from test_training import TINY
 
 from pe_rllib.policies import load_policy
-from pe_rllib.rundir import RunDirectoryError, verify_checkpoint, write_manifest
+from pe_rllib.rundir import RunDirectoryError, read_progress, verify_checkpoint, write_manifest
+from pe_rllib.training.run import trim_progress
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,6 +152,19 @@ def test_resume_falls_back_past_a_damaged_checkpoint_and_trims_the_logs(run_copy
     rows = [json.loads(line)["iteration"] for line in (run_copy / "progress.jsonl").read_text().splitlines()]
     assert rows == [1, 2, 3]                         # row 3 of the damaged branch was replaced, not duplicated
     assert verify_checkpoint(run_copy / "checkpoints" / "iter_000003") is None
+
+
+def test_progress_rows_skip_a_half_written_line_and_trimming_drops_it(tmp_path):
+    """A run killed mid-write leaves a partial last line: readers skip it, a resume trims it with later rows."""
+    rows = [{"iteration": i, "capture_rate": 0.1 * i} for i in (1, 2, 3)]
+    text = "".join(json.dumps(row) + "\n" for row in rows) + '{"iteration": 4, "capt'
+    (tmp_path / "progress.jsonl").write_text(text)
+    assert read_progress(tmp_path) == rows
+    assert read_progress(tmp_path / "missing") == []
+    assert trim_progress(tmp_path, 2) == 2                   # row 3 and the partial line
+    assert read_progress(tmp_path) == rows[:2]
+    assert (tmp_path / "progress.jsonl").read_text().endswith("}\n")
+    assert trim_progress(tmp_path, 2) == 0
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -39,6 +39,7 @@ from pe_rllib.rundir import (
     checkpoint_name,
     checkpoints_newest_first,
     latest_checkpoint,
+    read_progress,
     refuse_pickles,
     require_run_dir,
     resolve_checkpoint,
@@ -291,19 +292,11 @@ def trim_progress(run_dir: Path, iteration: int) -> int:
     path = run_dir / PROGRESS_FILE
     if not path.is_file():
         return 0
-    kept, dropped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row_iteration = json.loads(line)["iteration"]
-        except (ValueError, KeyError, TypeError):
-            dropped += 1                       # a half-written last line
-            continue
-        if row_iteration <= iteration:
-            kept.append(line)
-        else:
-            dropped += 1
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [row for row in read_progress(run_dir) if row["iteration"] <= iteration]
+    dropped = len(lines) - len(kept)           # later rows and a half-written last line
     if dropped:
-        write_atomic(path, "".join(line + "\n" for line in kept))
+        write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
         logger.info("progress: dropped %d row(s) after iteration %d", dropped, iteration)
     return dropped
 

@@ -51,7 +51,16 @@ from typing import Any, Mapping
 
 import yaml
 
-from pe_rllib.config import ConfigError, ExperimentConfig, experiment_path, from_dict, read_yaml_mapping, to_dict
+from pe_rllib.config import (
+    ConfigError,
+    ExperimentConfig,
+    experiment_path,
+    experiment_with,
+    from_dict,
+    read_yaml_mapping,
+    set_dotted,
+    to_dict,
+)
 from pe_rllib.files import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -126,15 +135,8 @@ class Sweep:
 
         space = to_dict(self.experiment)
         for domain in self.search:
-            _set_path(space, domain.path, domain.to_tune())
+            set_dotted(space, domain.path, domain.to_tune())
         return {TRIAL_EXPERIMENT: space}
-
-
-def _set_path(tree: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        tree = tree[key]
-    tree[leaf] = value
 
 
 def _leaf(tree: dict, dotted: str) -> Any:
@@ -146,13 +148,6 @@ def _leaf(tree: dict, dotted: str) -> Any:
     if isinstance(node, dict):
         raise KeyError(dotted)
     return node
-
-
-def _with(experiment: ExperimentConfig, overrides: Mapping[str, Any]) -> ExperimentConfig:
-    data = to_dict(experiment)
-    for dotted, value in overrides.items():
-        _set_path(data, dotted, value)
-    return from_dict(ExperimentConfig, data)
 
 
 def _domain(path: str, spec: Any, base: ExperimentConfig, where: str) -> Domain:
@@ -187,7 +182,7 @@ def _domain(path: str, spec: Any, base: ExperimentConfig, where: str) -> Domain:
         samples = values
     for value in samples:
         try:
-            _with(base, {path: value})
+            experiment_with(base, {path: value})
         except ConfigError as err:
             raise ConfigError(f"{where}{path}: {value!r} is not a valid value ({err})") from None
     return Domain(path, kind, tuple(values))
@@ -233,7 +228,7 @@ def load_sweep(path: str | Path) -> Sweep:
                 _leaf(to_dict(base), dotted)
             except KeyError:
                 raise ConfigError(f"set.{dotted}: not a field of the experiment") from None
-        base = _with(base, fixed)
+        base = experiment_with(base, fixed)
     except ConfigError as err:
         raise ConfigError(f"{where}{err}") from None
 
@@ -310,7 +305,7 @@ def _check_grid_combinations(base: ExperimentConfig, domains: tuple[Domain, ...]
     for values in itertools.product(*(d.values for d in discrete)):
         combination = {d.path: v for d, v in zip(discrete, values)}
         try:
-            _with(base, combination)
+            experiment_with(base, combination)
         except ConfigError as err:
             raise ConfigError(f"{where}search: the combination {combination} is not a valid experiment ({err})"
                               ) from None
