@@ -513,10 +513,22 @@ class LeagueConfig:
     """Learning rate of the hedge weights (per game lost by the learner)."""
     elo_k: float = 16.0
     """Elo K-factor per game."""
+    scripted_opponents: tuple[str, ...] = ()
+    """Scripted policies (names from :data:`SCRIPTED_POLICIES`) that join the pool of every role they
+    can play as permanent entries: drawn by the same sampling weights as the snapshots, never
+    evicted, not counted in ``pool_size``, and rated like them (fixed anchors of the Elo scale).
+    Training against them keeps a role robust to simple strategies self-play may never show it,
+    e.g. ``straight_flee`` for the pursuer."""
 
     def __post_init__(self) -> None:
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
                "must be an integer in [2, 256]", self.pool_size)
+        known = sorted({name for names in SCRIPTED_POLICIES.values() for name in names})
+        for name in self.scripted_opponents:
+            _check(name in known, "scripted_opponents", f"unknown scripted policy (choose from: {', '.join(known)})",
+                   name)
+        _check(len(set(self.scripted_opponents)) == len(self.scripted_opponents), "scripted_opponents",
+               "names must not repeat", list(self.scripted_opponents))
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
         _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
         _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)

@@ -108,6 +108,52 @@ def test_slot_plans_follow_the_sampling_weights():
     assert league.plan_slots("evader", 8, rng) == ["evader@0", "evader@10", "evader@20", "evader@30"]
 
 
+def test_scripted_entries_are_permanent_drawn_and_rated_but_not_counted():
+    league = League(LeagueConfig(pool_size=3, scripted_opponents=("straight_flee", "random")))
+    # straight_flee plays only the evader; random plays both roles
+    assert [e.id for e in league.pool("evader")] == ["evader@straight_flee", "evader@random"]
+    assert [e.id for e in league.pool("pursuer")] == ["pursuer@random"]
+    for iteration in (0, 10, 20):
+        league.add("evader", iteration)
+    # pool_size counts snapshots only, and eviction never picks a scripted entry even if it is the most beaten
+    league.record_games("evader@random", "pursuer", games=100, learner_score=100)
+    league.record_games("evader@10", "pursuer", games=100, learner_score=60)
+    _, evicted = league.add("evader", 30)
+    assert evicted.id == "evader@10"
+    assert [e.id for e in league.snapshots("evader")] == ["evader@0", "evader@20", "evader@30"]
+    assert {e.id for e in league.pool("evader")} == {"evader@straight_flee", "evader@random", "evader@0",
+                                                     "evader@20", "evader@30"}
+    # drawn by the same PFSP weights: the pursuer loses to straight_flee, so it comes up most
+    league.record_games("evader@straight_flee", "pursuer", games=100, learner_score=5)
+    league.record_games("evader@0", "pursuer", games=100, learner_score=90)
+    league.record_games("evader@20", "pursuer", games=100, learner_score=90)
+    league.record_games("evader@30", "pursuer", games=100, learner_score=90)
+    rng = np.random.default_rng(0)
+    picks = [league.plan_slots("evader", 1, rng)[0] for _ in range(1000)]
+    assert picks.count("evader@straight_flee") > 0.8 * len(picks)
+    assert league.elo.rating("evader@straight_flee") > league.elo.rating("evader@random")
+    table = {row["id"]: row for row in league.table()}
+    assert table["evader@straight_flee"]["iteration"] is None and table["evader@30"]["iteration"] == 30
+    restored = League.from_dict(league.config, roundtrip(league.to_dict()))
+    assert restored.to_dict() == league.to_dict()                # and no duplicate scripted entries
+    with pytest.raises(ConfigError, match="league.scripted_opponents: unknown scripted policy"):
+        load_experiment("league", {"league.scripted_opponents": ["straight_flea"]})
+
+
+def test_the_mapping_draws_stand_ins_only_for_frozen_roles():
+    from pe_rllib.callbacks.snapshots import OpponentMapping
+
+    mapping = OpponentMapping(probability=0.6, seed=0)
+    mapping.configure(["evader"], {"evader": ["evader_snapshot_0", "evader_scripted_straight_flee"],
+                                   "pursuer": ["pursuer_snapshot_0"]}, seed=3)
+    picks = [mapping("evader") for _ in range(3000)]
+    assert picks.count("evader") == pytest.approx(0.4 * 3000, rel=0.1)
+    assert picks.count("evader_scripted_straight_flee") == pytest.approx(0.3 * 3000, rel=0.1)
+    assert {mapping("pursuer") for _ in range(100)} == {"pursuer"}            # it trains: always itself
+    mapping.configure(["evader"], {}, seed=3, fixed={"pursuer": "pursuer_scripted"})
+    assert mapping("pursuer") == "pursuer_scripted" and {mapping("evader") for _ in range(50)} == {"evader"}
+
+
 # --------------------------------------------------------------------------- health
 
 

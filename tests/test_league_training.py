@@ -23,7 +23,8 @@ LEAGUE = {
     "selfplay": {**TINY["selfplay"], "opponent_slots": 2},
     # One remote runner: the driver's own runner then has no env (the curriculum must cope).
     "training": {**TINY["training"], "stop_iterations": 30, "keep_checkpoints": 40, "num_env_runners": 1},
-    "league": {"enabled": True, "pool_size": 3, "current_share": 0.3, "sampling": "pfsp_hard"},
+    "league": {"enabled": True, "pool_size": 3, "current_share": 0.3, "sampling": "pfsp_hard",
+               "scripted_opponents": ["straight_flee"]},
     # A permissive monitor: in this tiny world the evader escapes most episodes, so it "dominates".
     "health": {"enabled": True, "domination_threshold": 0.6, "domination_iterations": 2, "cooldown": 2},
     # A permissive curriculum: it advances every 3 iterations whatever happens.
@@ -60,23 +61,33 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     state = saved_state(checkpoint)
     rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()][:killed_at]
 
-    # The pools fill from the first phase on (the initial weights are the milestones) and stay bounded.
+    # The pools fill from the first phase on (the initial weights are the milestones) and stay bounded;
+    # the scripted evader is a permanent extra entry without weights.
     league = state["league"]
-    assert [e["id"] for e in league["entries"]["evader"]][0] == "evader@0"
-    assert 2 <= len(league["entries"]["pursuer"]) <= 3 and 2 <= len(league["entries"]["evader"]) <= 3
-    assert set(state["league_weights"]) == {e["id"] for role in ("pursuer", "evader")
-                                            for e in league["entries"][role]}
+    snapshots = {role: [e["id"] for e in league["entries"][role] if not e["scripted"]]
+                 for role in ("pursuer", "evader")}
+    assert snapshots["evader"][0] == "evader@0"
+    assert 2 <= len(snapshots["pursuer"]) <= 3 and 2 <= len(snapshots["evader"]) <= 3
+    assert [e["id"] for e in league["entries"]["evader"] if e["scripted"]] == ["evader@straight_flee"]
+    assert set(state["league_weights"]) == set(snapshots["pursuer"] + snapshots["evader"])
     # Games were played against pool entries and rated.
     assert sum(e["games"] for role in ("pursuer", "evader") for e in league["entries"][role]) > 0
     assert league["elo"]["ratings"]["pursuer"] != 1000.0 and rows[-1]["league_games"] > 0
     evaluated = [row for row in rows if "eval_elo_pursuer" in row]
     assert [row["iteration"] for row in evaluated] == list(range(3, killed_at + 1, 3))
     assert abs(evaluated[0]["eval_elo_pursuer"] - evaluated[0]["elo"]["pursuer"]) > 0.1   # the cross-play moved it
-    # The frozen role's slots hold exactly the planned entries' weights.
+    # The frozen role's slots hold exactly the planned snapshots' weights, in order.
     for role, entries in state["slot_plan"].items():
         assert 1 <= len(entries) <= 2
-        for index, entry in enumerate(entries):
+        for index, entry in enumerate(e for e in entries if e in state["league_weights"]):
             assert same_weights(saved_weights(checkpoint, slot_id(role, index)), state["league_weights"][entry])
+    # The pursuer trained against the scripted evader whenever it was planned, and it is rated.
+    planned = [after for before, after in zip(rows, rows[1:])      # a row's slots are the next iteration's
+               if after["training_roles"] == "pursuer"
+               and "evader@straight_flee" in before["league_slots"].get("evader", [])]
+    scripted = next(e for e in league["entries"]["evader"] if e["scripted"])
+    assert len(planned) >= 2 and scripted["games"] > 0
+    assert league["elo"]["ratings"]["evader@straight_flee"] != 1000.0
     # The monitor saw the evader dominate and rolled it back to its known-good weights.
     events = [event for row in rows for event in row.get("health_events", [])]
     assert events and events[0]["reason"] == "domination" and events[0]["role"] == "evader"

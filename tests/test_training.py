@@ -251,14 +251,15 @@ def test_crashed_env_runner_comes_back_with_current_weights_and_mapping(embedded
         mapping = env_runner.config.policy_mapping_fn
         weights = env_runner.module["evader"].get_state()
         first = next(iter(weights.values()))
-        return (env_runner.worker_index, os.getpid(), mapping.frozen_roles, mapping.filled,
+        return (env_runner.worker_index, os.getpid(), mapping.frozen_roles, mapping.opponents,
                 float(np.asarray(first).ravel()[0]))
 
     try:
         algo.train()              # cold start: the evader trains, then is snapshotted and frozen
         algo.train()              # no phase switch from here on: nothing else re-applies state
         learner_evader = next(iter(algo.learner_group.get_weights(["evader"])["evader"].values()))
-        expected = (("evader",), {"pursuer": 0, "evader": 1}, float(np.asarray(learner_evader).ravel()[0]))
+        expected = (("evader",), {"pursuer": (), "evader": ("evader_snapshot_0",)},
+                    float(np.asarray(learner_evader).ravel()[0]))
         before = {s[0]: s for s in algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False)}
         assert all(s[2:] == expected for s in before.values())
         crash_runner(algo, 1)

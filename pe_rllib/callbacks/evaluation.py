@@ -63,6 +63,7 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     (deterministic policies, the evaluation's episodes; a collision is a draw)."""
     from pe_rllib.evaluation.suite import Player, play
     from pe_rllib.policies.inference import policy_from_weights
+    from pe_rllib.policies.scripted import make_scripted
 
     experiment = algo.experiment
     state, settings = algo.selfplay, experiment.evaluation
@@ -70,11 +71,15 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     def player(name: str, role: str, weights: dict) -> Player:
         return Player(name, role, policy_from_weights(experiment, role, weights))
 
+    def entry_player(entry) -> Player:
+        if entry.scripted:
+            return Player(entry.id, entry.role, make_scripted(entry.scripted, entry.role, experiment.env,
+                                                              seed=settings.seed))
+        return player(entry.id, entry.role, state.league_weights[entry.id])
+
     ours = {role: player(role, role, current[role]) for role in ROLES}
-    matchups = [(ours["pursuer"], player(e.id, "evader", state.league_weights[e.id]))
-                for e in state.league.pool("evader")]
-    matchups += [(player(e.id, "pursuer", state.league_weights[e.id]), ours["evader"])
-                 for e in state.league.pool("pursuer")]
+    matchups = [(ours["pursuer"], entry_player(e)) for e in state.league.pool("evader")]
+    matchups += [(entry_player(e), ours["evader"]) for e in state.league.pool("pursuer")]
     for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
         score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
         state.league.elo.record(row.pursuer, row.evader, games=row.episodes, pursuer_score=score)

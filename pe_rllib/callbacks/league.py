@@ -11,7 +11,8 @@ Between iterations, on the driver:
    the role's weights join its pool, and the monitor's known-good snapshot advances if the
    phase raised no alarm;
 4. for every frozen role, the entries :meth:`League.plan_slots` draws are loaded into its
-   fixed snapshot modules, and the mapping plays them in ``1 - league.current_share`` of
+   fixed snapshot modules (a scripted entry is played by its own scripted module, declared
+   up front like the slots), and the mapping plays them in ``1 - league.current_share`` of
    the episodes.
 
 The weights of pool entries and known-good snapshots live in the driver's
@@ -29,16 +30,35 @@ from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES
 from pe_rllib.league.pool import CURRENT
-from pe_rllib.policies.module_ids import slot_id
+from pe_rllib.policies.module_ids import scripted_opponent_id, slot_id
 
 logger = logging.getLogger(__name__)
 
 
+def plan_modules(state, role: str) -> list[tuple[str, str]]:
+    """``(module, entry id)`` for each entry of ``role`` in this iteration's slot plan: snapshot entries
+    fill the snapshot slots in order, scripted entries play in their scripted modules."""
+    modules, slot = [], 0
+    for entry_id in state.slot_plan.get(role, []):
+        entry = state.league.find(entry_id)
+        if entry is not None and entry.scripted:
+            modules.append((scripted_opponent_id(role, entry.scripted), entry_id))
+        else:
+            modules.append((slot_id(role, slot), entry_id))
+            slot += 1
+    return modules
+
+
+def opponent_modules(state) -> dict[str, list[str]]:
+    """Per role, the modules that stand in for it while frozen this iteration (for the mapping)."""
+    return {role: [module for module, _ in plan_modules(state, role)] for role in ROLES}
+
+
 def _slot_entry(state, module: str) -> str | None:
-    """The pool entry loaded in snapshot module ``module`` this iteration (None if unknown)."""
+    """The pool entry played by module ``module`` this iteration (None if unknown)."""
     for role in ROLES:
-        for index, entry in enumerate(state.slot_plan.get(role, [])):
-            if module == slot_id(role, index):
+        for played_by, entry in plan_modules(state, role):
+            if module == played_by:
                 return entry
     return None
 
@@ -66,7 +86,7 @@ def record_games(algorithm, runner_results: dict) -> int:
         else:
             continue                                  # neither side current (not a game the league rates)
         if opponent is None:
-            continue                                  # a scripted opponent, or a slot not from the league
+            continue                                  # the cold-start opponent, or a slot not from the league
         state.league.record_games(opponent, learner, games=games, learner_score=min(max(score, 0.0), games))
         recorded += games
     return recorded
@@ -131,17 +151,17 @@ def load_slots(algorithm) -> dict[str, list[str]]:
     state = algorithm.selfplay
     slots = state.config.opponent_slots
     rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
-    plan, weights = {}, {}
-    for role in state.schedule.frozen_roles:
-        plan[role] = state.league.plan_slots(role, slots, rng)
-        for index, entry in enumerate(plan[role]):
-            weights[slot_id(role, index)] = state.league_weights[entry]
+    state.slot_plan = {role: state.league.plan_slots(role, slots, rng) for role in state.schedule.frozen_roles}
+    weights, filled = {}, {role: 0 for role in ROLES}
+    for role in state.slot_plan:
+        for module, entry in plan_modules(state, role):
+            if entry in state.league_weights:          # scripted entries have no weights
+                weights[module] = state.league_weights[entry]
+                filled[role] += 1
     if weights:
         set_module_weights(algorithm, weights)
-    state.slot_plan = plan
-    for role in ROLES:
-        state.pool.filled[role] = len(plan.get(role, []))
-    return plan
+    state.pool.filled.update(filled)
+    return state.slot_plan
 
 
 def league_figures(state) -> dict:
@@ -151,5 +171,5 @@ def league_figures(state) -> dict:
             "league_slots": {role: list(entries) for role, entries in state.slot_plan.items()}}
 
 
-__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "phase_ended", "record_games",
-           "start_league"]
+__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules", "phase_ended",
+           "plan_modules", "record_games", "start_league"]

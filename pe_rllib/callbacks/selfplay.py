@@ -16,9 +16,18 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED
 
 from pe_rllib.callbacks.evaluation import LATEST, evaluation_figures
-from pe_rllib.callbacks.league import add_snapshot, check_health, league_figures, load_slots, phase_ended, record_games
+from pe_rllib.callbacks.league import (
+    add_snapshot,
+    check_health,
+    league_figures,
+    load_slots,
+    opponent_modules,
+    phase_ended,
+    record_games,
+)
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
+from pe_rllib.policies.module_ids import slot_id
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +61,24 @@ def copy_weights(algorithm, source: str, target: str) -> None:
 
 
 def apply_mapping(algorithm) -> None:
-    """Send the frozen roles and filled snapshot counts to every env runner's mapping object.
+    """Send the frozen roles and their stand-in modules to every env runner's mapping object.
 
     Each runner reseeds its mapping RNG from (run seed, iteration, runner index), so
     runners do not draw identical opponent sequences and a resumed run draws the same.
     """
     selfplay = algorithm.selfplay
     frozen = list(selfplay.schedule.frozen_roles)
-    filled = dict(selfplay.pool.filled)
+    if selfplay.league is not None:
+        opponents = opponent_modules(selfplay)
+    else:
+        opponents = {role: [slot_id(role, j) for j in range(count)] for role, count in selfplay.pool.filled.items()}
     fixed = selfplay.cold_start_overrides()
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
 
-    def configure(env_runner, _frozen=frozen, _filled=filled, _fixed=fixed, _probability=probability):
+    def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        env_runner.config.policy_mapping_fn.configure(_frozen, _filled, seed, _fixed, probability=_probability)
+        env_runner.config.policy_mapping_fn.configure(_frozen, _opponents, seed, _fixed, probability=_probability)
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 

@@ -44,7 +44,8 @@ class SnapshotPool:
 
 
 class OpponentMapping:
-    """Agent -> module: the agent's own module, or, for a frozen role, a snapshot with probability p.
+    """Agent -> module: the agent's own module, or, for a frozen role, one of its opponent modules
+    (snapshot slots, or the league's scripted entries) with probability p.
 
     Called by RLlib once per agent and episode (the episode caches the answer). State is
     set between iterations with :meth:`configure` on every env runner; nothing flows
@@ -54,18 +55,19 @@ class OpponentMapping:
     def __init__(self, probability: float = 0.0, seed: int = 0) -> None:
         self.probability = probability
         self.frozen_roles: tuple[str, ...] = ()
-        self.filled: dict[str, int] = {}
+        self.opponents: dict[str, tuple[str, ...]] = {}
         self.fixed: dict[str, str] = {}
         self.rng = np.random.default_rng(seed)
         self.configured = False
         """True once the driver has sent this object its state (a restarted runner's copy is not)."""
 
-    def configure(self, frozen_roles, filled: dict[str, int], seed: int, fixed: dict[str, str] | None = None,
+    def configure(self, frozen_roles, opponents: dict[str, list[str]], seed: int, fixed: dict[str, str] | None = None,
                   probability: float | None = None) -> None:
-        """``fixed`` maps a role to a module that plays it in every episode (the cold-start opponent);
-        ``probability`` replaces the snapshot probability (the league's ``1 - current_share``)."""
+        """``opponents``: per role, the modules that may stand in for it while it is frozen (drawn
+        uniformly); ``fixed`` maps a role to a module that plays it in every episode (the cold-start
+        opponent); ``probability`` replaces the stand-in probability (the league's ``1 - current_share``)."""
         self.frozen_roles = tuple(frozen_roles)
-        self.filled = dict(filled)
+        self.opponents = {role: tuple(modules) for role, modules in opponents.items()}
         self.fixed = dict(fixed or {})
         self.rng = np.random.default_rng(seed)
         if probability is not None:
@@ -75,7 +77,7 @@ class OpponentMapping:
     def __call__(self, agent_id, episode=None, **kwargs):
         if agent_id in self.fixed:
             return self.fixed[agent_id]
-        count = self.filled.get(agent_id, 0)
-        if agent_id in self.frozen_roles and count and self.rng.random() < self.probability:
-            return slot_id(agent_id, int(self.rng.integers(count)))
+        choices = self.opponents.get(agent_id, ())
+        if agent_id in self.frozen_roles and choices and self.rng.random() < self.probability:
+            return choices[int(self.rng.integers(len(choices)))]
         return agent_id

@@ -11,9 +11,14 @@ Laplace prior, ``(score + 1) / (games + 2)``. PFSP (AlphaStar) weights an entry 
 ``p (1 - p)`` ("pfsp_var": even opponents); "hedge" weights ``exp(eta * losses)`` on the
 learner's cumulative losses against the entry.
 
-Eviction when a pool is over ``pool_size``: the oldest entry is the milestone and always
-stays; among the others the least useful goes, the one the learner beats most often
-(highest win rate; the oldest of equals), not simply the oldest.
+Eviction when a pool has more than ``pool_size`` snapshots: the oldest snapshot is the
+milestone and always stays; among the others the least useful goes, the one the learner
+beats most often (highest win rate; the oldest of equals), not simply the oldest.
+
+Scripted entries (``league.scripted_opponents``, ids like ``evader@straight_flee``) are
+permanent members of their role's pool: drawn like snapshots, rated like them, never
+evicted and not counted in ``pool_size``. They have no weights; the caller plays them
+with their scripted module.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pe_rllib.config import ROLES, LeagueConfig, other_role
+from pe_rllib.config import ROLES, SCRIPTED_POLICIES, LeagueConfig, other_role
 from pe_rllib.league.elo import EloTable
 
 CURRENT = "current"
 """Stands for the opponent's current weights in a slot plan."""
 
 
-def entry_id(role: str, iteration: int) -> str:
+def entry_id(role: str, iteration: int | str) -> str:
+    """``role@iteration`` for a snapshot, ``role@name`` for a scripted entry."""
     return f"{role}@{iteration}"
 
 
@@ -45,6 +51,8 @@ class PoolEntry:
     """The learner's summed score in those games (win 1, draw 0.5)."""
     learner_losses: float = 0.0
     """Games the learner did not win (the hedge loss)."""
+    scripted: str = ""
+    """The scripted policy's name for a scripted entry ("" for a snapshot)."""
 
     @property
     def learner_win_rate(self) -> float:
@@ -78,6 +86,10 @@ class League:
     def __post_init__(self) -> None:
         if self.elo is None:
             self.elo = EloTable(k=self.config.elo_k)
+        for name in self.config.scripted_opponents:
+            for role in ROLES:
+                if name in SCRIPTED_POLICIES[role] and self.find(entry_id(role, name)) is None:
+                    self.entries[role].append(PoolEntry(entry_id(role, name), role, 0, scripted=name))
 
     def pool(self, role: str) -> list[PoolEntry]:
         return self.entries[role]
@@ -95,15 +107,19 @@ class League:
         self.entries[role].append(entry)
         self.elo.copy_rating(role, entry.id)
         evicted = None
-        if len(self.entries[role]) > self.config.pool_size:
+        if len(self.snapshots(role)) > self.config.pool_size:
             evicted = self.eviction_candidate(role)
             self.entries[role].remove(evicted)
             self.elo.forget(evicted.id)
         return entry, evicted
 
+    def snapshots(self, role: str) -> list[PoolEntry]:
+        """``role``'s pool entries that are weight snapshots (not scripted), oldest first."""
+        return [e for e in self.entries[role] if not e.scripted]
+
     def eviction_candidate(self, role: str) -> PoolEntry:
-        """The least useful entry: never the oldest (milestone); the highest learner win rate, oldest first."""
-        candidates = self.entries[role][1:]
+        """The least useful snapshot: never the oldest (milestone); the highest learner win rate, oldest first."""
+        candidates = self.snapshots(role)[1:]
         return max(candidates, key=lambda e: (e.learner_win_rate, -e.iteration))
 
     def record_games(self, opponent: str, learner_role: str, *, games: int, learner_score: float) -> None:
@@ -138,7 +154,8 @@ class League:
         rows = [{"id": role, "role": role, "iteration": None, "elo": self.elo.rating(role),
                  "games": self.elo.games.get(role, 0), "learner_win_rate": None} for role in ROLES]
         for role in ROLES:
-            rows += [{"id": e.id, "role": role, "iteration": e.iteration, "elo": self.elo.rating(e.id),
+            rows += [{"id": e.id, "role": role, "iteration": None if e.scripted else e.iteration,
+                      "elo": self.elo.rating(e.id),
                       "games": e.games, "learner_win_rate": e.learner_win_rate} for e in self.entries[role]]
         return rows
 

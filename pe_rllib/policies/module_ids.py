@@ -18,6 +18,11 @@ def scripted_id(role: str) -> str:
     return f"{role}_scripted"
 
 
+def scripted_opponent_id(role: str, name: str) -> str:
+    """Module id of scripted policy ``name`` playing ``role`` as a league pool entry."""
+    return f"{role}_scripted_{name}"
+
+
 def is_substitute(module_id: str) -> bool:
     """A module other than a role's own trainable one (snapshot or scripted)."""
-    return "_snapshot_" in module_id or module_id.endswith("_scripted")
+    return "_snapshot_" in module_id or "_scripted" in module_id

@@ -26,10 +26,10 @@ from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
-from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, to_dict
+from pe_rllib.config import ROLES, SCRIPTED_POLICIES, ExperimentConfig, from_dict, other_role, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
-from pe_rllib.policies.module_ids import scripted_id, slot_ids
+from pe_rllib.policies.module_ids import scripted_id, scripted_opponent_id, slot_ids
 from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
 from pe_rllib.rundir import (
     EXPERIMENT_FILE,
@@ -217,13 +217,19 @@ class SelfPlayPPO(PPO):
 
 
 def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
-    """``pursuer``, ``evader``, K snapshot slots per role and, if configured, the scripted cold-start opponent."""
+    """``pursuer``, ``evader``, K snapshot slots per role and, if configured, the scripted cold-start opponent
+    and the league's scripted pool entries (one module each)."""
     learned = learned_module_spec(experiment)
     specs = {module: learned for module in (*ROLES, *slot_ids(experiment.selfplay.opponent_slots))}
     selfplay = experiment.selfplay
     if selfplay.cold_start_opponent != "untrained":
         opponent = other_role(selfplay.first_role)
         specs[scripted_id(opponent)] = scripted_module_spec(experiment, selfplay.cold_start_opponent, opponent)
+    if experiment.league.enabled:
+        for role in ROLES:
+            for name in experiment.league.scripted_opponents:
+                if name in SCRIPTED_POLICIES[role]:
+                    specs[scripted_opponent_id(role, name)] = scripted_module_spec(experiment, name, role)
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
