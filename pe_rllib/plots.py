@@ -79,9 +79,10 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
                label="escape (timeout)")
     rates.plot(iterations, _smooth(_series(rows, "collision_rate"), smooth), color="black", lw=1.5,
                label="collision")
-    rollbacks = [row["iteration"] for row in rows if row.get("health_events")]
-    for i, iteration in enumerate(rollbacks):
-        rates.axvline(iteration, color="black", ls=":", lw=1, label="health rollback" if i == 0 else None)
+    # A health event: a rollback, or (rollback: none) only the weaker side handed the next phase.
+    events = [row["iteration"] for row in rows if row.get("health_events")]
+    for i, iteration in enumerate(events):
+        rates.axvline(iteration, color="black", ls=":", lw=1, label="health intervention" if i == 0 else None)
     levels = [(row["iteration"], row["curriculum_level"]) for row in rows if row.get("curriculum_level") is not None]
     ups = [iteration for (_, before), (iteration, after) in zip(levels, levels[1:]) if after != before]
     for i, iteration in enumerate(ups):
