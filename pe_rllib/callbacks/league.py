@@ -10,10 +10,10 @@ Between iterations, on the driver:
 3. at a phase end (and every ``league.snapshot_every`` iterations of a role's training)
    the role's weights join its pool, and the monitor's known-good snapshot advances if the
    phase raised no alarm;
-4. at a phase start, for every frozen role, the entries :meth:`League.plan_slots` draws are
-   loaded into its fixed snapshot modules for the whole phase (a scripted entry is played by
-   its own scripted module, declared up front like the slots), and the mapping plays them in
-   ``1 - league.current_share`` of the episodes.
+4. for every frozen role, the entries :meth:`League.plan_slots` draws are loaded into its
+   fixed snapshot modules (a scripted entry is played by its own scripted module, declared
+   up front like the slots), and the mapping plays them in ``1 - league.current_share`` of
+   the episodes.
 
 The weights of pool entries and known-good snapshots live in the driver's
 :class:`~pe_rllib.training.algorithm.SelfPlayState` (numpy arrays, checkpointed as msgpack
@@ -143,27 +143,15 @@ def start_league(algorithm) -> None:
             state.health.mark_good(role, f"{role}@{algorithm.iteration}")
             state.good_weights[role] = weights[role]
     if state.league is not None:
-        draw_slots(algorithm)
+        load_slots(algorithm)
 
 
-def draw_slots(algorithm) -> dict[str, list[str]]:
-    """Draw the pool entries every frozen role plays in the phase that starts now and load them.
-
-    Once per phase, not per iteration: an iteration is a few dozen steps per arena, an episode
-    up to ``env.max_steps``, and an episode's stand-in module keeps playing it to the end. Slots
-    redrawn every iteration would change an opponent's weights mid-episode (and credit the game
-    to whichever entry the slot held last); within a phase the frozen role's pool does not change.
-    """
+def load_slots(algorithm) -> dict[str, list[str]]:
+    """Draw the pool entries every frozen role plays next iteration and load them into its snapshot modules."""
     state = algorithm.selfplay
     slots = state.config.opponent_slots
     rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
     state.slot_plan = {role: state.league.plan_slots(role, slots, rng) for role in state.schedule.frozen_roles}
-    return load_slots(algorithm)
-
-
-def load_slots(algorithm) -> dict[str, list[str]]:
-    """Load the slot plan's snapshot weights into the frozen roles' snapshot modules (also after a restore)."""
-    state = algorithm.selfplay
     weights, filled = {}, {role: 0 for role in ROLES}
     for role in state.slot_plan:
         for module, entry in plan_modules(state, role):
@@ -183,5 +171,5 @@ def league_figures(state) -> dict:
             "league_slots": {role: list(entries) for role, entries in state.slot_plan.items()}}
 
 
-__all__ = ["add_snapshot", "check_health", "draw_slots", "league_figures", "load_slots", "opponent_modules",
-           "phase_ended", "plan_modules", "record_games", "start_league"]
+__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules", "phase_ended",
+           "plan_modules", "record_games", "start_league"]

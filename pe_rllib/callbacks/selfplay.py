@@ -19,8 +19,8 @@ from pe_rllib.callbacks.evaluation import LATEST, evaluation_figures
 from pe_rllib.callbacks.league import (
     add_snapshot,
     check_health,
-    draw_slots,
     league_figures,
+    load_slots,
     opponent_modules,
     phase_ended,
     record_games,
@@ -233,8 +233,7 @@ class SelfPlayCallback(RLlibCallback):
                 for role in finished_roles:
                     add_snapshot(algorithm, role)
         if league is not None:
-            if switched:
-                draw_slots(algorithm)             # a new phase: new frozen role, new opponents
+            load_slots(algorithm)
             figures.update(league_figures(selfplay))
         if switched or league is not None:
             apply_selfplay(algorithm)
