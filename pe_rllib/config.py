@@ -552,8 +552,7 @@ class CurriculumConfig:
     and need not be listed. Fields: min/max_init_distance, n_obstacles, p_full_obs, evader/pursuer_v_max."""
     rule: str = "balance"
     """"balance": advance when |capture - escape| <= balance_threshold; "capture": when the pursuer's
-    capture rate >= capture_threshold. Either for ``consecutive`` iterations in a row. The rates are the
-    current pair's (current pursuer vs current evader; pool and scripted games do not count)."""
+    capture rate >= capture_threshold. Either for ``consecutive`` iterations in a row."""
     balance_threshold: float = 0.2
     capture_threshold: float = 0.5
     consecutive: int = 3
@@ -590,8 +589,7 @@ class HealthConfig:
 
     enabled: bool = False
     domination_threshold: float = 0.9
-    """A side dominates when its success (capture or escape rate) against the other side's current
-    policy (pool and scripted games do not count) is above this ..."""
+    """A side dominates when its success (capture or escape rate) is above this ..."""
     domination_iterations: int = 5
     """... for this many iterations in a row."""
     min_entropy: float = -3.0

@@ -4,9 +4,7 @@ Alarms, checked once per iteration:
 
 - **domination**: a side's success (capture rate for the pursuer, escape rate for the
   evader) above ``domination_threshold`` for ``domination_iterations`` iterations in a
-  row (iterations in which no episode ended do not count either way). The caller passes
-  the current pair's rates: games against pool snapshots or scripted entries are chosen
-  to be hard or easy for the learner and say nothing about the pair;
+  row (iterations in which no episode ended do not count either way);
 - **entropy collapse**: a training module's action entropy below ``min_entropy``;
 - **KL blow-up**: a training module's mean KL above ``max_kl``;
 - **non-finite**: a training module's loss, entropy or KL is NaN or infinite.
