@@ -25,9 +25,8 @@ from pe_rllib.callbacks.league import (
     phase_ended,
     record_games,
 )
-from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
+from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
-from pe_rllib.config import ROLES
 from pe_rllib.policies.module_ids import slot_id
 
 logger = logging.getLogger(__name__)
@@ -131,32 +130,22 @@ def sync_env_runners(algorithm) -> list[int]:
 
 
 def iteration_figures(runner_results: dict) -> dict:
-    """Per-iteration rates from the runners' summed episode counts (NaN when no episode ended): over all
-    episodes, and (``current_*``) over the episodes the current pursuer played against the current evader."""
+    """Per-iteration rates from the runners' summed episode counts (NaN when no episode ended)."""
     pe = runner_results.get(NAMESPACE, {})
-    # The current pair alone: its own modules on both sides, no snapshot or scripted stand-in.
-    pair = pe.get("matchups", {}).get(MATCHUP_SEPARATOR.join(ROLES), {})
 
-    def count(key: str, source: dict = pe) -> float:
+    def count(key: str) -> float:
         # A sum no runner logged this iteration reduces to NaN (or is absent): nothing happened.
-        value = float(source.get(key, 0.0))
+        value = float(pe.get(key, 0.0))
         return value if math.isfinite(value) else 0.0
 
-    episodes, pair_episodes = count("episodes"), count("episodes", pair)
+    episodes = count("episodes")
 
     def rate(key: str) -> float:
         return count(key) / episodes if episodes else math.nan
 
-    def pair_rate(value: float) -> float:
-        return value / pair_episodes if pair_episodes else math.nan
-
     capture, escape = rate("captures"), rate("escapes")
     captures, agent_steps = count("captures"), count("agent_steps")
-    pair_captures, pair_collisions = count("captures", pair), count("collisions", pair)
     return {
-        "current_episodes": int(pair_episodes),
-        "current_capture_rate": pair_rate(pair_captures),
-        "current_escape_rate": pair_rate(pair_episodes - pair_captures - pair_collisions),
         "episodes": int(episodes),
         "capture_rate": capture,
         "escape_rate": escape,
@@ -167,13 +156,6 @@ def iteration_figures(runner_results: dict) -> dict:
         "infeasible_rate": count("filter_infeasible") / agent_steps if agent_steps else math.nan,
         "substitute_episode_share": rate("substitute_episodes"),
     }
-
-
-def current_pair(figures: dict) -> dict:
-    """The rates the health monitor and the curriculum judge: the current pursuer against the current
-    evader only. Games against pool entries and scripted stand-ins are chosen to be hard (PFSP) or are
-    easy on purpose (scripted anchors), so they would fake or hide a domination or a balance."""
-    return {"capture_rate": figures["current_capture_rate"], "escape_rate": figures["current_escape_rate"]}
 
 
 class SelfPlayCallback(RLlibCallback):
@@ -198,16 +180,15 @@ class SelfPlayCallback(RLlibCallback):
         league, next_role = selfplay.league, None
         if league is not None:
             figures["league_games"] = record_games(algorithm, runner_results)
-        pair = current_pair(figures)
         if selfplay.health is not None:
-            events = check_health(algorithm, pair, result.get(LEARNER_RESULTS, {}))
+            events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
             figures["health_events"] = events
             figures["health_interventions"] = sum(selfplay.health.counts.values())
             next_role = next((event["next_role"] for event in events if event["next_role"]), None)
         curriculum = selfplay.curriculum
         if curriculum.config.enabled:
             figures["curriculum_level"] = curriculum.level
-            if curriculum.observe(pair):
+            if curriculum.observe(figures):
                 logger.info("curriculum: level %d from the next iteration on", curriculum.level)
                 apply_curriculum(algorithm)
             figures["curriculum_next"] = curriculum.level
