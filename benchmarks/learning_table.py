@@ -14,6 +14,8 @@ seed meets the target:
 * not degenerate: self-play capture and escape both in [0.1, 0.9].
 
 Prints a Markdown table (one row per seed, then the mean) and a one-line summary per file.
+The shortfalls here are the exploit runs' (1,000 episodes, intervals of about +-0.04); the
+verdict BENCHMARKS.md reports uses ``shortfall.py`` (4,000 episodes), which is tighter.
 """
 
 from __future__ import annotations
