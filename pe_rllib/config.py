@@ -536,6 +536,10 @@ class LeagueConfig:
         _at_most(self, 100.0, "pfsp_power", "hedge_eta")
         _at_most(self, 400.0, "elo_k")
 
+    def scripted_entries(self) -> list[tuple[str, str]]:
+        """``(role, name)`` for every scripted opponent and every role it can play (``random``: both)."""
+        return [(role, name) for role in ROLES for name in self.scripted_opponents if name in SCRIPTED_POLICIES[role]]
+
 
 CURRICULUM_FIELDS = ("min_init_distance", "max_init_distance", "n_obstacles", "p_full_obs", "evader_v_max",
                      "pursuer_v_max")

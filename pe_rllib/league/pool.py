@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pe_rllib.config import ROLES, SCRIPTED_POLICIES, LeagueConfig, other_role
+from pe_rllib.config import ROLES, LeagueConfig, other_role
 from pe_rllib.league.elo import EloTable
 
 CURRENT = "current"
@@ -86,10 +86,9 @@ class League:
     def __post_init__(self) -> None:
         if self.elo is None:
             self.elo = EloTable(k=self.config.elo_k)
-        for name in self.config.scripted_opponents:
-            for role in ROLES:
-                if name in SCRIPTED_POLICIES[role] and self.find(entry_id(role, name)) is None:
-                    self.entries[role].append(PoolEntry(entry_id(role, name), role, 0, scripted=name))
+        for role, name in self.config.scripted_entries():
+            if self.find(entry_id(role, name)) is None:
+                self.entries[role].append(PoolEntry(entry_id(role, name), role, 0, scripted=name))
 
     def pool(self, role: str) -> list[PoolEntry]:
         return self.entries[role]

@@ -26,7 +26,7 @@ from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
-from pe_rllib.config import ROLES, SCRIPTED_POLICIES, ExperimentConfig, from_dict, other_role, to_dict
+from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
 from pe_rllib.policies.module_ids import scripted_id, scripted_opponent_id, slot_ids
@@ -226,10 +226,8 @@ def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
         opponent = other_role(selfplay.first_role)
         specs[scripted_id(opponent)] = scripted_module_spec(experiment, selfplay.cold_start_opponent, opponent)
     if experiment.league.enabled:
-        for role in ROLES:
-            for name in experiment.league.scripted_opponents:
-                if name in SCRIPTED_POLICIES[role]:
-                    specs[scripted_opponent_id(role, name)] = scripted_module_spec(experiment, name, role)
+        for role, name in experiment.league.scripted_entries():
+            specs[scripted_opponent_id(role, name)] = scripted_module_spec(experiment, name, role)
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
