@@ -229,3 +229,66 @@ def test_checkpoints_are_interchangeable_between_the_samplers(tmp_path):
     trained = [role for role in ("pursuer", "evader")
                if not np.array_equal(module_weights(before, role), module_weights(after, role))]
     assert len(trained) == 1                               # the schedule went on: one role trained
+
+
+def test_a_stand_in_keeps_its_weights_until_its_episode_ends(embedded_ray):
+    """The league loads another pool entry into a snapshot slot between iterations. Episodes that
+    were playing the slot finish against the weights they started with (and are counted under the
+    entry they started with); new episodes play the new weights; the old copy is then dropped."""
+    import copy
+
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+    config = build_algorithm_config(from_dict(ExperimentConfig, {
+        **TINY, "env": {**TINY["env"], "max_steps": 30},
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
+        "training": {**TINY["training"], "sampler": "batched", "num_envs_per_env_runner": N}}))
+    slot = "evader_snapshot_0"
+    runner = BatchedSelfPlayRunner(config=config)
+    try:
+        mapping = runner.config.policy_mapping_fn
+        mapping.configure(["evader"], {"evader": [slot]}, seed=0, probability=1.0, labels={slot: "evader@1"})
+        first = [e for e in runner.sample(num_timesteps=10 * N) if e.agent_id == "evader"]
+        assert {e.module_id for e in first} == {slot}
+        ongoing = {e.id_ for e in first if not (e.is_terminated or e.is_truncated)}
+        assert ongoing
+
+        old = copy.deepcopy(runner.module[slot])
+        same = runner.module[slot].get_state(inference_only=True)
+        runner.set_state({"rl_module": {slot: same}})
+        assert runner.kept_stand_ins() == 0                     # the same weights again: nothing to keep
+        new_weights = {name: value + 0.5 for name, value in same.items()}
+        runner.set_state({"rl_module": {slot: new_weights}})
+        assert runner.kept_stand_ins() == 1
+        mapping.configure(["evader"], {"evader": [slot]}, seed=1, probability=1.0, labels={slot: "evader@2"})
+        runner.get_metrics()
+
+        def dist_inputs(module, episode):
+            obs = torch.from_numpy(np.asarray(episode.get_observations()[:-1], np.float32))
+            with torch.no_grad():
+                return module.forward_exploration({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS].numpy()
+
+        second = [e for e in runner.sample(num_timesteps=30 * N) if e.agent_id == "evader"]
+        continued = [e for e in second if e.id_ in ongoing]
+        started = [e for e in second if e.id_ not in ongoing]
+        assert continued and started
+        for episode in continued:
+            assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS),
+                               dist_inputs(old, episode), atol=1e-5)
+        for episode in started:
+            assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS),
+                               dist_inputs(runner.module[slot], episode), atol=1e-5)
+        matchups = runner.metrics.peek(("pe", "matchups"))
+        ended_old = sum(e.is_terminated or e.is_truncated for e in continued)
+        assert matchups["pursuer|evader@1"]["episodes"] == ended_old
+        runner.sample(num_timesteps=30 * N)              # every old episode has ended (30-step limit)
+        assert runner.kept_stand_ins() == 0
+        matchups = runner.metrics.peek(("pe", "matchups"))
+        assert matchups["pursuer|evader@1"]["episodes"] == len(ongoing)
+        assert matchups["pursuer|evader@2"]["episodes"] >= N
+    finally:
+        runner.stop()

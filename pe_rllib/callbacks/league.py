@@ -55,7 +55,11 @@ def opponent_modules(state) -> dict[str, list[str]]:
 
 
 def _slot_entry(state, module: str) -> str | None:
-    """The pool entry played by module ``module`` this iteration (None if unknown)."""
+    """The pool entry behind a matchup name: the batched sampler reports the entry id an episode's
+    stand-in played (the mapping's label when the episode started); the stock sampler reports the
+    module, resolved to the entry the module plays this iteration. None if unknown."""
+    if state.league.find(module) is not None:
+        return module
     for role in ROLES:
         for played_by, entry in plan_modules(state, role):
             if module == played_by:

@@ -23,10 +23,12 @@ from pe_rllib.callbacks.league import (
     load_slots,
     opponent_modules,
     phase_ended,
+    plan_modules,
     record_games,
 )
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
+from pe_rllib.config import ROLES
 from pe_rllib.policies.module_ids import slot_id
 
 logger = logging.getLogger(__name__)
@@ -68,17 +70,21 @@ def apply_mapping(algorithm) -> None:
     """
     selfplay = algorithm.selfplay
     frozen = list(selfplay.schedule.frozen_roles)
+    labels = {}
     if selfplay.league is not None:
         opponents = opponent_modules(selfplay)
+        labels = {module: entry for role in ROLES for module, entry in plan_modules(selfplay, role)}
     else:
         opponents = {role: [slot_id(role, j) for j in range(count)] for role, count in selfplay.pool.filled.items()}
     fixed = selfplay.cold_start_overrides()
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
 
-    def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability):
+    def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
+                  _labels=labels):
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        env_runner.config.policy_mapping_fn.configure(_frozen, _opponents, seed, _fixed, probability=_probability)
+        env_runner.config.policy_mapping_fn.configure(_frozen, _opponents, seed, _fixed, probability=_probability,
+                                                      labels=_labels)
 
     algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 

@@ -57,18 +57,22 @@ class OpponentMapping:
         self.frozen_roles: tuple[str, ...] = ()
         self.opponents: dict[str, tuple[str, ...]] = {}
         self.fixed: dict[str, str] = {}
+        self.labels: dict[str, str] = {}
+        """Module -> what it plays this iteration (the league's pool entry id); games are counted under it."""
         self.rng = np.random.default_rng(seed)
         self.configured = False
         """True once the driver has sent this object its state (a restarted runner's copy is not)."""
 
     def configure(self, frozen_roles, opponents: dict[str, list[str]], seed: int, fixed: dict[str, str] | None = None,
-                  probability: float | None = None) -> None:
+                  probability: float | None = None, labels: dict[str, str] | None = None) -> None:
         """``opponents``: per role, the modules that may stand in for it while it is frozen (drawn
         uniformly); ``fixed`` maps a role to a module that plays it in every episode (the cold-start
-        opponent); ``probability`` replaces the stand-in probability (the league's ``1 - current_share``)."""
+        opponent); ``probability`` replaces the stand-in probability (the league's ``1 - current_share``);
+        ``labels`` names what each stand-in module plays this iteration (the league's entry ids)."""
         self.frozen_roles = tuple(frozen_roles)
         self.opponents = {role: tuple(modules) for role, modules in opponents.items()}
         self.fixed = dict(fixed or {})
+        self.labels = dict(labels or {})
         self.rng = np.random.default_rng(seed)
         if probability is not None:
             self.probability = probability

@@ -36,6 +36,18 @@ the value at the last observation), captures and collisions are terminations. Th
 ``MultiAgentEpisode`` turns "all agents truncated" into terminated for every agent
 (RLlib 2.60 ``multi_agent_episode.py``), so stock PPO does not bootstrap at timeouts.
 
+Deliberate difference: a stand-in keeps its weights for the whole episode. The league
+loads other pool entries into the snapshot slots between iterations (an iteration is a few
+dozen steps per arena, an episode up to ``max_steps``); on the stock path an episode in
+progress then finishes against whatever the slot now holds. Here, when new weights arrive
+for a slot (or any module other than a role's own) that arenas are playing mid-episode,
+:meth:`BatchedSelfPlayRunner.set_state` keeps a frozen copy of the old module for those
+arenas until their episodes end; new episodes play the new weights. The copies are dropped
+once no arena plays them. Each episode's outcome is counted under the label the mapping
+gave its module when the episode started (the league's pool entry id), so games against a
+kept copy are credited to the entry that played them. The trained roles' own modules
+update in place (on-policy PPO); so does a health rollback.
+
 No ``on_episode_*`` callbacks run here: the per-episode metrics that
 :class:`~pe_rllib.callbacks.metrics.EpisodeMetricsCallback` logs on the stock path are
 logged in bulk, with the same names and meanings.
@@ -43,6 +55,8 @@ logged in bulk, with the same names and meanings.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
 import math
 import uuid
@@ -51,6 +65,8 @@ from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
+import ray
+from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_env_runner import MultiAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
@@ -123,6 +139,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._obs = None
         self._segments: list[dict[str, _Segment]] = []
         self._stats = None
+        self._kept: dict[str, object] = {}                  # copies of stand-ins that arenas still play
+        self._kept_ids = itertools.count()
 
     def set_world_overrides(self, overrides: dict) -> bool:
         """Play the experiment's world with ``overrides`` (a curriculum level; {} = the experiment's own).
@@ -150,8 +168,11 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         mapping = self.config.policy_mapping_fn
         self._segments[arena] = {role: _Segment(uuid.uuid4().hex, pair, str(mapping(role, None)), 0)
                                  for role in ROLES}
+        labels = getattr(mapping, "labels", None) or {}
         for role in ROLES:
-            self._module_of[role][arena] = self._segments[arena][role].module_id
+            module_id = self._segments[arena][role].module_id
+            self._module_of[role][arena] = self._player_of[role][arena] = module_id
+            self._label_of[role][arena] = labels.get(module_id, module_id)
         self._stats.reset(arena)
 
     def _reset_all(self) -> None:
@@ -171,10 +192,52 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             self._obs = self.arenas.refresh_observation()
         self._segments = [None] * self.num_envs
         self._module_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
+        self._player_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
+        self._label_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
+        self._kept.clear()
         self._stats = _EpisodeStats(self.num_envs)
         for arena in range(self.num_envs):
             self._start_episode(arena)
         self._needs_initial_reset = False
+
+    # ------------------------------------------------------------------ stand-ins keep their weights
+
+    def set_state(self, state: dict) -> None:
+        """RLlib's weight sync (inherited), except that arenas playing a stand-in mid-episode keep its
+        old weights until their episode ends (see the module docstring)."""
+        modules = state.get(COMPONENT_RL_MODULE)
+        if modules is not None and getattr(self, "_segments", None):
+            if isinstance(modules, ray.ObjectRef):
+                modules = ray.get(modules)
+                state = {**state, COMPONENT_RL_MODULE: modules}
+            self._keep_stand_ins(modules)
+        super().set_state(state)
+
+    def _keep_stand_ins(self, incoming: dict) -> None:
+        for module_id, weights in incoming.items():
+            if module_id in ROLES or module_id not in self.module:
+                continue                      # the roles' own modules update in place (on-policy)
+            rows = {role: np.flatnonzero(self._player_of[role] == module_id) for role in ROLES}
+            if not any(len(r) for r in rows.values()):
+                continue
+            module = self.module[module_id]
+            current = module.get_state(inference_only=True)
+            if all(name in current and np.array_equal(current[name], np.asarray(value))
+                   for name, value in weights.items()):
+                continue                      # the same weights again
+            key = f"{module_id}#kept{next(self._kept_ids)}"
+            self._kept[key] = copy.deepcopy(module)
+            for role, arenas in rows.items():
+                self._player_of[role][arenas] = key
+
+    def _drop_unplayed_copies(self) -> None:
+        playing = set().union(*(set(players) for players in self._player_of.values()))
+        for key in [key for key in self._kept if key not in playing]:
+            del self._kept[key]
+
+    def kept_stand_ins(self) -> int:
+        """How many old stand-in copies arenas are still playing (for tests and diagnostics)."""
+        return len(self._kept)
 
     # ------------------------------------------------------------------ acting
 
@@ -183,13 +246,13 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         import torch
 
         n = obs.shape[0]
-        modules = self._module_of[role]
+        players = self._player_of[role]
         actions = np.empty((n, 2), np.float32)
         logp = np.zeros(n, np.float32)
         dist_inputs = np.zeros((n, 4), np.float32)
-        for module_id in set(modules):
-            rows = np.flatnonzero(modules == module_id)
-            module = self.module[module_id]
+        for player in set(players):
+            rows = np.flatnonzero(players == player)
+            module = self._kept[player] if player in self._kept else self.module[player]
             batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
             with torch.no_grad():
                 out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
@@ -223,6 +286,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         steps = max(1, math.ceil(num_timesteps / self.num_envs))
         if force_reset or self._needs_initial_reset:
             self._reset_all()
+        self._drop_unplayed_copies()
         episodes = self._rollout(steps, explore)
         self._increase_counts(steps * self.num_envs)
         return episodes
@@ -249,7 +313,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             for role in ROLES:
                 rewards[role][t] = step_rewards[role]
                 obs[role][t + 1] = next_obs[role]       # a new episode's first obs where one ended
-            self._stats.record(infos, ended, self._module_of)
+            self._stats.record(infos, ended, self._module_of, self._label_of)
             for arena in np.flatnonzero(ended):
                 last_obs = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
                 episodes.extend(self._episodes(arena, int(start[arena]), t + 1, obs, actions, logp, dist_inputs,
@@ -351,7 +415,7 @@ class _EpisodeStats:
             for term in TERMS:
                 self.terms[role][term][arena] = 0.0
 
-    def record(self, infos: dict, ended: np.ndarray, module_of: dict) -> None:
+    def record(self, infos: dict, ended: np.ndarray, module_of: dict, label_of: dict) -> None:
         self.steps += 1
         self.min_distance = np.minimum(self.min_distance, infos["pursuer"]["distance"])
         for role in ROLES:
@@ -373,7 +437,7 @@ class _EpisodeStats:
                                  for role in ROLES},
                 "return": float(sum(self.terms[role][term][arena] for role in ROLES for term in TERMS)),
                 "substitute": any(is_substitute(module_of[role][arena]) for role in ROLES),
-                "modules": [str(module_of[role][arena]) for role in ROLES],
+                "modules": [str(label_of[role][arena]) for role in ROLES],
             }
 
 
