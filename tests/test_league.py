@@ -97,6 +97,28 @@ def test_games_update_win_rates_and_elo_for_either_learner():
     assert restored.to_dict() == league.to_dict()
 
 
+def test_games_are_credited_to_the_entry_the_episode_started_with():
+    """The batched sampler names a stand-in's games by the pool entry it played when the episode
+    started (the slot may hold another entry by the time it ends); the stock sampler names the
+    module, which resolves to the entry the slot holds this iteration."""
+    from types import SimpleNamespace
+
+    from pe_rllib.callbacks.league import record_games
+
+    league = League(LeagueConfig(scripted_opponents=["straight_flee"]))
+    for iteration in (0, 4):
+        league.add("evader", iteration)
+    state = SimpleNamespace(league=league, slot_plan={"evader": ["evader@4", "evader@straight_flee"]})
+    matchups = {"pursuer|evader@0": {"episodes": 3.0, "captures": 2.0, "collisions": 0.0},
+                "pursuer|evader_snapshot_0": {"episodes": 2.0, "captures": 0.0, "collisions": 0.0},
+                "pursuer|evader@straight_flee": {"episodes": 4.0, "captures": 1.0, "collisions": 1.0},
+                "pursuer|evader_scripted": {"episodes": 5.0, "captures": 5.0, "collisions": 0.0}}
+    recorded = record_games(SimpleNamespace(selfplay=state), {"pe": {"matchups": matchups}})
+    assert recorded == 9                                   # the cold-start opponent is not a pool entry
+    games = {entry.id: (entry.games, entry.learner_score) for entry in league.pool("evader")}
+    assert games == {"evader@0": (3, 2.0), "evader@4": (2, 0.0), "evader@straight_flee": (4, 1.5)}
+
+
 def test_slot_plans_follow_the_sampling_weights():
     league = League(LeagueConfig(pool_size=4, sampling="pfsp_hard"))
     for iteration, score in zip((0, 10, 20, 30), (95, 95, 95, 5)):

@@ -13,7 +13,9 @@ Between iterations, on the driver:
 4. for every frozen role, the entries :meth:`League.plan_slots` draws are loaded into its
    fixed snapshot modules (a scripted entry is played by its own scripted module, declared
    up front like the slots), and the mapping plays them in ``1 - league.current_share`` of
-   the episodes.
+   the episodes. With the batched sampler an episode already playing a slot finishes against
+   the entry it started with (the runner keeps a copy of the old weights), and its game is
+   counted for that entry.
 
 The weights of pool entries and known-good snapshots live in the driver's
 :class:`~pe_rllib.training.algorithm.SelfPlayState` (numpy arrays, checkpointed as msgpack
@@ -54,7 +56,7 @@ def opponent_modules(state) -> dict[str, list[str]]:
     return {role: [module for module, _ in plan_modules(state, role)] for role in ROLES}
 
 
-def _slot_entry(state, module: str) -> str | None:
+def _entry_played(state, module: str) -> str | None:
     """The pool entry behind a matchup name: the batched sampler reports the entry id an episode's
     stand-in played (the mapping's label when the episode started); the stock sampler reports the
     module, resolved to the entry the module plays this iteration. None if unknown."""
@@ -82,10 +84,10 @@ def record_games(algorithm, runner_results: dict) -> int:
         draws = float(np.nan_to_num(float(counts.get("collisions", 0.0))))
         pursuer_score = captures + 0.5 * draws
         if pursuer_module == "pursuer":
-            opponent = CURRENT if evader_module == "evader" else _slot_entry(state, evader_module)
+            opponent = CURRENT if evader_module == "evader" else _entry_played(state, evader_module)
             learner, score = "pursuer", pursuer_score
         elif evader_module == "evader":
-            opponent = _slot_entry(state, pursuer_module)
+            opponent = _entry_played(state, pursuer_module)
             learner, score = "evader", games - pursuer_score
         else:
             continue                                  # neither side current (not a game the league rates)
