@@ -5,8 +5,9 @@
 A small world with the league on (pool of 4 per role, 2 slots), one-iteration phases (a
 snapshot, an eviction and a slot reload every iteration once the pools are full) and
 one remote env runner. RSS of the driver and of the runner process is sampled every 10
-iterations; flat means the pool's weights, the slot swaps and the matchup metrics do
-not accumulate. Results: ``results/league_memory.json``.
+iterations; flat means the pool's weights, the slot swaps, the stand-in copies the runner
+keeps for episodes in progress (``kept_stand_in_share``: the share of agent steps they
+played in the sampled iteration) and the matchup metrics do not accumulate. Results: ``results/league_memory.json``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def main() -> None:
             runner_pid.extend(pid for pid in descendants(os.getpid()) if "BatchedSelfPlayRunner" in cmdline(pid))
         row = {"iteration": report.iteration, "driver_rss_mb": round(rss_mb(os.getpid()), 1),
                "runner_rss_mb": round(sum(rss_mb(pid) for pid in runner_pid), 1),
-               "pool": report.figures.get("league_pool"), "snapshots_taken": report.iteration}
+               "pool": report.figures.get("league_pool"), "snapshots_taken": report.iteration,
+               "kept_stand_in_share": round(report.figures.get("kept_stand_in_share", 0.0), 3)}
         rows.append(row)
         print(row, flush=True)
 

@@ -282,6 +282,8 @@ def test_a_stand_in_keeps_its_weights_until_its_episode_ends(embedded_ray):
         for episode in started:
             assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS),
                                dist_inputs(runner.module[slot], episode), atol=1e-5)
+        kept_steps = sum(len(e) for e in continued)
+        assert runner.metrics.peek(("pe", "kept_stand_in_steps")) == kept_steps
         matchups = runner.metrics.peek(("pe", "matchups"))
         ended_old = sum(e.is_terminated or e.is_truncated for e in continued)
         assert matchups["pursuer|evader@1"]["episodes"] == ended_old

@@ -9,7 +9,9 @@ side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
 episode returns ``pe/reward_terms/<role>/<term>``. Per pair of modules that played
 (``pe/matchups/<pursuer module>|<evader module>/{episodes,captures,collisions}``, summed):
-the games the league turns into win rates and Elo ratings.
+the games the league turns into win rates and Elo ratings. The batched runner also sums
+``pe/kept_stand_in_steps``: agent steps played by a stand-in's old weights, kept for an
+episode that started before its slot was reloaded.
 """
 
 from __future__ import annotations

@@ -177,6 +177,8 @@ class SelfPlayCallback(RLlibCallback):
         runner_results = result.get(ENV_RUNNER_RESULTS, {})
         env_steps = int(runner_results.get(NUM_ENV_STEPS_SAMPLED, 0))
         figures = iteration_figures(runner_results)
+        kept = float(runner_results.get(NAMESPACE, {}).get("kept_stand_in_steps", 0.0))
+        figures["kept_stand_in_share"] = kept / (2 * env_steps) if env_steps and math.isfinite(kept) else 0.0
         figures.update({
             "training_roles": ",".join(selfplay.schedule.training_roles),
             "phase": selfplay.schedule.state.phase,

@@ -83,7 +83,7 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
 
-from pe_rllib.callbacks.metrics import log_episode_counts
+from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
 from pe_rllib.config import ROLES, env_with
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
@@ -252,7 +252,11 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         dist_inputs = np.zeros((n, 4), np.float32)
         for player in set(players):
             rows = np.flatnonzero(players == player)
-            module = self._kept[player] if player in self._kept else self.module[player]
+            if player in self._kept:
+                module = self._kept[player]
+                self._stats.kept_steps += len(rows)
+            else:
+                module = self.module[player]
             batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
             with torch.no_grad():
                 out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
@@ -383,6 +387,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             metrics.log_value((NUM_MODULE_STEPS_SAMPLED, module_id), count, reduce="sum")
             metrics.log_value((NUM_MODULE_STEPS_SAMPLED_LIFETIME, module_id), count, reduce="lifetime_sum")
         self._stats.module_steps.clear()
+        metrics.log_value((NAMESPACE, "kept_stand_in_steps"), float(self._stats.kept_steps), reduce="sum")
+        self._stats.kept_steps = 0
 
     def _log_finished(self, ended: np.ndarray) -> None:
         window = max(1, math.ceil(self.config.metrics_num_episodes_for_smoothing / (self.config.num_env_runners or 1)))
@@ -406,6 +412,8 @@ class _EpisodeStats:
         self.terms = {role: {term: np.zeros(n) for term in TERMS} for role in ROLES}
         self.finished: dict[int, dict] = {}
         self.module_steps: dict[str, int] = defaultdict(int)
+        self.kept_steps = 0
+        """Agent steps played by kept copies of stand-ins since the last count."""
 
     def reset(self, arena: int) -> None:
         self.steps[arena] = 0
