@@ -7,9 +7,10 @@ Per episode (summed per iteration, so the driver can form exact per-iteration ra
 ``pe/substitute_episodes`` (a frozen snapshot or the scripted cold-start opponent played one
 side). Smoothed over the last 100 episodes (for dashboards):
 ``pe/capture_rate_100``, ``pe/min_distance``, ``pe/episode_steps`` and the per-term
-episode returns ``pe/reward_terms/<role>/<term>``. Per pair of modules that played
-(``pe/matchups/<pursuer module>|<evader module>/{episodes,captures,collisions}``, summed):
-the games the league turns into win rates and Elo ratings. The batched runner also sums
+episode returns ``pe/reward_terms/<role>/<term>``. Per pair of players
+(``pe/matchups/<pursuer>|<evader>/{episodes,captures,collisions}``, summed; a player is a
+module id, or with the batched sampler the league entry id a stand-in played when the
+episode started): the games the league turns into win rates and Elo ratings. The batched runner also sums
 ``pe/kept_stand_in_steps``: agent steps played by a stand-in's old weights, kept for an
 episode that started before its slot was reloaded.
 """
