@@ -5,6 +5,9 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pe_rllib" / "__init__.py").read_text()).group(1)
+# `pe-rllib certify` (HJ reach tubes). PyPI's jaxlib wheels are CPU-only (CUDA comes as a separate plugin),
+# about 86 MB; measured with hj-reachability 0.7.0, jax/jaxlib 0.10.2, flax 0.12.8.
+CERTIFY = ["hj-reachability>=0.7,<0.8", "jax[cpu]>=0.4.25"]
 
 setup(
     name="pe_rllib",
@@ -32,6 +35,7 @@ setup(
         "msgpack-numpy>=0.4.8",         # RLlib's msgpack checkpoints: resume without unpickling
     ],
     extras_require={"video": ["imageio-ffmpeg>=0.5"],
-                    "test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel", "imageio-ffmpeg>=0.5"]},
+                    "certify": CERTIFY,
+                    "test": ["pytest>=8", "ruff==0.17.6", "setuptools>=68", "wheel", "imageio-ffmpeg>=0.5", *CERTIFY]},
     entry_points={"console_scripts": ["pe-rllib=pe_rllib.cli:main"]},
 )

@@ -274,59 +274,93 @@ def _interval(value: float, ci95, spec: str = ".3f") -> str:
 
 
 def _exploit_lines(summary: dict) -> list[str]:
-    """A role's exploit result (``ExploitResult.summary()``) as three lines."""
+    """A role's exploit result (``ExploitResult.summary()``): each method's best response and gap, the
+    strongest, and the best fixed scripted policy."""
     role, what = summary["role"], summary["success"].split("_")[0]
-    lines = [f"{role}: best response ({summary['budget_env_steps']:,} env steps) vs {summary['opponent']}: {what} "
-             f"{_interval(summary['best_response'], summary['best_response_ci95'])}",
-             f"{role}: trained {role} vs {summary['opponent']}: {what} "
-             f"{_interval(summary['trained'], summary['trained_ci95'])}",
-             f"{role}: gap {_interval(summary['gap'], summary['gap_ci95'], '+.3f')}"]
+    methods = summary.get("methods") or {summary.get("method", "rl-fresh"): summary}
+    lines = [f"{role}: trained {role} vs {summary['opponent']}: {what} "
+             f"{_interval(summary['trained'], summary['trained_ci95'])}"]
+    for name, m in methods.items():
+        budget = f", {m['budget_env_steps']:,} env steps" if m.get("budget_env_steps") else ""
+        lines.append(f"{role}: best response by {name}{budget}: {what} "
+                     f"{_interval(m['best_response'], m['best_response_ci95'])}, gap "
+                     f"{_interval(m['gap'], m['gap_ci95'], '+.3f')}")
+        if m.get("params"):
+            lines.append(f"{role}:   searched controller: " + ", ".join(f"{k}={v:g}" for k, v in m["params"].items()))
+    line = f"{role}: gap {_interval(summary['gap'], summary['gap_ci95'], '+.3f')} (strongest: {summary['method']})"
     scripted = summary.get("best_scripted")
     if scripted:
-        lines[-1] += f"; best scripted ({scripted['name']}) gap {_interval(scripted['gap'], scripted['ci95'], '+.3f')}"
-    return lines
+        line += f"; best fixed scripted ({scripted['name']}) gap {_interval(scripted['gap'], scripted['ci95'], '+.3f')}"
+    return lines + [line]
 
 
 def _verdict(summaries: dict, threshold: float) -> str:
     from pe_rllib.evaluation.exploitability import verdict
 
-    return verdict({role: {"gap": s["gap"], "ci95": s["gap_ci95"]} for role, s in summaries.items()}, threshold)
+    return verdict({role: {"gap": s["gap"], "ci95": s["gap_ci95"], "method": s.get("method"),
+                           "bounds": s.get("gap_bounds")} for role, s in summaries.items()}, threshold)
+
+
+EXPLOIT_METHODS = {"all": ("search", "rl-trained", "rl-fresh"), "search": ("search",),
+                   "rl": ("rl-trained", "rl-fresh")}
+
+
+def _exploit_methods(args: argparse.Namespace) -> list[str]:
+    """The methods ``--method`` and ``--init`` select."""
+    inits = ("trained", "fresh") if args.init in (None, "both") else (args.init,)
+    return [m for m in EXPLOIT_METHODS[args.method] if m == "search" or m.split("-")[1] in inits]
 
 
 def cmd_exploit(args: argparse.Namespace) -> int:
     from pe_rllib.evaluation.exploitability import exploit_results
+    from pe_rllib.evaluation.search import SearchSettings
     from pe_rllib.rundir import resolve_checkpoint
     from pe_rllib.training.exploit import exploit
 
     roles = ["pursuer", "evader"] if args.role == "both" else [args.role]
-    if args.output is not None and len(roles) > 1:
-        raise CliError("--output: names one best-response run; use it with --role pursuer or --role evader")
-    if args.budget is not None and args.budget < 1:
-        raise CliError(f"--budget: must be >= 1 env step, got {args.budget}")
-    if args.episodes < 1:
-        raise CliError(f"--episodes: must be >= 1, got {args.episodes}")
+    methods = _exploit_methods(args)
+    if args.init is not None and args.method == "search":
+        raise CliError("--init: applies to the RL methods (--method rl or all), not to --method search")
+    if args.output is not None and (len(roles) > 1 or len([m for m in methods if m != "search"]) != 1
+                                    or args.seeds != 1):
+        raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
+                       "and one seed")
+    for flag, value in (("--budget", args.budget), ("--seeds", args.seeds), ("--episodes", args.episodes),
+                        ("--generations", args.generations), ("--population", args.population)):
+        if value is not None and value < (2 if flag == "--population" else 1):
+            raise CliError(f"{flag}: must be >= {2 if flag == '--population' else 1}, got {value}")
     if not 0.0 <= args.threshold <= 1.0:
         raise CliError(f"--threshold: must be in [0, 1], got {args.threshold}")
     json_out = _check_output(args.json, (".json",), "--json")
     checkpoint = resolve_checkpoint(args.run)
+    search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed)
     results = {}
     for role in roles:
-        print(f"exploit {role}: a fresh {role} against the frozen trained {other_role(role)} of {checkpoint}",
-              flush=True)
+        print(f"exploit {role}: best responses ({', '.join(methods)}) against the frozen trained "
+              f"{other_role(role)} of {checkpoint}", flush=True)
+
+        def generation(done: int, total: int, best: float, role=role) -> None:
+            if done == total or done % 5 == 0:
+                print(f"  search {role}: generation {done}/{total}, best candidate {best:.3f}", flush=True)
+
         results[role] = exploit(
-            checkpoint, role, budget=args.budget, episodes=args.episodes, eval_seed=args.seed, seed=args.train_seed,
-            output=args.output, address=args.address, dashboard=not args.no_dashboard,
-            log_level="INFO" if args.verbose else "ERROR",
+            checkpoint, role, methods=methods, budget=args.budget, seeds=args.seeds, search=search,
+            episodes=args.episodes, eval_seed=args.seed, seed=args.train_seed, output=args.output,
+            address=args.address, dashboard=not args.no_dashboard, log_level="INFO" if args.verbose else "ERROR",
             on_start=lambda where, run_dir: print(f"{where}; best-response run {run_dir}", flush=True),
-            on_iteration=lambda report: print(_progress_line(report), flush=True), progress=Progress)
-        print(f"best-response run: {results[role].best_response_run}")
+            on_iteration=lambda report: print(_progress_line(report), flush=True),
+            on_method=lambda method, role=role: print(f"{role}: method {method}", flush=True),
+            on_generation=generation, progress=Progress)
     print(f"\nexploitability of {checkpoint} ({args.episodes} episodes per matchup, seed {args.seed}, "
           "Wilson/Newcombe 95% intervals)")
-    print(_format_table([row.to_dict() for r in results.values()
-                         for row in (r.best_response, r.trained, *r.scripted)]))
-    # The other role's earlier result for the same checkpoint completes the verdict.
-    recorded = {role: r.summary() for role, r in exploit_results(checkpoint).items()}
-    summaries = {**recorded, **{role: r.summary() for role, r in results.items()}}
+    rows = []
+    for r in results.values():
+        first = next(iter(r.methods.values()))
+        rows += [m.best_response for m in r.methods.values()] + [first.trained, *r.scripted]
+    print(_format_table([row.to_dict() for row in rows]))
+    # Earlier results for the same checkpoint (other methods, the other role) complete the verdict.
+    summaries = {role: r.summary() for role, r in exploit_results(checkpoint).items()}
+    summaries.update({role: r.summary() for role, r in results.items() if role not in summaries})
     for role in ("pursuer", "evader"):
         if role in summaries:
             print("\n".join(_exploit_lines(summaries[role])))
@@ -334,7 +368,8 @@ def cmd_exploit(args: argparse.Namespace) -> int:
     print(line)
     if json_out is not None:
         payload = {"checkpoint": str(checkpoint), "threshold": args.threshold,
-                   "results": {role: r.to_dict() for role, r in results.items()}, "verdict": line}
+                   "results": {role: r.to_dict() for role, r in results.items()},
+                   "recorded": summaries, "verdict": line}
         _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(payload, indent=2)))
     return 0
 
@@ -496,6 +531,60 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certify(args: argparse.Namespace) -> int:
+    from pe_rllib.evaluation.certify import CERTIFY_FILE, CERTIFY_PLOT, DEFAULT_CELLS, certify, certify_dir, tube_world
+    from pe_rllib.rundir import resolve_checkpoint
+
+    out = _check_output(args.out, (".png",), "--out")
+    json_out = _check_output(args.json, (".json",), "--json")
+    if not 1 <= args.episodes <= 100_000:
+        raise CliError(f"--episodes: must be in [1, 100000], got {args.episodes}")
+    if args.grid is not None and not 9 <= args.grid <= 201:
+        raise CliError(f"--grid: must be in [9, 201] cells, got {args.grid}")
+    if args.margin is not None and not args.margin >= 0:
+        raise CliError(f"--margin: must be >= 0 m, got {args.margin}")
+    if args.seed < 0:
+        raise CliError(f"--seed: must be >= 0, got {args.seed}")
+    checkpoint = resolve_checkpoint(args.run)
+    tube_world(load_experiment(checkpoint / EXPERIMENT_FILE).env)          # an open world, before any work
+    print(f"certify {checkpoint}: HJ tube (cached under {certify_dir(checkpoint)}), {args.episodes} starts per side",
+          flush=True)
+    safety = None if args.safety is None else args.safety == "on"
+    try:
+        result = certify(checkpoint, episodes=args.episodes, cells=args.grid or DEFAULT_CELLS, seed=args.seed,
+                         margin=args.margin, safety=safety, progress=Progress)
+    except ValueError as err:          # e.g. no starts on one side of the tube
+        if isinstance(err, ConfigError):
+            raise
+        raise CliError(str(err)) from None
+    world, grid = result.world, result.grid
+    print(f"world: pursuer {world['pursuer_v_max']:g} m/s, evader {world['evader_v_max']:g} m/s, turn rate "
+          f"{world['omega_max']:g} rad/s, capture radius {world['capture_radius']:g} m, T {world['horizon']:g} s; "
+          f"safety filter {'on' if result.safety else 'off'}")
+    print(f"tube: {grid['cells']}x{grid['cells']}x{grid['heading_cells']} over |x|,|y| <= {grid['half_width']:g} m "
+          f"(spacing {grid['spacing'][0]:.3f} m, {grid['spacing'][2]:.3f} rad, {grid['accuracy']} scheme), value error "
+          f"~{result.grid_error:g} m, "
+          f"margin {result.margin:g} m; volume {result.tube_volume_fraction:.3f} of the box; "
+          f"{'from cache, solved' if result.tube_cached else 'solved'} in {result.tube_seconds:.1f} s; episodes "
+          f"{result.play_seconds:.1f} s")
+    rows = [["starts", "should win", "episodes", "excluded (wall)", "captured", "escaped", "collision",
+             "rate [95% CI]"]]
+    for side, role in ((result.inside, "pursuer"), (result.outside, "evader")):
+        rows.append([side.side, role, str(side.episodes), str(side.excluded), str(side.captures), str(side.timeouts),
+                     str(side.collisions), _interval(side.rate, side.to_dict()["ci95"])])
+    print(_aligned(rows))
+    walls = "reachable (episodes near one excluded)" if result.walls_reachable else "out of reach within T"
+    print(f"optimal play: capture from inside 1, escape from outside 1; start distances {result.distances[0]:g}-"
+          f"{result.distances[1]:g} m; walls {walls}")
+    written = certify_dir(checkpoint) / checkpoint.name
+    print(f"wrote {written / CERTIFY_FILE} and {written / CERTIFY_PLOT}")
+    if out is not None:
+        _write_output(out, "--out", lambda path: write_atomic(path, (written / CERTIFY_PLOT).read_bytes()))
+    if json_out is not None:
+        _write_output(json_out, "--json", lambda path: write_atomic(path, json.dumps(result.to_dict(), indent=2)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pe-rllib", description="Pursuit-evasion self-play on Ray RLlib.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -534,22 +623,35 @@ def build_parser() -> argparse.ArgumentParser:
                           help="epsilon of the equilibrium verdict, when exploit results exist (default: 0.05)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    exploit = sub.add_parser("exploit", help="best-response exploitability: train a fresh role against a run's "
-                             "frozen other role and report the gap")
+    exploit = sub.add_parser("exploit", help="exploitability: best responses to a run's frozen roles (a searched "
+                             "scripted controller, PPO from the trained weights and from fresh ones) and the gap")
     exploit.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run directory (newest intact checkpoint) "
                          "or checkpoint directory")
-    exploit.add_argument("--role", required=True, choices=("pursuer", "evader", "both"),
-                         help="the role to exploit with (both: one after the other)")
+    exploit.add_argument("--role", default="both", choices=("pursuer", "evader", "both"),
+                         help="the role to exploit with (default: both, one after the other)")
+    exploit.add_argument("--method", default="all", choices=tuple(EXPLOIT_METHODS),
+                         help="search: cross-entropy search over a scripted controller family (no training); "
+                              "rl: PPO best responses; all (default): both, the gap is the maximum")
+    exploit.add_argument("--init", choices=("trained", "fresh", "both"),
+                         help="where the RL best responses start: the run's trained weights, fresh ones, or both "
+                              "(default: both)")
+    exploit.add_argument("--seeds", type=int, default=1,
+                         help="RL best responses per init, with consecutive training seeds; the strongest counts "
+                              "(default: 1)")
     exploit.add_argument("--budget", type=int, metavar="ENV_STEPS",
-                         help="env steps the best response trains for (default: as many as the run had sampled "
-                              "at the checkpoint)")
+                         help="env steps each RL best response trains for (default: as many as the run had sampled "
+                              "at the checkpoint; may be more)")
+    exploit.add_argument("--generations", type=int, default=20, help="search generations (default: 20)")
+    exploit.add_argument("--population", type=int, default=32,
+                         help="search candidates per generation (default: 32)")
+    exploit.add_argument("--search-seed", type=int, default=0, help="seed of the search (default: 0)")
     exploit.add_argument("--episodes", type=int, default=1000, help="evaluation episodes per matchup (default: 1000)")
     exploit.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default: 0)")
     exploit.add_argument("--train-seed", type=int,
-                         help="seed of the best response's training (default: the run's seed + 1)")
+                         help="seed of the (first) RL best response's training (default: the run's seed + 1)")
     exploit.add_argument("--threshold", type=float, default=0.05,
                          help="epsilon of the equilibrium verdict (default: 0.05)")
-    exploit.add_argument("--output", help="the best-response run directory (default: RUN/exploit/<role>-...); "
+    exploit.add_argument("--output", help="the RL best-response run directory (default: RUN/exploit/<role>-...); "
                          "repeating the command continues or reuses it")
     exploit.add_argument("--json", help="write the results and the verdict to this .json file")
     exploit.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
@@ -593,6 +695,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
     train.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
     train.set_defaults(func=cmd_train)
+
+    certify = sub.add_parser("certify", help="Hamilton-Jacobi ground truth (open worlds): the trained pursuer's "
+                             "capture rate from inside the capture tube, the trained evader's escape rate from outside")
+    certify.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run directory (newest intact checkpoint) "
+                         "or checkpoint directory, of a world without obstacles (e.g. --config open)")
+    certify.add_argument("--episodes", type=int, default=500, help="starts per side of the tube (default: 500)")
+    certify.add_argument("--grid", type=int, help="position cells per axis of the HJ grid, 36 headings (default: 51; "
+                         "about a minute per tube on 2 shared cores, then cached)")
+    certify.add_argument("--margin", type=float, help="starts at least this far [m, in value] from the tube "
+                         "boundary (default: twice the grid's measured error, at least 0.1)")
+    certify.add_argument("--safety", choices=("on", "off"), help="safety filter (default: as trained)")
+    certify.add_argument("--seed", type=int, default=0, help="seed of the starts and episodes (default: 0)")
+    certify.add_argument("--out", help="also write the picture (tube slices, starts by outcome) to this .png")
+    certify.add_argument("--json", help="also write the report to this .json file")
+    certify.set_defaults(func=cmd_certify)
 
     status = sub.add_parser("status", help="where a run stands (iteration, phase, rates, evaluation, checkpoint, "
                             "alive or not), from its directory alone: also over a shared storage path")

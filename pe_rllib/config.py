@@ -434,6 +434,12 @@ class TrainingConfig:
     weights instead of fresh ones ("" = all fresh). ``pe-rllib exploit`` loads the frozen opponent so."""
     init_modules: tuple[str, ...] = ()
     """The roles ``init_checkpoint`` initialises, e.g. [evader]."""
+    deterministic_modules: tuple[str, ...] = ()
+    """Roles whose module acts deterministically (its action distribution's mode) while sampling, as
+    evaluation plays it, instead of exploring. ``pe-rllib exploit`` sets the frozen opponent of an RL
+    best response so: a best response must answer the policy the gap is measured against (measured:
+    trained against the exploring opponent, warm-started best responses fell far below the trained
+    role they started from). Batched sampler only."""
 
     def __post_init__(self) -> None:
         _check(self.algorithm == "PPO", "algorithm", "must be 'PPO' (the only one wired so far)", self.algorithm)
@@ -465,6 +471,12 @@ class TrainingConfig:
         _check(isinstance(self.init_checkpoint, str), "init_checkpoint", "must be a path", self.init_checkpoint)
         _check(bool(self.init_checkpoint) == bool(self.init_modules), "init_modules",
                "must name at least one role exactly when init_checkpoint is set", self.init_modules)
+        object.__setattr__(self, "deterministic_modules", tuple(self.deterministic_modules))
+        _check(all(m in ROLES for m in self.deterministic_modules)
+               and len(set(self.deterministic_modules)) == len(self.deterministic_modules),
+               "deterministic_modules", f"must be distinct roles out of {ROLES}", self.deterministic_modules)
+        _check(not self.deterministic_modules or self.sampler == "batched", "deterministic_modules",
+               "needs sampler: batched (RLlib's own runner explores with every module)", self.deterministic_modules)
 
 
 @dataclass(frozen=True)

@@ -294,3 +294,26 @@ def test_a_stand_in_keeps_its_weights_until_its_episode_ends(embedded_ray):
         assert matchups["pursuer|evader@2"]["episodes"] >= N
     finally:
         runner.stop()
+
+
+def test_a_deterministic_module_plays_its_mode_while_the_others_explore(embedded_ray):
+    """``training.deterministic_modules``: the frozen opponent of a best response acts as evaluation plays
+    it (its distribution's mean), the learning role still samples around its mean."""
+    from ray.rllib.core.columns import Columns
+
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+    runner = BatchedSelfPlayRunner(config=build_algorithm_config(batched(deterministic_modules=["evader"])))
+    episodes = runner.sample(num_timesteps=10 * N)
+    offsets = {}
+    for episode in episodes:
+        mean = episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS)[:, :2]
+        offsets.setdefault(episode.agent_id, []).append(np.abs(np.asarray(episode.get_actions()) - mean).max())
+    assert max(offsets["evader"]) < 1e-6
+    assert min(offsets["pursuer"]) > 1e-3
+    runner.stop()
+    from pe_rllib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="training.deterministic_modules: needs sampler: batched"):
+        batched(deterministic_modules=["evader"], sampler="rllib")

@@ -53,6 +53,10 @@ class WorldState:
     def copy(self) -> "WorldState":
         return WorldState(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
 
+    def take(self, index: np.ndarray) -> "WorldState":
+        """A new state holding arenas ``index`` (an index array: arenas may repeat, e.g. tiled starts)."""
+        return WorldState(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
+
     def assign(self, mask: np.ndarray, other: "WorldState") -> None:
         """Overwrite the arenas selected by ``mask`` with ``other`` (which holds exactly those arenas)."""
         for f in dataclasses.fields(self):

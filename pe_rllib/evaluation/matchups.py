@@ -73,6 +73,76 @@ class MatchupResult:
         return {**asdict(self), "ci95": self.ci95()}
 
 
+@dataclass
+class FirstEpisodes:
+    """Per-arena record of each arena's first episode (see :func:`play_first_episodes`)."""
+
+    outcome: np.ndarray                  # [n] outcome codes (core.CAPTURE, TIMEOUT, COLLISION)
+    length: np.ndarray                   # [n] steps
+    collided: dict[str, np.ndarray]      # {role: [n] bool}
+    interventions: int = 0               # safety-filter interventions over the live agent steps
+    infeasible: int = 0
+    agent_steps: int = 0
+    filtered: bool = False
+
+
+def play_first_episodes(make_env: Callable[[int], BatchedPursuitEvasion], pursuer: Policy, evader: Policy, n: int,
+                        *, seed: int, prepare: Callable[[object], dict] | None = None) -> FirstEpisodes:
+    """Play ``n`` arenas until each has finished its first episode (the one rollout loop of evaluation).
+
+    ``prepare(env) -> obs``, when given, runs after ``env.reset(seed=seed)`` and may place the
+    arenas' starts (edit ``env.world``, then return ``env.refresh_observation()``).
+    """
+    env = make_env(n)
+    obs = env.reset(seed=seed)
+    if prepare is not None:
+        obs = prepare(env)
+    policies = dict(zip(AGENTS, (pursuer, evader)))
+    record = FirstEpisodes(outcome=np.zeros(n, dtype=np.int64), length=np.zeros(n, dtype=np.int64),
+                           collided={role: np.zeros(n, dtype=bool) for role in AGENTS})
+    finished = np.zeros(n, dtype=bool)
+    while not finished.all():
+        actions = {role: policies[role].act(obs[role]) for role in AGENTS}
+        obs, _, terminated, truncated, infos = env.step(actions)
+        live = ~finished
+        for role in AGENTS:
+            if "safety_intervened" in infos[role]:
+                record.filtered = True
+                record.interventions += int(infos[role]["safety_intervened"][live].sum())
+                record.infeasible += int(infos[role]["safety_infeasible"][live].sum())
+                record.agent_steps += int(live.sum())
+        new = (terminated["pursuer"] | truncated["pursuer"]) & live
+        record.outcome[new] = infos["pursuer"]["outcome"][new]
+        record.length[new] = infos["pursuer"]["episode_length"][new]
+        for role in AGENTS:
+            record.collided[role][new] = infos[role]["collision"][new]
+        finished |= new
+    return record
+
+
+def summarize(env_config: EnvConfig, records: list[FirstEpisodes], names: tuple[str, str]) -> MatchupResult:
+    """One :class:`MatchupResult` over the first episodes of ``records``."""
+    outcome = np.concatenate([r.outcome for r in records])
+    length = np.concatenate([r.length for r in records])
+    captured = outcome == CAPTURE
+    result = MatchupResult(
+        pursuer=names[0], evader=names[1], episodes=len(outcome),
+        capture_rate=float(captured.mean()),
+        escape_rate=float((outcome == TIMEOUT).mean()),
+        collision_rate=float((outcome == COLLISION).mean()),
+        pursuer_collision_rate=float(np.concatenate([r.collided["pursuer"] for r in records]).mean()),
+        evader_collision_rate=float(np.concatenate([r.collided["evader"] for r in records]).mean()),
+        mean_time_to_capture=float(length[captured].mean() * env_config.dt) if captured.any() else None,
+        mean_episode_steps=float(length.mean()),
+    )
+    if any(r.filtered for r in records):
+        agent_steps = sum(r.agent_steps for r in records)
+        result.intervention_rate = sum(r.interventions for r in records) / max(agent_steps, 1)
+        result.infeasible_rate = sum(r.infeasible for r in records) / max(agent_steps, 1)
+        result.agent_steps = agent_steps
+    return result
+
+
 def evaluate(
     env_config: EnvConfig,
     pursuer: Policy,
@@ -88,66 +158,22 @@ def evaluate(
     """Play ``episodes`` episodes and aggregate outcomes.
 
     ``make_env(n)`` builds the batched env (e.g. with a safety filter); by default a
-    plain :class:`BatchedPursuitEvasion` over ``env_config``. ``progress(done, total)``
-    is called after each batch.
+    plain :class:`BatchedPursuitEvasion` over ``env_config``. Batch ``k`` of at most
+    ``num_envs`` arenas is reset with seed ``seed + k``. ``progress(done, total)`` is
+    called after each batch.
     """
     if episodes < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
     make_env = make_env or (lambda n: BatchedPursuitEvasion(n, env_config))
-    policies = dict(zip(AGENTS, (pursuer, evader)))
-    outcome, length = [], []
-    collided = {role: [] for role in AGENTS}
-    interventions = infeasible = agent_steps = 0
-    filtered = False
-    done_total, batch_index = 0, 0
+    records = []
+    done_total = 0
     while done_total < episodes:
         n = min(num_envs, episodes - done_total)
-        env = make_env(n)
-        obs = env.reset(seed=seed + batch_index)
-        finished = np.zeros(n, dtype=bool)
-        batch_outcome = np.zeros(n, dtype=np.int64)
-        batch_length = np.zeros(n, dtype=np.int64)
-        batch_collided = {role: np.zeros(n, dtype=bool) for role in AGENTS}
-        while not finished.all():
-            actions = {role: policies[role].act(obs[role]) for role in AGENTS}
-            obs, _, terminated, truncated, infos = env.step(actions)
-            live = ~finished
-            for role in AGENTS:
-                if "safety_intervened" in infos[role]:
-                    filtered = True
-                    interventions += int(infos[role]["safety_intervened"][live].sum())
-                    infeasible += int(infos[role]["safety_infeasible"][live].sum())
-                    agent_steps += int(live.sum())
-            new = (terminated["pursuer"] | truncated["pursuer"]) & live
-            batch_outcome[new] = infos["pursuer"]["outcome"][new]
-            batch_length[new] = infos["pursuer"]["episode_length"][new]
-            for role in AGENTS:
-                batch_collided[role][new] = infos[role]["collision"][new]
-            finished |= new
-        outcome.append(batch_outcome)
-        length.append(batch_length)
-        for role in AGENTS:
-            collided[role].append(batch_collided[role])
+        records.append(play_first_episodes(make_env, pursuer, evader, n, seed=seed + len(records)))
         done_total += n
-        batch_index += 1
         if progress is not None:
             progress(done_total, episodes)
-    outcome_all, length_all = np.concatenate(outcome), np.concatenate(length)
-    captured = outcome_all == CAPTURE
-    result = MatchupResult(
-        pursuer=names[0], evader=names[1], episodes=episodes,
-        capture_rate=float(captured.mean()),
-        escape_rate=float((outcome_all == TIMEOUT).mean()),
-        collision_rate=float((outcome_all == COLLISION).mean()),
-        pursuer_collision_rate=float(np.concatenate(collided["pursuer"]).mean()),
-        evader_collision_rate=float(np.concatenate(collided["evader"]).mean()),
-        mean_time_to_capture=float(length_all[captured].mean() * env_config.dt) if captured.any() else None,
-        mean_episode_steps=float(length_all.mean()),
-    )
-    if filtered:
-        result.intervention_rate = interventions / max(agent_steps, 1)
-        result.infeasible_rate = infeasible / max(agent_steps, 1)
-        result.agent_steps = agent_steps
+    result = summarize(env_config, records, names)
     logger.info("%s vs %s: capture %.3f escape %.3f collision %.3f over %d episodes",
                 names[0], names[1], result.capture_rate, result.escape_rate, result.collision_rate, episodes)
     return result

@@ -15,6 +15,7 @@ step for this action space does.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,27 @@ import numpy as np
 
 from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, load_experiment
 from pe_rllib.rundir import EXPERIMENT_FILE, POLICIES, RunDirectoryError, resolve_checkpoint
+
+INFERENCE_THREADS = 1
+"""Torch intra-op threads a policy's forward pass uses. The networks are small MLPs, whose
+matrix products are slower split over threads than on one, and far slower when the cores
+are shared with env stepping or other processes: measured on 2 cores, a search generation
+against a trained opponent took 15 s with 2 threads under load and 4 s with 1."""
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """Run the block with ``count`` torch intra-op threads, restoring the process's setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if before != count:
+            torch.set_num_threads(before)
 
 
 class LearnedPolicy:
@@ -57,7 +79,7 @@ class LearnedPolicy:
         batch = obs[None] if single else obs
         if batch.shape[-1] != self._dim:
             raise ValueError(f"observation: expected dimension {self._dim} for {self.role}, got {batch.shape[-1]}")
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(INFERENCE_THREADS):
             out = self.module.forward_inference({"obs": torch.from_numpy(batch)})
             dist = self._dist_cls.from_logits(out["action_dist_inputs"])
             if self.deterministic:

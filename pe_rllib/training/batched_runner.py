@@ -258,20 +258,21 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             else:
                 module = self.module[player]
             batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
+            explores = explore and player not in self.experiment.training.deterministic_modules
             with torch.no_grad():
-                out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
+                out = module.forward_exploration(batch) if explores else module.forward_inference(batch)
                 if Columns.ACTIONS in out:                 # scripted: acts directly, never trained
                     actions[rows] = np.asarray(out[Columns.ACTIONS], np.float32)
                     continue
                 inputs = out[Columns.ACTION_DIST_INPUTS]
-                dist_cls = (module.get_exploration_action_dist_cls() if explore
+                dist_cls = (module.get_exploration_action_dist_cls() if explores
                             else module.get_inference_action_dist_cls())
                 dist = dist_cls.from_logits(inputs)
-                if not explore:
+                if not explores:
                     dist = dist.to_deterministic()
                 sampled = dist.sample()
                 actions[rows] = sampled.numpy()
-                if explore:
+                if explores:
                     logp[rows] = dist.logp(sampled).numpy()
                 dist_inputs[rows] = inputs.numpy()
         return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs

@@ -1,0 +1,214 @@
+"""Searched scripted best responses: the cross-entropy method over a controller family.
+
+A role's searched best response is the controller of a parameterised family
+(:mod:`pe_rllib.policies.families`) that succeeds most often against a frozen opponent
+(capture for a pursuer, escape for an evader). No training: every candidate plays on the
+batched world core, a whole population at once (one parameter row per arena).
+
+How it searches (:func:`search_best_response`):
+
+1. **Cross-entropy method** in the family's unit cube: each generation draws
+   ``population`` candidates from a diagonal Gaussian (the current mean is always one of
+   them), plays each for ``episodes`` episodes from the *same* starts (common random
+   numbers: the starts are drawn once per generation and tiled over the candidates, so
+   candidates are compared on identical situations), and moves the Gaussian towards the
+   best ``elite_fraction``. Each generation uses fresh starts.
+2. **Selection on fresh episodes**: the ``finalists`` candidates with the best search
+   fitness, and the final mean, are re-played on ``selection_episodes`` episodes the search
+   never saw; the best of them is the result. (Picking the best of hundreds of noisy
+   estimates flatters it; this step removes most of that bias.)
+3. The caller reports the result on yet another set of episodes (``pe-rllib exploit`` uses
+   the evaluation seed, the same episodes the trained role is measured on).
+
+Seeds: generation ``g`` of search seed ``s`` resets its worlds with seed
+``SEARCH_SEED_BASE * (s + 1) + g`` and the selection with ``... + 100_000``, far from the
+small evaluation seeds (0, 1, ...), so the search never optimises on the reported episodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from pe_rllib.config import SUCCESS_RATE, ConfigError, ExperimentConfig
+from pe_rllib.envs.core import CAPTURE, TIMEOUT
+from pe_rllib.evaluation.matchups import Policy, play_first_episodes
+from pe_rllib.policies.families import ParametricPolicy, make_family
+
+logger = logging.getLogger(__name__)
+
+SEARCH_SEED_BASE = 1_000_003
+_SELECTION_OFFSET = 100_000
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How hard the search looks (defaults: about 30k episodes, a minute or two on 2 cores)."""
+
+    generations: int = 20
+    population: int = 32
+    """Candidates per generation (the current mean is one of them)."""
+    episodes: int = 48
+    """Episodes per candidate per generation (the same starts for every candidate)."""
+    elite_fraction: float = 0.25
+    smoothing: float = 0.7
+    """How far the Gaussian moves towards the elites each generation (1: all the way)."""
+    initial_std: float = 0.3
+    """Initial standard deviation in the unit cube of the parameters."""
+    min_std: float = 0.02
+    finalists: int = 4
+    selection_episodes: int = 500
+    seed: int = 0
+    family: str | None = None
+    """The controller family (default: the role's first, see :data:`pe_rllib.policies.families.FAMILIES`)."""
+
+    def __post_init__(self) -> None:
+        for name in ("generations", "population", "episodes", "finalists", "selection_episodes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"search.{name}: must be an integer >= 1, got {value!r}")
+        if self.population < 2:
+            raise ConfigError(f"search.population: must be >= 2, got {self.population}")
+        for name in ("elite_fraction", "smoothing"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"search.{name}: must be in (0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.min_std <= self.initial_std:
+            raise ConfigError(f"search.initial_std: must be >= min_std > 0, got {self.initial_std}, {self.min_std}")
+
+    @property
+    def elites(self) -> int:
+        return max(1, round(self.elite_fraction * self.population))
+
+
+@dataclass
+class SearchResult:
+    """The best controller found, and how the search went."""
+
+    role: str
+    family: str
+    params: dict[str, float]
+    selection_rate: float
+    """Its success rate on the selection episodes (fresh to the search, not the reported ones)."""
+    selection_episodes: int
+    settings: dict
+    history: list[dict] = field(default_factory=list)
+    """Per generation: best and mean fitness, and the mean's parameters."""
+    finalists: list[dict] = field(default_factory=list)
+    episodes_played: int = 0
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def success(outcome: np.ndarray, role: str) -> np.ndarray:
+    """Per-episode success of ``role`` from outcome codes."""
+    return outcome == (CAPTURE if role == "pursuer" else TIMEOUT)
+
+
+def candidate_rates(experiment: ExperimentConfig, controller: ParametricPolicy, opponent: Policy,
+                    params: np.ndarray, episodes: int, seed: int) -> np.ndarray:
+    """Success rate of each parameter row of ``params`` ``[C, P]`` against ``opponent``, each over the
+    same ``episodes`` starts (drawn with ``seed``): ``[C]``."""
+    from pe_rllib.safety import make_batched_env
+
+    count = len(params)
+    controller.set_params(np.repeat(params, episodes, axis=0))
+
+    def tiled_starts(env) -> dict:
+        world = env.world
+        world.assign(np.ones(world.num_envs, dtype=bool), world.take(np.tile(np.arange(episodes), count)))
+        return env.refresh_observation()
+
+    pair = (controller, opponent) if controller.role == "pursuer" else (opponent, controller)
+    record = play_first_episodes(lambda n: make_batched_env(n, experiment), *pair, count * episodes, seed=seed,
+                                 prepare=tiled_starts)
+    return success(record.outcome, controller.role).reshape(count, episodes).mean(axis=1)
+
+
+def cross_entropy_search(fitness: Callable[[np.ndarray, int], np.ndarray], start: np.ndarray,
+                         settings: SearchSettings, rng: np.random.Generator,
+                         on_generation: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+                         ) -> tuple[np.ndarray, list[tuple[float, np.ndarray]]]:
+    """The cross-entropy method over the unit cube (maximising).
+
+    ``fitness(unit [C, P], generation) -> [C]`` scores one generation's candidates (noisy is
+    fine); ``start`` is the initial mean. Returns the final mean and every ``(fitness, point)``
+    scored. ``on_generation(generation, fitness, mean)`` after each generation.
+    """
+    dim = len(start)
+    mean, std = np.clip(np.asarray(start, dtype=np.float64), 0.0, 1.0), np.full(dim, settings.initial_std)
+    seen: list[tuple[float, np.ndarray]] = []
+    for generation in range(settings.generations):
+        unit = np.clip(mean + std * rng.standard_normal((settings.population, dim)), 0.0, 1.0)
+        unit[0] = mean
+        rates = np.asarray(fitness(unit, generation), dtype=np.float64)
+        seen.extend(zip(rates.tolist(), unit))
+        elite = unit[np.argsort(-rates, kind="stable")[:settings.elites]]
+        mean = (1 - settings.smoothing) * mean + settings.smoothing * elite.mean(axis=0)
+        std = np.maximum((1 - settings.smoothing) * std + settings.smoothing * elite.std(axis=0), settings.min_std)
+        if on_generation is not None:
+            on_generation(generation, rates, mean)
+    return mean, seen
+
+
+def search_best_response(experiment: ExperimentConfig, role: str, opponent: Policy,
+                         settings: SearchSettings = SearchSettings(),
+                         progress: Callable[[int, int, float], None] | None = None) -> SearchResult:
+    """The best controller of ``role``'s family against the frozen ``opponent`` in ``experiment``'s world
+    (safety filter as configured). ``progress(generation, generations, best_fitness)`` after each
+    generation."""
+    started = time.perf_counter()
+    controller = make_family(role, experiment.env, settings.family, seed=settings.seed)
+    family = type(controller)
+    base = SEARCH_SEED_BASE * (settings.seed + 1)
+    history = []
+
+    def fitness(unit: np.ndarray, generation: int) -> np.ndarray:
+        return candidate_rates(experiment, controller, opponent, family.from_unit(unit), settings.episodes,
+                               seed=base + generation)
+
+    def on_generation(generation: int, rates: np.ndarray, mean: np.ndarray) -> None:
+        history.append({"generation": generation, "best": float(rates.max()), "mean_fitness": float(rates.mean()),
+                        "mean_params": family.describe(family.from_unit(mean))})
+        logger.info("search %s generation %d/%d: best %.3f mean %.3f", role, generation + 1, settings.generations,
+                    rates.max(), rates.mean())
+        if progress is not None:
+            progress(generation + 1, settings.generations, float(rates.max()))
+
+    mean, seen = cross_entropy_search(fitness, family.to_unit(family.defaults()), settings,
+                                      np.random.default_rng(settings.seed), on_generation)
+    ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
+    finalists = np.stack([mean] + [u for _, u in ranked])
+    selection = candidate_rates(experiment, controller, opponent, family.from_unit(finalists),
+                                settings.selection_episodes, seed=base + _SELECTION_OFFSET)
+    played = (settings.generations * settings.population * settings.episodes
+              + len(finalists) * settings.selection_episodes)
+    best = int(np.argmax(selection))
+    result = SearchResult(
+        role=role, family=family.family, params=family.describe(family.from_unit(finalists[best])),
+        selection_rate=float(selection[best]), selection_episodes=settings.selection_episodes,
+        settings=asdict(settings), history=history,
+        finalists=[{"params": family.describe(family.from_unit(u)),
+                    "search_fitness": None if i == 0 else ranked[i - 1][0], "selection_rate": float(rate)}
+                   for i, (u, rate) in enumerate(zip(finalists, selection))],
+        episodes_played=played, wall_s=time.perf_counter() - started)
+    logger.info("search %s: %s %s, %s %.3f on %d selection episodes (%.0f s)", role, family.family,
+                result.params, SUCCESS_RATE[role], result.selection_rate, settings.selection_episodes, result.wall_s)
+    return result
+
+
+def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: int | None = None) -> ParametricPolicy:
+    """The controller a search found, ready to play (one parameter row for every arena)."""
+    family = make_family(result.role, experiment.env, result.family, seed=seed)
+    family.set_params(np.array([result.params[name] for name in family.names()]))
+    return family
+
+
+__all__ = ["SEARCH_SEED_BASE", "SearchResult", "SearchSettings", "candidate_rates", "cross_entropy_search",
+           "search_best_response",
+           "searched_policy", "success"]

@@ -1,0 +1,297 @@
+"""Parameterised controller families: the search space of the scripted best responses.
+
+Each family is a :class:`~pe_rllib.policies.scripted.ScriptedPolicy` (the same
+``act(obs [B, D]) -> actions [B, 2]`` interface every player has) whose behaviour is set
+by a vector of physical parameters, **one row per arena**: a whole population of
+candidate controllers plays in one batched world at once (``params`` ``[B, P]``), or a
+single controller everywhere (``params`` ``[P]``). The searches of
+:mod:`pe_rllib.evaluation.search` optimise these vectors against a frozen opponent.
+
+The families are deliberately wider than the hand-tuned scripted policies (whose hazard
+margin and slowdown are fixed), so that the search can find what a ten-line controller
+finds:
+
+``pursuit`` (pursuer)
+    Heads for a lead point ``r + v * min(lead_factor * t_intercept, lead_horizon)`` of the
+    evader's constant-velocity intercept, shifted by ``herd_offset`` metres towards the arena
+    centre side of the evader (approaching from the open side herds it into a wall or
+    corner), adds ``pn_gain`` times the line-of-sight rate to the turn rate (proportional
+    navigation), and is pushed off obstacles and walls inside ``repulsion_range`` metres with
+    ``repulsion_gain``. It slows down by up to ``misalign_slowdown`` when facing away.
+
+``evasion`` (evader)
+    A weighted sum of unit directions: away from the pursuer (``flee_gain``), around the
+    arena centre on a circle of ``orbit_radius`` (``orbit_gain``, its sign the sense of
+    rotation), along the nearest wall away from the pursuer (``wall_follow_gain``), and a
+    break turn across the pursuer's velocity when it is closer than ``juke_distance``
+    (``juke_gain``); plus obstacle and wall repulsion as above and random turn-rate jitter
+    of ``jitter`` times the top turn rate.
+
+Example:
+    >>> import numpy as np
+    >>> from pe_rllib.envs import BatchedPursuitEvasion
+    >>> from pe_rllib.policies.families import make_family
+    >>> env = BatchedPursuitEvasion(4, n_obstacles=1)
+    >>> obs = env.reset(seed=0)
+    >>> pursuer = make_family("pursuer", env.config)
+    >>> pursuer.names()[:3]
+    ['lead_factor', 'lead_horizon', 'pn_gain']
+    >>> pursuer.set_params(np.stack([pursuer.defaults()] * 4))
+    >>> pursuer.act(obs["pursuer"]).shape
+    (4, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pe_rllib.config import ConfigError, EnvConfig
+from pe_rllib.policies.scripted import ScriptedPolicy
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One searchable parameter: its bounds, the value a search starts from, and what it does."""
+
+    name: str
+    low: float
+    high: float
+    default: float
+    doc: str
+
+
+class ParametricPolicy(ScriptedPolicy):
+    """A scripted controller whose parameters are an array, one row per arena (or one row for all)."""
+
+    family = "parametric"
+    parameters: tuple[Parameter, ...] = ()
+
+    def __init__(self, env_config: EnvConfig, role: str, params: np.ndarray | None = None,
+                 seed: int | None = None) -> None:
+        super().__init__(env_config, role, seed=seed)
+        self.name = self.family
+        self.params = self.defaults()
+        if params is not None:
+            self.set_params(params)
+
+    # ---------------------------------------------------------------- parameters
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [p.name for p in cls.parameters]
+
+    @classmethod
+    def bounds(cls) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([p.low for p in cls.parameters]), np.array([p.high for p in cls.parameters])
+
+    @classmethod
+    def defaults(cls) -> np.ndarray:
+        return np.array([p.default for p in cls.parameters])
+
+    @classmethod
+    def from_unit(cls, unit: np.ndarray) -> np.ndarray:
+        """Parameters from points of the unit cube ``[..., P]`` (clipped into it)."""
+        low, high = cls.bounds()
+        return low + np.clip(unit, 0.0, 1.0) * (high - low)
+
+    @classmethod
+    def to_unit(cls, params: np.ndarray) -> np.ndarray:
+        low, high = cls.bounds()
+        return (np.asarray(params, dtype=np.float64) - low) / (high - low)
+
+    @classmethod
+    def describe(cls, params: np.ndarray) -> dict[str, float]:
+        """``{name: value}`` of one parameter vector (rounded for reports)."""
+        return {p.name: round(float(v), 4) for p, v in zip(cls.parameters, np.asarray(params).ravel())}
+
+    def set_params(self, params: np.ndarray) -> None:
+        """``[P]`` (every arena) or ``[B, P]`` (one row per arena), checked against the bounds."""
+        params = np.asarray(params, dtype=np.float64)
+        if params.shape[-1:] != (len(self.parameters),) or params.ndim not in (1, 2):
+            raise ValueError(f"params: expected shape [{len(self.parameters)}] or [B, {len(self.parameters)}] "
+                             f"for family {self.family!r}, got {params.shape}")
+        low, high = self.bounds()
+        rows = params.reshape(-1, len(self.parameters))
+        outside = np.flatnonzero(np.any((rows < low - 1e-9) | (rows > high + 1e-9), axis=0))
+        if outside.size:
+            p = self.parameters[outside[0]]
+            raise ValueError(f"params: {p.name} must be in [{p.low:g}, {p.high:g}]")
+        self.params = params
+
+    def column(self, name: str, batch: int) -> np.ndarray:
+        """Parameter ``name`` per arena, ``[batch]``."""
+        values = self.params[..., self.names().index(name)]
+        if values.ndim == 0:
+            return np.full(batch, float(values))
+        if values.shape[0] != batch:
+            raise ValueError(f"params: {values.shape[0]} rows for a batch of {batch} observations")
+        return values
+
+    # ---------------------------------------------------------------- shared behaviour
+
+    def hazard_push(self, obs: np.ndarray) -> np.ndarray:
+        """Repulsion from obstacles and walls with this controller's range and gain per arena."""
+        n = len(obs)
+        self._range = np.maximum(self.column("repulsion_range", n), 1e-3)
+        self._gain = self.column("repulsion_gain", n)
+        return self.repulsion(obs)
+
+    def _weight(self, gap: np.ndarray) -> np.ndarray:
+        shape = (-1,) + (1,) * (gap.ndim - 1)
+        ratio = 1.0 - gap / self._range.reshape(shape)
+        return self._gain.reshape(shape) * np.clip(ratio, 0.0, None) ** 2
+
+    def drive(self, direction: np.ndarray, omega_extra: np.ndarray | float = 0.0) -> np.ndarray:
+        """Actions turning towards ego-frame ``direction`` ``[B, 2]`` (plus ``omega_extra`` rad/s), at top
+        speed slowed by ``misalign_slowdown`` when facing away from it."""
+        n = len(direction)
+        error = np.arctan2(direction[:, 1], direction[:, 0])
+        omega = np.clip(self.column("heading_gain", n) * error + omega_extra,
+                        -self.env_config.omega_max, self.env_config.omega_max)
+        slowdown = self.column("misalign_slowdown", n)
+        v = self.v_max * (1.0 - slowdown * (1.0 - np.clip(np.cos(error), 0.0, 1.0)))
+        return self.to_actions(v, omega)
+
+    def world_frame(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Own position ``[B, 2]`` (m, arena centre at 0) and heading ``cos, sin`` ``[B]``."""
+        own = self.layout.part(obs, "own")
+        cfg = self.env_config
+        position = own[:, 0:2] * np.array([cfg.arena_width / 2, cfg.arena_height / 2])
+        return position, own[:, 2], own[:, 3]
+
+    @staticmethod
+    def to_ego(vectors: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
+        return np.stack([cos_t * vectors[:, 0] + sin_t * vectors[:, 1],
+                         -sin_t * vectors[:, 0] + cos_t * vectors[:, 1]], axis=1)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+_REPULSION = (
+    Parameter("repulsion_range", 0.05, 2.5, 0.8, "hazard clearance [m] inside which obstacles and walls repel"),
+    Parameter("repulsion_gain", 0.0, 5.0, 2.0, "strength of the hazard repulsion"),
+    Parameter("heading_gain", 1.0, 10.0, 4.0, "turn rate per radian of heading error [1/s]"),
+    Parameter("misalign_slowdown", 0.0, 1.0, 0.3, "speed given up when facing away from the desired direction"),
+)
+
+
+class PursuitFamily(ParametricPolicy):
+    """Lead pursuit + proportional navigation + herding + hazard repulsion (see the module docstring)."""
+
+    family, roles = "pursuit", ("pursuer",)
+    parameters = (
+        Parameter("lead_factor", 0.0, 1.5, 0.5, "fraction of the constant-velocity intercept time to lead by"),
+        Parameter("lead_horizon", 0.0, 5.0, 2.0, "cap on the lead time [s]"),
+        Parameter("pn_gain", 0.0, 6.0, 0.0, "turn rate per unit line-of-sight rate (proportional navigation)"),
+        Parameter("herd_offset", 0.0, 2.0, 0.0, "aim this far [m] to the arena-centre side of the evader"),
+        *_REPULSION,
+    )
+
+    def _act(self, obs):
+        n = len(obs)
+        r, v, known = self.opponent(obs)
+        distance = np.linalg.norm(r, axis=1)
+        # Intercept time of a constant-velocity target: |r + v t| = v_p t, smallest t > 0.
+        a = (v ** 2).sum(1) - self.v_max ** 2
+        b = 2 * (r * v).sum(1)
+        c = distance ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disc = np.maximum(b ** 2 - 4 * a * c, 0.0)
+            roots = np.stack([(-b - np.sqrt(disc)) / (2 * a), (-b + np.sqrt(disc)) / (2 * a)], axis=1)
+            roots = np.where(np.abs(a)[:, None] < 1e-9, (-c / np.where(np.abs(b) > 1e-12, b, np.nan))[:, None],
+                             roots)
+        roots = np.where(np.isfinite(roots) & (roots > 0), roots, np.inf)
+        t_intercept = roots.min(axis=1)
+        t_intercept = np.where(np.isfinite(t_intercept), t_intercept, distance / self.v_max)
+        lead = np.minimum(self.column("lead_factor", n) * t_intercept, self.column("lead_horizon", n))
+        target = r + v * lead[:, None]
+        # Herding: aim at the side of the evader that faces the arena centre, fading in the last metre.
+        position, cos_t, sin_t = self.world_frame(obs)
+        evader_world = position + np.stack([cos_t * r[:, 0] - sin_t * r[:, 1],
+                                            sin_t * r[:, 0] + cos_t * r[:, 1]], axis=1)
+        centre_side = self.to_ego(_unit(-evader_world), cos_t, sin_t)
+        target = target + (self.column("herd_offset", n) * np.clip(distance - 1.0, 0.0, 1.0))[:, None] * centre_side
+        direction = np.where(known[:, None], _unit(target), np.array([1.0, 0.0])) + self.hazard_push(obs)
+        own_v = self.layout.part(obs, "own")[:, 4] * self.v_max
+        v_rel = v - np.stack([own_v, np.zeros(n)], axis=1)
+        los_rate = (r[:, 0] * v_rel[:, 1] - r[:, 1] * v_rel[:, 0]) / np.maximum(distance ** 2, 1e-9)
+        return self.drive(direction, np.where(known, self.column("pn_gain", n) * los_rate, 0.0))
+
+
+class EvasionFamily(ParametricPolicy):
+    """Flee + orbit + wall following + break turns + jitter + hazard repulsion (see the module docstring)."""
+
+    family, roles = "evasion", ("evader",)
+    parameters = (
+        Parameter("flee_gain", 0.0, 2.0, 1.0, "weight of the direction away from the pursuer"),
+        Parameter("orbit_radius", 0.5, 6.0, 3.0, "radius [m] of the circle around the arena centre"),
+        Parameter("orbit_gain", -2.0, 2.0, 0.0, "weight of the orbit (sign: counter-clockwise > 0)"),
+        Parameter("wall_follow_gain", 0.0, 2.0, 0.0, "weight of running along the nearest wall, away from the pursuer"),
+        Parameter("juke_distance", 0.0, 4.0, 0.0, "pursuer distance [m] below which to break-turn"),
+        Parameter("juke_gain", 0.0, 3.0, 1.0, "weight of the break turn across the pursuer's velocity"),
+        Parameter("jitter", 0.0, 1.0, 0.0, "random turn-rate noise, as a fraction of the top turn rate"),
+        *_REPULSION,
+    )
+
+    def _act(self, obs):
+        n = len(obs)
+        r, v, known = self.opponent(obs)              # the pursuer, in the evader's ego frame
+        distance = np.linalg.norm(r, axis=1)
+        away = -_unit(r)
+        position, cos_t, sin_t = self.world_frame(obs)
+        # Orbit the arena centre: the tangent plus a pull onto the circle.
+        radius = np.linalg.norm(position, axis=1)
+        radial = _unit(position)
+        tangent = np.stack([-radial[:, 1], radial[:, 0]], axis=1)
+        pull = np.clip(self.column("orbit_radius", n) - radius, -1.0, 1.0)
+        orbit = self.to_ego(np.sign(self.column("orbit_gain", n))[:, None] * tangent + pull[:, None] * radial,
+                            cos_t, sin_t)
+        # Along the nearest wall, in the sense that leads away from the pursuer.
+        walls = self.layout.part(obs, "walls")                    # left, right, bottom, top
+        nearest = walls.argmin(axis=1)
+        along = np.where((nearest < 2)[:, None], np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+        along = self.to_ego(along, cos_t, sin_t)
+        along *= np.where((along * away).sum(1) >= 0, 1.0, -1.0)[:, None]
+        # Break turn: across the pursuer's velocity, to the side of its line the evader is on.
+        closing = _unit(np.where(np.linalg.norm(v, axis=1, keepdims=True) > 1e-6, v, -r))
+        across = np.stack([-closing[:, 1], closing[:, 0]], axis=1)
+        across *= np.where((across * -r).sum(1) >= 0, 1.0, -1.0)[:, None]
+        juke = (distance < self.column("juke_distance", n)) & known
+        direction = (self.column("flee_gain", n)[:, None] * away
+                     + np.abs(self.column("orbit_gain", n))[:, None] * _unit(orbit)
+                     + self.column("wall_follow_gain", n)[:, None] * along
+                     + (self.column("juke_gain", n) * juke)[:, None] * across)
+        direction = np.where(known[:, None], direction, _unit(orbit)) + self.hazard_push(obs)
+        jitter = self.column("jitter", n) * self.env_config.omega_max * self.np_random.uniform(-1.0, 1.0, n)
+        return self.drive(direction, jitter)
+
+
+FAMILIES: dict[str, dict[str, type[ParametricPolicy]]] = {
+    "pursuer": {PursuitFamily.family: PursuitFamily},
+    "evader": {EvasionFamily.family: EvasionFamily},
+}
+"""The searchable controller families of each role, by name."""
+
+
+def family_names(role: str) -> list[str]:
+    return list(FAMILIES[role])
+
+
+def make_family(role: str, env_config: EnvConfig, family: str | None = None, params: np.ndarray | None = None,
+                seed: int | None = None) -> ParametricPolicy:
+    """A controller of ``role``'s ``family`` (its first by default); unknown names raise a one-line error."""
+    if role not in FAMILIES:
+        raise ConfigError(f"role: must be one of {tuple(FAMILIES)}, got {role!r}")
+    family = family or family_names(role)[0]
+    if family not in FAMILIES[role]:
+        raise ConfigError(f"unknown controller family {family!r} for {role} "
+                          f"(choose from: {', '.join(family_names(role))})")
+    return FAMILIES[role][family](env_config, role, params=params, seed=seed)
+
+
+__all__ = ["FAMILIES", "EvasionFamily", "Parameter", "ParametricPolicy", "PursuitFamily", "family_names",
+           "make_family"]

@@ -1,0 +1,133 @@
+"""Searched scripted best responses: the controller families, the cross-entropy search, and what it finds."""
+
+import numpy as np
+import pytest
+
+from pe_rllib.config import ConfigError, load_experiment
+from pe_rllib.envs import BatchedPursuitEvasion
+from pe_rllib.evaluation import search as search_module
+from pe_rllib.evaluation.search import (
+    SEARCH_SEED_BASE,
+    SearchSettings,
+    candidate_rates,
+    cross_entropy_search,
+    search_best_response,
+    searched_policy,
+)
+from pe_rllib.evaluation.suite import Player, play, scripted_players
+from pe_rllib.policies.families import EvasionFamily, PursuitFamily, make_family
+
+CONVERGE = load_experiment("converge")
+SMALL_SEARCH = SearchSettings(generations=5, population=12, episodes=24, selection_episodes=200)
+
+
+class NeverTurnsLeft:
+    """A planted weakness: an evader that break-turns away from a closing pursuer, but never to the left."""
+
+    def __init__(self, env_config):
+        self.inner = make_family("evader", env_config)
+        params = self.inner.defaults()
+        names = self.inner.names()
+        params[names.index("juke_distance")], params[names.index("juke_gain")] = 1.5, 2.0
+        self.inner.set_params(params)
+
+    def act(self, obs):
+        actions = self.inner.act(obs).copy()
+        actions[:, 1] = np.minimum(actions[:, 1], 0.0)          # omega <= 0: right turns only
+        return actions
+
+
+def test_cross_entropy_search_converges_to_the_peak_of_a_noisy_function():
+    target = np.array([0.8, 0.2, 0.6])
+    noise = np.random.default_rng(1)
+
+    def fitness(unit, generation):
+        return np.exp(-((unit - target) ** 2).sum(1) / 0.1) + noise.normal(0, 0.05, len(unit))
+
+    settings = SearchSettings(generations=25, population=24)
+    mean, seen = cross_entropy_search(fitness, np.full(3, 0.5), settings, np.random.default_rng(0))
+    assert np.abs(mean - target).max() < 0.08
+    assert len(seen) == 25 * 24
+
+
+def test_a_family_takes_one_parameter_row_per_arena_and_checks_bounds():
+    env = BatchedPursuitEvasion(6, CONVERGE.env)
+    obs = env.reset(seed=0)
+    pursuer = make_family("pursuer", env.config)
+    rows = np.stack([PursuitFamily.defaults()] * 6)
+    rows[:3, pursuer.names().index("pn_gain")] = 5.0
+    pursuer.set_params(rows)
+    mixed = pursuer.act(obs["pursuer"])
+    pursuer.set_params(PursuitFamily.defaults())
+    plain = pursuer.act(obs["pursuer"])
+    assert np.allclose(mixed[3:], plain[3:]) and mixed.shape == (6, 2) and np.all(np.abs(mixed) <= 1)
+    with pytest.raises(ValueError, match="pn_gain must be in"):
+        pursuer.set_params(np.where(np.arange(len(rows[0])) == 2, 99.0, rows[0]))
+    with pytest.raises(ValueError, match="expected shape"):
+        pursuer.set_params(np.zeros(3))
+    pursuer.set_params(rows[:4])
+    with pytest.raises(ValueError, match="4 rows for a batch of 6"):
+        pursuer.act(obs["pursuer"])
+    with pytest.raises(ConfigError, match="unknown controller family 'nope' for evader"):
+        make_family("evader", env.config, "nope")
+    assert EvasionFamily.from_unit(EvasionFamily.to_unit(EvasionFamily.defaults())) == pytest.approx(
+        EvasionFamily.defaults())
+
+
+def test_candidates_are_compared_on_the_same_starts():
+    """Common random numbers: identical candidates get identical rates, so differences are the candidates'."""
+    evader = make_scripted_evader()
+    params = np.stack([PursuitFamily.defaults()] * 3)
+    rates = candidate_rates(CONVERGE, make_family("pursuer", CONVERGE.env), evader, params, 40, seed=7)
+    assert rates[0] == rates[1] == rates[2]
+    other = candidate_rates(CONVERGE, make_family("pursuer", CONVERGE.env), evader, params[:1], 40, seed=8)
+    assert other.shape == (1,)
+
+
+def make_scripted_evader():
+    from pe_rllib.policies import make_scripted
+
+    return make_scripted("straight_flee", "evader", CONVERGE.env)
+
+
+def test_search_finds_a_planted_weakness_no_fixed_scripted_pursuer_finds():
+    evader = NeverTurnsLeft(CONVERGE.env)
+    found = search_best_response(CONVERGE, "pursuer", evader, SMALL_SEARCH)
+    assert found.family == "pursuit" and set(found.params) == set(PursuitFamily.names())
+    target = Player("right-turner", "evader", evader)
+    rows = play(CONVERGE, [(Player("searched", "pursuer", searched_policy(CONVERGE, found)), target)]
+                + [(p, target) for p in scripted_players(CONVERGE, "pursuer", 0)], 400, seed=0)
+    searched, scripted = rows[0].capture_rate, max(r.capture_rate for r in rows[1:])
+    assert searched > scripted + 0.15, [(r.pursuer, r.capture_rate) for r in rows]
+    # The weakness is the planted one: the same evader free to turn both ways is caught far less often.
+    free = Player("both-ways", "evader", evader.inner)
+    fair = play(CONVERGE, [(Player("searched", "pursuer", searched_policy(CONVERGE, found)), free)], 400, seed=0)
+    assert fair[0].capture_rate < searched - 0.1
+
+
+def test_search_optimises_and_selects_on_episodes_it_never_reports(monkeypatch):
+    seeds = []
+    original = search_module.play_first_episodes
+
+    def spy(*args, seed, **kwargs):
+        seeds.append(seed)
+        return original(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(search_module, "play_first_episodes", spy)
+    settings = SearchSettings(generations=3, population=4, episodes=8, selection_episodes=50, seed=2)
+    found = search_best_response(CONVERGE, "evader", make_family("pursuer", CONVERGE.env), settings)
+    *generations, selection = seeds
+    assert generations == [SEARCH_SEED_BASE * 3 + g for g in range(3)]          # fresh starts every generation
+    assert selection not in generations and min(seeds) > 10_000                   # never the evaluation seeds
+    assert len(found.finalists) == 1 + settings.finalists and found.selection_episodes == 50
+    assert found.selection_rate == max(f["selection_rate"] for f in found.finalists)
+    assert found.episodes_played == 3 * 4 * 8 + 5 * 50 and len(found.history) == 3
+
+
+def test_search_settings_are_checked():
+    with pytest.raises(ConfigError, match="search.population: must be >= 2"):
+        SearchSettings(population=1)
+    with pytest.raises(ConfigError, match="search.generations: must be an integer >= 1"):
+        SearchSettings(generations=0)
+    with pytest.raises(ConfigError, match="search.elite_fraction"):
+        SearchSettings(elite_fraction=0.0)
