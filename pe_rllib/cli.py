@@ -325,10 +325,11 @@ def cmd_exploit(args: argparse.Namespace) -> int:
                                     or args.seeds != 1):
         raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
                        "and one seed")
-    for flag, value in (("--budget", args.budget), ("--seeds", args.seeds), ("--episodes", args.episodes),
-                        ("--generations", args.generations), ("--population", args.population)):
-        if value is not None and value < (2 if flag == "--population" else 1):
-            raise CliError(f"{flag}: must be >= {2 if flag == '--population' else 1}, got {value}")
+    for flag, value, least in (("--budget", args.budget, 1), ("--seeds", args.seeds, 1),
+                               ("--episodes", args.episodes, 1), ("--generations", args.generations, 1),
+                               ("--population", args.population, 2)):
+        if value is not None and value < least:
+            raise CliError(f"{flag}: must be >= {least}, got {value}")
     if not 0.0 <= args.threshold <= 1.0:
         raise CliError(f"--threshold: must be in [0, 1], got {args.threshold}")
     json_out = _check_output(args.json, (".json",), "--json")

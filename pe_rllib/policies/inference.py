@@ -25,10 +25,10 @@ from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, load_experiment
 from pe_rllib.rundir import EXPERIMENT_FILE, POLICIES, RunDirectoryError, resolve_checkpoint
 
 INFERENCE_THREADS = 1
-"""Torch intra-op threads a policy's forward pass uses. The networks are small MLPs, whose
-matrix products are slower split over threads than on one, and far slower when the cores
-are shared with env stepping or other processes: measured on 2 cores, a search generation
-against a trained opponent took 15 s with 2 threads under load and 4 s with 1."""
+"""Torch intra-op threads a policy's forward pass uses. The networks are small MLPs: on 2 idle
+cores one thread is 0.86x of two (``benchmarks/bench_search.py``), but with the cores shared by
+a training run two threads spin against it and a search generation took 15 s instead of 4 s
+(BENCHMARKS.md, issue 19)."""
 
 
 @contextlib.contextmanager
