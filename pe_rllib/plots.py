@@ -9,7 +9,6 @@ trained capture next to the best scripted pursuer's capture against the same eva
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -20,8 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pe_rllib import rundir  # noqa: E402
-from pe_rllib.envs.render import COLORS  # noqa: E402
-from pe_rllib.files import write_atomic  # noqa: E402
+from pe_rllib.envs.render import COLORS, save_figure  # noqa: E402
 from pe_rllib.rundir import PROGRESS_FILE, RunDirectoryError, require_run_dir  # noqa: E402
 
 ROLE_SHADE = {"pursuer": COLORS["pursuer"], "evader": COLORS["evader"]}
@@ -113,9 +111,4 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
         ev.legend(loc="upper left", fontsize=7, ncol=2)
     axes[-1].set_xlabel("iteration")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    out = Path(out)
-    write_atomic(out, buffer.getvalue())
-    return out
+    return save_figure(fig, out)

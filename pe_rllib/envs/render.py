@@ -143,6 +143,16 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: int = 20
     return path
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure to ``path`` as PNG, atomically, and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    path = Path(path)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
 def video_available() -> bool:
     import importlib.util
 

@@ -10,7 +10,6 @@ crosses = excluded (near a wall).
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -21,8 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pe_rllib.envs.core import CAPTURE, TIMEOUT  # noqa: E402
-from pe_rllib.envs.render import COLORS  # noqa: E402
-from pe_rllib.files import write_atomic  # noqa: E402
+from pe_rllib.envs.render import COLORS, save_figure  # noqa: E402
 
 SLICES = (0.0, math.pi / 2, math.pi, -math.pi / 2)
 SLICE_NAMES = ("psi = 0 (same heading)", "psi = pi/2", "psi = pi (head-on)", "psi = -pi/2")
@@ -76,9 +74,4 @@ def plot_certificate(result, tube, out: str | Path) -> Path:
                  f"{inside.rate:.3f} ({inside.counted}), escape from outside {outside.rate:.3f} ({outside.counted}); "
                  f"speed ratio {result.world['evader_v_max'] / result.world['pursuer_v_max']:.2f}", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    out = Path(out)
-    write_atomic(out, buffer.getvalue())
-    return out
+    return save_figure(fig, out)
