@@ -134,14 +134,8 @@ class ParametricPolicy(ScriptedPolicy):
     def hazard_push(self, obs: np.ndarray) -> np.ndarray:
         """Repulsion from obstacles and walls with this controller's range and gain per arena."""
         n = len(obs)
-        self._range = np.maximum(self.column("repulsion_range", n), 1e-3)
-        self._gain = self.column("repulsion_gain", n)
-        return self.repulsion(obs)
-
-    def _weight(self, gap: np.ndarray) -> np.ndarray:
-        shape = (-1,) + (1,) * (gap.ndim - 1)
-        ratio = 1.0 - gap / self._range.reshape(shape)
-        return self._gain.reshape(shape) * np.clip(ratio, 0.0, None) ** 2
+        return self.repulsion(obs, influence=np.maximum(self.column("repulsion_range", n), 1e-3),
+                              gain=self.column("repulsion_gain", n))
 
     def drive(self, direction: np.ndarray, omega_extra: np.ndarray | float = 0.0) -> np.ndarray:
         """Actions turning towards ego-frame ``direction`` ``[B, 2]`` (plus ``omega_extra`` rad/s), at top

@@ -74,11 +74,20 @@ class ScriptedPolicy:
         velocity = np.where(visible[:, None], velocity, 0.0)
         return position, velocity, visible | ever
 
-    def repulsion(self, obs: np.ndarray) -> np.ndarray:
-        """Ego-frame push ``[B, 2]`` away from nearby obstacles and walls (0 when clear)."""
+    def repulsion(self, obs: np.ndarray, influence: np.ndarray | float | None = None,
+                  gain: np.ndarray | float = 3.0) -> np.ndarray:
+        """Ego-frame push ``[B, 2]`` away from obstacles and walls closer than ``influence`` metres
+        (default: the policy's own) with strength ``gain``; both may be per arena (``[B]``). 0 when clear."""
         push = np.zeros((len(obs), 2))
         if not self.avoid:
             return push
+        influence = self.influence if influence is None else influence
+
+        def weight(gap: np.ndarray) -> np.ndarray:
+            shape = (-1,) + (1,) * (gap.ndim - 1)            # per-arena values against [B] or [B, k] gaps
+            ratio = 1.0 - gap / np.reshape(influence, shape)
+            return np.reshape(gain, shape) * np.clip(ratio, 0.0, None) ** 2
+
         cfg = self.env_config
         if "obstacles" in self.layout.slices:
             block = self.layout.part(obs, "obstacles").reshape(len(obs), -1, 4)
@@ -86,24 +95,21 @@ class ScriptedPolicy:
             radius = block[..., 2] * cfg.obstacle_radius_max
             distance = np.linalg.norm(rel, axis=-1)
             gap = distance - radius - cfg.robot_radius
-            weight = self._weight(gap) * (block[..., 3] > 0.5)
-            push -= (weight[..., None] * rel / np.maximum(distance, 1e-9)[..., None]).sum(axis=1)
+            weights = weight(gap) * (block[..., 3] > 0.5)
+            push -= (weights[..., None] * rel / np.maximum(distance, 1e-9)[..., None]).sum(axis=1)
         if "lidar" in self.layout.slices:
             rays = self.layout.part(obs, "lidar") * cfg.lidar_range
             angles = np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
-            weight = self._weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // 4)
-            push -= np.stack([(weight * np.cos(angles)).sum(1), (weight * np.sin(angles)).sum(1)], axis=1)
+            weights = weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // 4)
+            push -= np.stack([(weights * np.cos(angles)).sum(1), (weights * np.sin(angles)).sum(1)], axis=1)
         walls = self.layout.part(obs, "walls") * self.scale - cfg.robot_radius
         own = self.layout.part(obs, "own")
         cos_t, sin_t = own[:, 2], own[:, 3]
-        world = np.stack([self._weight(walls[:, 0]) - self._weight(walls[:, 1]),
-                          self._weight(walls[:, 2]) - self._weight(walls[:, 3])], axis=1)
+        world = np.stack([weight(walls[:, 0]) - weight(walls[:, 1]),
+                          weight(walls[:, 2]) - weight(walls[:, 3])], axis=1)
         push += np.stack([cos_t * world[:, 0] + sin_t * world[:, 1],
                           -sin_t * world[:, 0] + cos_t * world[:, 1]], axis=1)
         return push
-
-    def _weight(self, gap: np.ndarray) -> np.ndarray:
-        return 3.0 * np.clip(1.0 - gap / self.influence, 0.0, None) ** 2
 
     def steer(self, direction: np.ndarray, speed: np.ndarray | float = 1.0) -> np.ndarray:
         """Actions that turn towards ego-frame ``direction`` ``[B, 2]`` and slow down when misaligned."""
