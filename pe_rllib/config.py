@@ -416,11 +416,23 @@ class TrainingConfig:
     num_env_runners: int = 0
     """Remote sampling actors (0 = sample in the driver process)."""
     num_envs_per_env_runner: int = 64
-    """Arenas (batched sampler) or envs (rllib sampler) stepped by each env runner."""
+    """Arenas (batched sampler) or envs (rllib sampler) stepped by each env runner: at most this many,
+    see ``min_fragment_length``."""
+    min_fragment_length: int = 30
+    """Fewest env steps each arena contributes to an iteration. The batch is split over runners x
+    arenas, and every arena's share reaches the learner as episode chunks whose Python cost
+    (episode objects, their transfer, the learner's connector pipeline) is per chunk, not per
+    step: 2 runners x 256 arenas leave 8 steps per arena of a 4,000-step batch and trained 0.7x as
+    fast as 2 x 64. So the arenas per runner are capped at batch / (runners x this) (see
+    :func:`rollout_shape`); 0 takes ``num_envs_per_env_runner`` as given."""
     num_cpus_per_env_runner: float = 1.0
-    """CPUs reserved per env runner."""
+    """CPUs reserved per env runner; its torch intra-op threads follow (at least 1)."""
     num_learners: int = 0
     """Remote learner actors (0 = learn in the driver process)."""
+    num_cpus_per_learner: int = 1
+    """CPUs reserved per learner (the driver's, when ``num_learners`` is 0) and its torch intra-op
+    threads. Torch's default, one thread per core, made the quickstart's small-MLP updates slower on
+    a 16-core node than on 2 cores; raise it for large networks or minibatches on a CPU learner."""
     num_gpus_per_learner: float = 0.0
     """GPUs per learner: set > 0 on a GPU head node; the device comes from here, never hard-coded."""
     checkpoint_every: int = 1
@@ -450,6 +462,16 @@ class TrainingConfig:
         for name in ("stop_iterations", "num_epochs", "train_batch_size_per_learner", "minibatch_size",
                      "num_envs_per_env_runner", "checkpoint_every", "keep_checkpoints"):
             _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
+        _check(isinstance(self.num_cpus_per_learner, int) and 1 <= self.num_cpus_per_learner <= 256,
+               "num_cpus_per_learner", "must be an integer in [1, 256]", self.num_cpus_per_learner)
+        _check(isinstance(self.min_fragment_length, int) and 0 <= self.min_fragment_length <= 100_000,
+               "min_fragment_length", "must be an integer in [0, 100000]", self.min_fragment_length)
+        runners = max(1, self.num_env_runners)
+        _check(runners * self.min_fragment_length <= self.total_batch_size, "min_fragment_length",
+               f"{runners} env runner(s) x {self.min_fragment_length} steps need a batch of at least "
+               f"{runners * self.min_fragment_length} env steps (train_batch_size_per_learner x learners is "
+               f"{self.total_batch_size}); lower it or num_env_runners, or raise the batch",
+               self.min_fragment_length)
         for name in ("num_env_runners", "num_learners", "max_env_runner_restarts"):
             _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         _check(self.minibatch_size <= self.train_batch_size_per_learner, "minibatch_size",
@@ -477,6 +499,46 @@ class TrainingConfig:
                "deterministic_modules", f"must be distinct roles out of {ROLES}", self.deterministic_modules)
         _check(not self.deterministic_modules or self.sampler == "batched", "deterministic_modules",
                "needs sampler: batched (RLlib's own runner explores with every module)", self.deterministic_modules)
+
+
+    @property
+    def total_batch_size(self) -> int:
+        """Env steps per iteration over all learners (RLlib: per-learner batch x max(1, learners))."""
+        return self.train_batch_size_per_learner * max(1, self.num_learners)
+
+
+def rollout_shape(training: TrainingConfig) -> tuple[int, int]:
+    """(arenas per env runner, rollout fragment length in steps per arena) for ``training``.
+
+    The iteration's batch B is split over R sampling runners (the driver's when
+    ``num_env_runners`` is 0) of N arenas each, L steps per arena, R x N x L >= B. N is the
+    configured ``num_envs_per_env_runner``, capped at B / (R x ``min_fragment_length``) so that
+    L >= ``min_fragment_length`` whatever the runner count (config validation guarantees
+    R x ``min_fragment_length`` <= B); L = ceil(B / (R x N)).
+    """
+    runners = max(1, training.num_env_runners)
+    batch = training.total_batch_size
+    arenas = training.num_envs_per_env_runner
+    if training.min_fragment_length:
+        arenas = max(1, min(arenas, batch // (runners * training.min_fragment_length)))
+    return arenas, math.ceil(batch / (runners * arenas))
+
+
+def sampling_summary(training: TrainingConfig) -> str:
+    """One line: how an iteration is sampled and where it is learned (the ``train`` header)."""
+    arenas, fragment = rollout_shape(training)
+    runners = max(1, training.num_env_runners)
+    where = "driver" if training.num_env_runners == 0 else f"{runners} env runner(s)"
+    capped = f" (of {training.num_envs_per_env_runner})" if arenas < training.num_envs_per_env_runner else ""
+    device = "GPU" if training.num_gpus_per_learner > 0 else "CPU"
+    learners = "the driver's learner" if training.num_learners == 0 else f"{training.num_learners} learners"
+    return (f"{where} x {arenas} arenas{capped} x {fragment} steps = {runners * arenas * fragment:,} env steps per "
+            f"iteration; {learners} on {device}, {training.num_cpus_per_learner} torch thread(s)")
+
+
+def runner_threads(training: TrainingConfig) -> int:
+    """Torch intra-op threads of an env runner: its CPU reservation, at least one."""
+    return max(1, int(training.num_cpus_per_env_runner))
 
 
 @dataclass(frozen=True)

@@ -171,8 +171,10 @@ def test_bad_input_fails_in_one_line_before_ray_starts(tmp_path, overrides, mess
 
 
 def test_asking_for_a_gpu_that_is_not_there_fails_clearly(tmp_path):
+    # One runner: 1 runner CPU + the remote learner's 1 CPU fit on 2 cores; only the GPU is missing.
     result = _cli("train", "--output", str(tmp_path / "run"), "--set", "training.num_gpus_per_learner=1",
-                  "--set", "training.num_learners=1", "--no-dashboard", cwd=Path(__file__).parent.parent)
+                  "--set", "training.num_learners=1", "--set", "training.num_env_runners=1", "--no-dashboard",
+                  cwd=Path(__file__).parent.parent)
     assert result.returncode == 2
     assert "training.num_gpus_per_learner: the run asks for 1 GPU(s) but Ray has 0" in result.stderr
     assert not (tmp_path / "run").exists()

@@ -62,11 +62,15 @@ def copy_weights(algorithm, source: str, target: str) -> None:
     logger.info("snapshot: %s -> %s", source, target)
 
 
-def apply_mapping(algorithm) -> None:
-    """Send the frozen roles and their stand-in modules to every env runner's mapping object.
+def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
+    """Send the self-play state to every env runner in one round trip per runner: the frozen roles
+    and their stand-in modules (the mapping object) and, with a curriculum, the level's world.
 
-    Each runner reseeds its mapping RNG from (run seed, iteration, runner index), so
-    runners do not draw identical opponent sequences and a resumed run draws the same.
+    Each runner reseeds its mapping RNG from (run seed, iteration, runner index), so runners
+    do not draw identical opponent sequences and a resumed run draws the same. A runner
+    whose world changes rebuilds its arenas and starts new episodes
+    (:meth:`BatchedSelfPlayRunner.set_world_overrides`). Returns (runner index, whether its
+    mapping had been configured before) per runner.
     """
     selfplay = algorithm.selfplay
     frozen = list(selfplay.schedule.frozen_roles)
@@ -79,59 +83,44 @@ def apply_mapping(algorithm) -> None:
     fixed = selfplay.cold_start_overrides()
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
+    world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
 
     def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
-                  _labels=labels):
+                  _labels=labels, _world=world):
+        mapping = env_runner.config.policy_mapping_fn
+        configured = mapping.configured
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        env_runner.config.policy_mapping_fn.configure(_frozen, _opponents, seed, _fixed, probability=_probability,
-                                                      labels=_labels)
+        mapping.configure(_frozen, _opponents, seed, _fixed, probability=_probability, labels=_labels)
+        if _world is not None:
+            env_runner.set_world_overrides(_world)
+        return int(env_runner.worker_index), configured
 
-    algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
-
-
-def apply_curriculum(algorithm) -> None:
-    """Send the curriculum level's world (env overrides) to every env runner; a runner whose world
-    changes rebuilds its arenas and starts new episodes (BatchedSelfPlayRunner.set_world_overrides)."""
-    curriculum = algorithm.selfplay.curriculum
-    if not curriculum.config.enabled:
-        return
-    overrides = curriculum.overrides()
-
-    def set_world(env_runner, _overrides=overrides):
-        env_runner.set_world_overrides(_overrides)
-
-    algorithm.env_runner_group.foreach_env_runner(set_world, local_env_runner=True)
+    return algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)
 
 
 def apply_selfplay(algorithm) -> None:
     """Make learners and env runners follow ``algorithm.selfplay``: who trains, who plays, in which world."""
     apply_freezing(algorithm, algorithm.selfplay.schedule.training_roles)
-    apply_mapping(algorithm)
-    apply_curriculum(algorithm)
+    configure_env_runners(algorithm)
 
 
 def sync_env_runners(algorithm) -> list[int]:
     """Before each iteration: bring every env runner up to the driver's self-play state.
 
-    Ray restarts a crashed env runner actor transparently, often without RLlib noticing
-    (then ``on_env_runners_recreated`` never fires), and the new process starts from the
-    original config: no mapping state, and freshly initialised weights for every module
-    PPO has not updated since (frozen roles, snapshots). Runners we have not configured
-    yet therefore get all module weights, and every runner gets the mapping state.
-    Returns the indices of the runners that were re-synced.
+    One round trip per runner, whatever changed since the last iteration (the callback
+    only decides; the state reaches the runners here). Ray restarts a crashed env runner
+    actor transparently, often without RLlib noticing (then ``on_env_runners_recreated``
+    never fires), and the new process starts from the original config: no mapping state,
+    and freshly initialised weights for every module PPO has not updated since (frozen
+    roles, snapshots). Runners whose mapping had never been configured therefore also get
+    all module weights. Returns the indices of the runners that were re-synced.
     """
-    group = algorithm.env_runner_group
-    # A mapping object that was never configured is the original config's: a fresh process.
-    answers = group.foreach_env_runner(
-        lambda env_runner: (env_runner.worker_index, env_runner.config.policy_mapping_fn.configured),
-        local_env_runner=False)
+    answers = configure_env_runners(algorithm)
     fresh = [index for index, configured in answers if not configured]
     if fresh:
-        group.sync_weights(from_worker_or_learner_group=algorithm.learner_group, to_worker_indices=fresh,
-                           inference_only=True)
+        algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
+                                                to_worker_indices=fresh, inference_only=True)
         logger.warning("env runner(s) %s were restarted: re-synced all module weights and self-play state", fresh)
-    apply_mapping(algorithm)
-    apply_curriculum(algorithm)                # a no-op on runners already in the level's world
     return fresh
 
 
@@ -196,9 +185,8 @@ class SelfPlayCallback(RLlibCallback):
         curriculum = selfplay.curriculum
         if curriculum.config.enabled:
             figures["curriculum_level"] = curriculum.level
-            if curriculum.observe(figures):
+            if curriculum.observe(figures):         # the runners get the level's world at the next sync
                 logger.info("curriculum: level %d from the next iteration on", curriculum.level)
-                apply_curriculum(algorithm)
             figures["curriculum_next"] = curriculum.level
         switched = selfplay.schedule.record_iteration(env_steps)
         if next_role is not None and selfplay.config.mode == "alternating":
@@ -224,8 +212,9 @@ class SelfPlayCallback(RLlibCallback):
         if league is not None:
             load_slots(algorithm)
             figures.update(league_figures(selfplay))
-        if switched or league is not None:
-            apply_selfplay(algorithm)
+        if switched:
+            apply_freezing(algorithm, selfplay.schedule.training_roles)
+        # Mapping and world reach the runners in SelfPlayPPO.training_step (sync_env_runners).
         figures["switch_next"] = switched
         figures["snapshots_filled"] = dict(selfplay.pool.filled)
         fresh, latest = evaluation_figures(algorithm)          # after the decisions: the weights that play on

@@ -26,7 +26,7 @@ from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
-from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, to_dict
+from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, rollout_shape, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
 from pe_rllib.policies.module_ids import scripted_id, scripted_opponent_id, slot_ids
@@ -39,6 +39,7 @@ from pe_rllib.rundir import (
     verify_checkpoint,
     write_manifest,
 )
+from pe_rllib.training.learner import SelfPlayPPOLearner
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
 
 logger = logging.getLogger(__name__)
@@ -255,6 +256,11 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     RLlibPursuitEvasion(env_config)                  # proves the env builds before Ray starts work
     initial_roles = PhaseSchedule(experiment.selfplay).training_roles
     spec = module_spec(experiment)
+    arenas, fragment = rollout_shape(training)
+    if arenas < training.num_envs_per_env_runner:
+        logger.info("arenas per env runner: %d of the %d configured, so that each steps %d times per iteration "
+                    "(training.min_fragment_length %d)", arenas, training.num_envs_per_env_runner, fragment,
+                    training.min_fragment_length)
     return (
         PPOConfig(algo_class=SelfPlayPPO)
         .environment(register(), env_config=env_config)
@@ -263,10 +269,12 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
                      policies_to_train=initial_roles)
         .rl_module(rl_module_spec=spec)
         .env_runners(num_env_runners=training.num_env_runners,
-                     num_envs_per_env_runner=training.num_envs_per_env_runner,
+                     num_envs_per_env_runner=arenas,
+                     rollout_fragment_length=fragment,
                      num_cpus_per_env_runner=training.num_cpus_per_env_runner,
                      **runner_class(training.sampler))
-        .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner)
+        .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner,
+                  num_cpus_per_learner=training.num_cpus_per_learner, learner_class=SelfPlayPPOLearner)
         .training(lr=training.lr, gamma=training.gamma, lambda_=training.lambda_,
                   clip_param=training.clip_param, entropy_coeff=training.entropy_coeff,
                   vf_loss_coeff=training.vf_loss_coeff, vf_clip_param=training.vf_clip_param,

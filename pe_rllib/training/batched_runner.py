@@ -84,7 +84,7 @@ from ray.rllib.utils.metrics import (
 )
 
 from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
-from pe_rllib.config import ROLES, env_with
+from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
@@ -131,6 +131,10 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def make_env(self):
         self.experiment = experiment_from_env_config(self.config.env_config)
+        if self.worker_index:                 # a remote runner's process: threads per its CPU reservation
+            import torch
+
+            torch.set_num_threads(runner_threads(self.experiment.training))
         self.world_overrides: dict = {}
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.arenas = make_batched_env(self.num_envs, self.experiment)
@@ -235,6 +239,12 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         for key in [key for key in self._kept if key not in playing]:
             del self._kept[key]
 
+    def torch_threads(self) -> int:
+        """The torch intra-op threads this runner's process runs with (for tests and diagnostics)."""
+        import torch
+
+        return torch.get_num_threads()
+
     def kept_stand_ins(self) -> int:
         """How many old stand-in copies arenas are still playing (for tests and diagnostics)."""
         return len(self._kept)
@@ -257,6 +267,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 self._stats.kept_steps += len(rows)
             else:
                 module = self.module[player]
+            if getattr(module, "training", False):        # once: acting needs no train-mode toggling
+                module.eval()                              # (scripted modules are no torch modules)
             batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
             explores = explore and player not in self.experiment.training.deterministic_modules
             with torch.no_grad():

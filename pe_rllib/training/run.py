@@ -25,7 +25,7 @@ from typing import Callable
 
 import yaml
 
-from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, to_dict
+from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, sampling_summary, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.rundir import (
     CHECKPOINTS,
@@ -214,8 +214,7 @@ def _resource_shortfall(experiment: ExperimentConfig, cpus: float, gpus: float) 
                 f"{gpus:g}; set it to 0 (CPU) or run on a GPU node")
     # The driver (local learner and env runner) takes no CPU reservation of its own in Ray.
     runner_cpus = training.num_cpus_per_env_runner * training.num_env_runners
-    # RLlib's default num_cpus_per_learner ("auto"): 1 for a CPU learner, 0 for a GPU learner.
-    learner_cpus = training.num_learners if training.num_gpus_per_learner == 0 else 0
+    learner_cpus = training.num_learners * training.num_cpus_per_learner
     if runner_cpus + learner_cpus > cpus:
         return (f"training.num_cpus_per_env_runner: {training.num_env_runners} env runner(s) x "
                 f"{training.num_cpus_per_env_runner:g} CPU + {learner_cpus} learner CPU(s) = "
@@ -492,7 +491,7 @@ def train(
             trim_progress(run_dir, resumed_at)
         write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
         if on_start is not None:
-            on_start(where, run_dir)
+            on_start(f"{where}; {sampling_summary(experiment.training)}", run_dir)
         algo = algo_config.build_algo()
         algo.run_name = run_dir.resolve().name
         start = time.perf_counter()
