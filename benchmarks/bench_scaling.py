@@ -205,7 +205,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="measure each configuration this many times (median)")
     parser.add_argument("--baseline-tree", type=Path, help="an earlier checkout whose quickstart is the baseline")
     parser.add_argument("--name", default="scaling")
+    parser.add_argument("--resummarize", action="store_true", help="summarize and plot results/NAME.json again")
     args = parser.parse_args()
+    if args.resummarize:
+        saved = json.loads((Path(__file__).with_name("results") / f"{args.name}.json").read_text())
+        raw = [row for row in saved["rows"] if not row.get("summary")]
+        summary = summarize(raw)
+        save(args.name, [*summary, *raw])
+        plot(summary, Path(__file__).with_name("results") / f"{args.name}.png")
+        return
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(measure(spec["config"], spec["overrides"], spec["iterations"])))
@@ -232,16 +240,18 @@ def main() -> None:
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """One row per label (the repeats' median throughput, the breakdown of the median run)."""
+    """One row per label: the repeats' median throughput, the breakdown of the run nearest to it."""
     by_label: dict[str, list[dict]] = {}
     for row in rows:
+        if row.get("summary"):
+            continue
         label = row["label"].split(" (#")[0]
         by_label.setdefault(label, []).append(row)
     out = []
     for label, group in by_label.items():
-        group = sorted(group, key=lambda r: r["steps_per_s"])
-        middle = group[len(group) // 2]
-        out.append({**middle, "label": label, "summary": True, "repeats": len(group),
+        median = statistics.median(r["steps_per_s"] for r in group)
+        nearest = min(group, key=lambda r: abs(r["steps_per_s"] - median))
+        out.append({**nearest, "label": label, "summary": True, "repeats": len(group), "steps_per_s": round(median),
                     "steps_per_s_all": [r["steps_per_s"] for r in group]})
     return out
 

@@ -40,7 +40,7 @@ def test_arenas_are_taken_as_configured_when_the_minimum_is_zero_and_the_bundled
                               min_fragment_length=0).training) == (256, 2)
     assert rollout_shape(load_experiment("quickstart").training) == (64, 32)          # as tuned: 2 x 64, 32 steps
     assert rollout_shape(load_experiment("quickstart", {"training.num_envs_per_env_runner": 256}).training) == (66, 31)
-    assert rollout_shape(load_experiment("scale").training) == (18, 131)
+    assert rollout_shape(load_experiment("scale").training) == (19, 31)
 
 
 def test_the_train_header_names_the_shape_in_use_and_a_capped_arena_count():
