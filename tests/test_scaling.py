@@ -125,6 +125,45 @@ def test_an_acting_module_in_eval_mode_skips_rllibs_toggling_and_acts_the_same()
     assert ours.training
 
 
+@pytest.mark.parametrize("explore", [True, False])
+def test_acting_through_the_flattened_actor_draws_the_same_actions_and_logp_as_rllibs_path(explore):
+    """LearnedPPOModule.act (the batched sampler's per-step call) runs the actor's layers directly and
+    samples the Gaussian itself: same dist inputs, same random draws, same log-probabilities as the
+    module's forward plus RLlib's TorchDiagGaussian, for weights changed after the first call too."""
+    from pe_rllib.policies.rl_module import act_through_rllib, learned_module_spec
+
+    module = learned_module_spec(load_experiment("quickstart")).build()
+    module.eval()
+    obs = torch.from_numpy(np.random.default_rng(1).normal(size=(32, module.observation_space.shape[0])).astype("f4"))
+    for _ in range(2):
+        torch.manual_seed(7)
+        fast = module.act(obs, explore)
+        torch.manual_seed(7)
+        slow = act_through_rllib(module, obs, explore)
+        assert module.__dict__["_actor_path"], "the fast path was not taken"
+        assert torch.equal(fast[0], slow[0]) and torch.equal(fast[2], slow[2])
+        if explore:
+            torch.testing.assert_close(fast[1], slow[1], rtol=0, atol=1e-6)
+        else:
+            assert fast[1] is None and slow[1] is None
+        with torch.no_grad():                                   # a weight sync: copied in place
+            for parameter in module.parameters():
+                parameter.add_(0.05)
+
+
+def test_a_module_in_training_mode_acts_through_rllibs_path():
+    """The flattened actor is for acting in eval mode only; the learner's module (training mode) and any
+    module whose shape it does not know take RLlib's path."""
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    module = learned_module_spec(load_experiment("quickstart")).build()
+    module.train()
+    obs = torch.zeros(3, module.observation_space.shape[0])
+    actions, logp, inputs = module.act(obs, True)
+    assert actions.shape == (3, 2) and logp.shape == (3,) and inputs.shape == (3, 4)
+    assert "_actor_path" not in module.__dict__ and module.training
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (a GPU node); CI machines have none")
 def test_the_gpu_learner_keeps_its_modules_on_cuda_and_trains(embedded_ray):
     """num_gpus_per_learner: 1 puts the driver's learner on the GPU (the device comes from the config)

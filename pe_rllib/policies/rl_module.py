@@ -11,14 +11,21 @@ never be in ``policies_to_train``.
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
+import torch
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from pe_rllib.config import ExperimentConfig, TrainingConfig, from_dict, to_dict
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.policies.scripted import make_scripted
+
+logger = logging.getLogger(__name__)
 
 
 def model_config(training: TrainingConfig) -> dict:
@@ -34,14 +41,22 @@ def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
 
 
 class LearnedPPOModule(DefaultPPOTorchRLModule):
-    """RLlib's default PPO torch module, minus a per-call cost when it acts.
+    """RLlib's default PPO torch module, minus per-call costs when it acts.
 
-    RLlib 2.60's ``TorchRLModule.forward_exploration`` / ``forward_inference`` call
-    ``self.eval()`` on every call, and ``eval()`` walks the whole ``nn.Module`` tree (about
-    50 submodules here): 0.3 ms per call, as much as the forward pass itself, and a third of
-    the batched sampler's per-step time at 32 arenas (profiled). A module already in eval mode
-    (the env runners put theirs there once) skips the walk; one in training mode (the learner's)
-    goes through RLlib's own toggling unchanged. Same weights, state keys and outputs.
+    Same weights, state keys and outputs as RLlib's module; two shortcuts for acting:
+
+    * RLlib 2.60's ``TorchRLModule.forward_exploration`` / ``forward_inference`` call
+      ``self.eval()`` on every call, and ``eval()`` walks the whole ``nn.Module`` tree (about
+      50 submodules here): 0.3 ms per call, as much as the forward pass itself (profiled). A
+      module already in eval mode (the env runners put theirs there once) skips the walk; one
+      in training mode (the learner's) goes through RLlib's own toggling unchanged.
+    * :meth:`act` (the batched sampler's per-step call) runs the actor MLP's layers directly
+      (the encoder and head wrappers, and the critic RLlib's forward also computes, cost about
+      four times the layers' own arithmetic at 32 arenas) and samples the diagonal Gaussian
+      without building a ``torch.distributions`` object: the same operations on the same
+      tensors, so the same numbers and the same random draws. Where the module is not that
+      shape (another encoder, a recurrent one, another distribution) or the first call's
+      outputs differ from RLlib's path, it acts through RLlib's path instead.
     """
 
     def forward_exploration(self, batch, **kwargs):
@@ -53,6 +68,79 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         if self.training:
             return super().forward_inference(batch, **kwargs)
         return self._forward_inference(batch, **kwargs)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """``(actions, logp, dist_inputs)`` for a batch of observations; ``logp`` is None unless exploring.
+
+        Exploring samples the exploration distribution; otherwise the action is its
+        deterministic form (the Gaussian's mean), as RLlib's env runner acts.
+        """
+        layers = self._actor_layers(obs)
+        if layers is None:
+            return act_through_rllib(self, obs, explore)
+        inputs = obs
+        for layer in layers:
+            inputs = layer.forward(inputs)   # no hooks are registered on these layers: skip __call__'s machinery
+        return self._sample(inputs, explore)
+
+    @staticmethod
+    def _sample(inputs: torch.Tensor, explore: bool):
+        """TorchDiagGaussian.from_logits(inputs): sample and logp (torch.distributions.Normal's formulas)."""
+        loc, log_std = inputs.chunk(2, dim=-1)
+        if not explore:
+            return loc, None, inputs
+        scale = log_std.exp()
+        actions = torch.normal(loc, scale)
+        logp = -((actions - loc) ** 2) / (2 * scale**2) - scale.log() - math.log(math.sqrt(2 * math.pi))
+        return actions, logp.sum(-1), inputs
+
+    def _actor_layers(self, obs: torch.Tensor) -> list | None:
+        """The actor MLP's layers in order, or None where :meth:`act` must use RLlib's path."""
+        if self.training:
+            return None
+        layers = self.__dict__.get("_actor_path")      # a plain attribute: not a submodule, not in the state
+        if layers is None:
+            layers = self._check_actor_path(obs)
+            self.__dict__["_actor_path"] = layers
+        return layers or None
+
+    def _check_actor_path(self, obs: torch.Tensor) -> list:
+        try:
+            actor, head = self.encoder.actor_encoder.net.mlp, self.pi.net.mlp
+        except AttributeError:
+            return []
+        if (self.is_stateful() or not isinstance(actor, torch.nn.Sequential) or not isinstance(head, torch.nn.Sequential)
+                or self.get_exploration_action_dist_cls() is not TorchDiagGaussian
+                or self.get_inference_action_dist_cls() is not TorchDiagGaussian):
+            return []
+        layers = [*actor, *head]
+        inputs = obs
+        for layer in layers:
+            inputs = layer.forward(inputs)
+        expected = self.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+        if not torch.equal(inputs, expected):
+            logger.debug("%s: the flattened actor differs from RLlib's forward; acting through RLlib", type(self).__name__)
+            return []
+        return layers
+
+
+def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool):
+    """``(actions, logp or None, dist_inputs)`` as RLlib's env runner acts with ``module`` (not a scripted one).
+
+    The module's ``forward_exploration`` or ``forward_inference``, then its action distribution:
+    sampled when exploring, its deterministic form otherwise.
+    """
+    with torch.no_grad():
+        batch = {Columns.OBS: obs}
+        out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
+        inputs = out[Columns.ACTION_DIST_INPUTS]
+        dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
+        dist = dist_cls.from_logits(inputs)
+        if not explore:
+            return dist.to_deterministic().sample(), None, inputs
+        actions = dist.sample()
+        return actions, dist.logp(actions), inputs
 
 
 def scripted_module_spec(experiment: ExperimentConfig, name: str, role: str) -> RLModuleSpec:
@@ -71,10 +159,13 @@ class ScriptedRLModule(RLModule):
         experiment = from_dict(ExperimentConfig, config["experiment"])
         self.policy = make_scripted(config["policy"], config["role"], experiment.env, seed=config.get("seed", 0))
 
-    def _forward(self, batch, **kwargs):
-        obs = batch[Columns.OBS]
+    def act(self, obs) -> np.ndarray:
+        """The scripted policy's actions (float32) for a batch of observations (numpy or torch)."""
         obs = obs.detach().cpu().numpy() if hasattr(obs, "detach") else np.asarray(obs)
-        return {Columns.ACTIONS: self.policy.act(obs)}
+        return np.asarray(self.policy.act(obs), np.float32)
+
+    def _forward(self, batch, **kwargs):
+        return {Columns.ACTIONS: self.act(batch[Columns.OBS])}
 
     def _forward_train(self, batch, **kwargs):
         raise NotImplementedError("a scripted module is never trained (keep it out of policies_to_train)")

@@ -89,6 +89,7 @@ from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.policies.module_ids import is_substitute
+from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.rllib_env import experiment_from_env_config
 
@@ -260,33 +261,29 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         actions = np.empty((n, 2), np.float32)
         logp = np.zeros(n, np.float32)
         dist_inputs = np.zeros((n, 4), np.float32)
-        for player in set(players):
-            rows = np.flatnonzero(players == player)
+        distinct = set(players)
+        for player in distinct:
+            rows = slice(None) if len(distinct) == 1 else np.flatnonzero(players == player)
             if player in self._kept:
                 module = self._kept[player]
-                self._stats.kept_steps += len(rows)
+                self._stats.kept_steps += len(players[rows])
             else:
                 module = self.module[player]
             if getattr(module, "training", False):        # once: acting needs no train-mode toggling
                 module.eval()                              # (scripted modules are no torch modules)
-            batch = {Columns.OBS: torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))}
+            batch_obs = torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))
             explores = explore and player not in self.experiment.training.deterministic_modules
-            with torch.no_grad():
-                out = module.forward_exploration(batch) if explores else module.forward_inference(batch)
-                if Columns.ACTIONS in out:                 # scripted: acts directly, never trained
-                    actions[rows] = np.asarray(out[Columns.ACTIONS], np.float32)
-                    continue
-                inputs = out[Columns.ACTION_DIST_INPUTS]
-                dist_cls = (module.get_exploration_action_dist_cls() if explores
-                            else module.get_inference_action_dist_cls())
-                dist = dist_cls.from_logits(inputs)
-                if not explores:
-                    dist = dist.to_deterministic()
-                sampled = dist.sample()
-                actions[rows] = sampled.numpy()
-                if explores:
-                    logp[rows] = dist.logp(sampled).numpy()
-                dist_inputs[rows] = inputs.numpy()
+            if isinstance(module, ScriptedRLModule):       # acts directly, never trained
+                actions[rows] = module.act(batch_obs)
+                continue
+            if isinstance(module, LearnedPPOModule):
+                sampled, sampled_logp, inputs = module.act(batch_obs, explores)
+            else:
+                sampled, sampled_logp, inputs = act_through_rllib(module, batch_obs, explores)
+            actions[rows] = sampled.numpy()
+            if sampled_logp is not None:
+                logp[rows] = sampled_logp.numpy()
+            dist_inputs[rows] = inputs.numpy()
         return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs
 
     # ------------------------------------------------------------------ sampling
