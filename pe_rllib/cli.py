@@ -386,13 +386,18 @@ def cmd_league(args: argparse.Namespace) -> int:
         raise CliError(f"{args.run}: this run has no league (league.enabled: false)")
     league = League.from_dict(experiment.league, state["league"])
     print(f"league of {checkpoint} (sampling {experiment.league.sampling}, pool size {experiment.league.pool_size}; "
-          "win rate: the other role's learner against the entry)")
-    header = ("id", "role", "iteration", "elo", "games", "learner win rate", "in slots")
-    loaded = {entry for entries in state.get("slot_plan", {}).values() for entry in entries}
+          "win rate: the other role's current policy against the entry, from the latest deterministic cross-play "
+          "once there was one; meets: the share of pool episodes that meet the entry this iteration)")
+    header = ("id", "role", "iteration", "elo", "games", "cross-played", "learner win rate", "meets")
+    plan = {}
+    for entries in state.get("slot_plan", {}).values():                  # {entry: share}; a list before 2026-12
+        plan.update(entries if isinstance(entries, dict) else dict.fromkeys(entries))
     rows = [header] + [(row["id"], row["role"], "-" if row["iteration"] is None else str(row["iteration"]),
                         f"{row['elo']:.0f}", str(row["games"]),
+                        "-" if row["eval_games"] is None else str(row["eval_games"]),
                         "-" if row["learner_win_rate"] is None else f"{row['learner_win_rate']:.2f}",
-                        "yes" if row["id"] in loaded else "") for row in league.table()]
+                        ("yes" if plan[row["id"]] is None else f"{plan[row['id']]:.2f}") if row["id"] in plan else "")
+                       for row in league.table()]
     print(_aligned(rows))
     health = state.get("health")
     if health is not None:

@@ -112,9 +112,12 @@ class RewardConfig:
     timeout: float = 10.0
     """Pursuer -timeout, evader +timeout when the episode runs out of time (escape)."""
     distance: float = 0.0
-    """Potential-based shaping: pursuer += distance * (d_prev - d_now) [per metre], evader -= same."""
+    """Distance shaping weight w [per metre]: pursuer += w (d_prev - distance_discount * d_now), evader -= same."""
+    distance_discount: float = 1.0
+    """g in the distance shaping. Equal to ``training.gamma`` it is potential-based (policy-invariant)
+    shaping; the default 1.0 is the plain closing distance, which is not (see ``envs/rewards.py``)."""
     survival: float = 0.0
-    """Evader += survival every step it is not captured."""
+    """Evader += survival every step it survives (not captured, not crashed)."""
     visibility: float = 0.0
     """Pursuer += visibility every step the evader is in its field of view and line of sight."""
     obstacle_approach: float = 0.0
@@ -123,7 +126,8 @@ class RewardConfig:
     approach_distance: float = 1.0
     """Clearance [m] below which obstacle_approach starts to penalise."""
     collision: float = 10.0
-    """An agent that hits an obstacle or wall gets -collision (the episode ends)."""
+    """An agent that hits an obstacle or wall loses the game and pays this on top (the episode ends):
+    a crashing pursuer gets -(collision + timeout), a crashing evader -(collision + capture)."""
     zero_sum: bool = False
     """If true the evader's reward (and each term) is minus the pursuer's."""
 
@@ -131,6 +135,8 @@ class RewardConfig:
         _non_negative(self, "capture", "timeout", "survival", "visibility",
                       "obstacle_approach", "collision")
         _check(math.isfinite(self.distance), "distance", "must be finite", self.distance)
+        _check(0.0 < self.distance_discount <= 1.0, "distance_discount", "must be in (0, 1]",
+               self.distance_discount)
         _positive(self, "approach_distance")
 
 

@@ -170,8 +170,58 @@ def test_wall_collision_is_counted_and_ends_the_episode():
         {"pursuer": np.array([[1.0, 0.0]]), "evader": np.array([[-1.0, 0.0]])})
     assert infos["pursuer"]["collision"][0] and not infos["evader"]["collision"][0]
     assert infos["pursuer"]["outcome"][0] == COLLISION and terminated["evader"][0]
-    assert infos["pursuer"]["reward_terms"]["collision"][0] == -7.0
+    assert infos["pursuer"]["reward_terms"]["collision"][0] == -17.0    # its loss (timeout 10) + collision 7
     assert infos["pursuer"]["clearance"][0] < 0
+
+
+@pytest.mark.parametrize("zero_sum", [False, True])
+def test_a_crash_is_never_better_for_the_crashing_role_than_the_capture_or_timeout_of_that_step(zero_sum):
+    """For random weights and states: the crashing role's reward for a crash is below its reward had the
+    same step ended in a capture or a timeout instead (the evader's own crash is not a way out of a capture)."""
+    from pe_rllib.config import RewardConfig
+    from pe_rllib.envs.rewards import reward_terms
+
+    rng = np.random.default_rng(0)
+    n = 64
+    for _ in range(200):
+        weights = dict(zip(("capture", "timeout", "collision", "survival", "visibility", "obstacle_approach"),
+                           rng.uniform(0, 20, 6) * (rng.random(6) < 0.8)))
+        reward = RewardConfig(**weights, distance=float(rng.uniform(-2, 2)), zero_sum=zero_sum,
+                              distance_discount=float(rng.uniform(0.9, 1.0)))
+        state = dict(distance_before=rng.uniform(0.5, 14, n), distance_after=rng.uniform(0.5, 14, n),
+                     pursuer_sees=rng.random(n) < 0.5, clearance=rng.uniform(-0.1, 2, (n, 2)))
+        none, yes = np.zeros(n, bool), np.ones(n, bool)
+        totals = {}
+        for outcome in ("capture", "timeout", "pursuer_crash", "evader_crash"):
+            crash = np.zeros((n, 2), bool)
+            crash[:, 0] = outcome == "pursuer_crash"
+            crash[:, 1] = outcome == "evader_crash"
+            terms = reward_terms(reward, captured=yes if outcome == "capture" else none,
+                                 timeout=yes if outcome == "timeout" else none, collision=crash, **state)
+            totals[outcome] = [sum(role_terms.values()) for role_terms in terms]
+        for index, crasher in ((0, "pursuer_crash"), (1, "evader_crash")):
+            worst = np.minimum(totals["capture"][index], totals["timeout"][index])
+            assert np.all(totals[crasher][index] <= worst + 1e-9), (crasher, reward)
+
+
+def test_distance_shaping_at_the_learners_discount_telescopes_to_the_potential_difference():
+    """With distance_discount = gamma the discounted sum of the distance term over any trajectory is
+    w (d_0 - gamma^T d_T): potential-based, whatever the path in between."""
+    from pe_rllib.config import RewardConfig
+    from pe_rllib.envs.rewards import reward_terms
+
+    gamma, w, steps = 0.97, 1.5, 40
+    reward = RewardConfig(distance=w, distance_discount=gamma)
+    distances = np.random.default_rng(3).uniform(0.5, 14, (steps + 1, 16))
+    total = np.zeros(16)
+    for t in range(steps):
+        none = np.zeros(16, bool)
+        pursuer, evader = reward_terms(reward, captured=none, timeout=none, distance_before=distances[t],
+                                       distance_after=distances[t + 1], pursuer_sees=none,
+                                       clearance=np.full((16, 2), 5.0), collision=np.zeros((16, 2), bool))
+        total += gamma**t * pursuer["distance"]
+        assert np.allclose(evader["distance"], -pursuer["distance"])
+    assert np.allclose(total, w * (distances[0] - gamma**steps * distances[-1]))
 
 
 def test_obstacle_collision_is_counted():

@@ -125,9 +125,100 @@ def test_slot_plans_follow_the_sampling_weights():
         league.add("evader", iteration)
         league.record_games(f"evader@{iteration}", "pursuer", games=100, learner_score=score)
     rng = np.random.default_rng(0)
-    picks = [league.plan_slots("evader", 1, rng)[0] for _ in range(2000)]
+    picks = [next(iter(league.plan_slots("evader", 1, rng))) for _ in range(2000)]
     assert picks.count("evader@30") > 0.9 * len(picks)           # the one the pursuer loses to
-    assert league.plan_slots("evader", 8, rng) == ["evader@0", "evader@10", "evader@20", "evader@30"]
+    plan = league.plan_slots("evader", 8, rng)
+    assert list(plan) == ["evader@0", "evader@10", "evader@20", "evader@30"]
+    weights = sampling_weights(league.pool("evader"), league.config)
+    np.testing.assert_allclose(list(plan.values()), weights)      # the pool fits: exactly the weights
+
+
+def pfsp_league(snapshots: int, scripted=("straight_flee",)) -> League:
+    """A pursuer-learner's evader pool with distinct win rates (so distinct PFSP weights)."""
+    league = League(LeagueConfig(pool_size=snapshots, sampling="pfsp_hard", scripted_opponents=scripted))
+    for index in range(snapshots):
+        league.add("evader", index)
+        league.record_games(f"evader@{index}", "pursuer", games=40, learner_score=2 + 5 * index)
+    return league
+
+
+def assert_frequencies(counts: dict[str, int], probabilities: dict[str, float], total: int) -> None:
+    """Every entry's empirical count within 4.5 binomial standard deviations of ``total * probability``."""
+    assert set(counts) <= set(probabilities)
+    for entry, p in probabilities.items():
+        sd = math.sqrt(total * p * (1 - p))
+        assert abs(counts.get(entry, 0) - total * p) <= 4.5 * sd + 1, (entry, counts.get(entry, 0), total * p)
+
+
+@pytest.mark.parametrize("slots", [6, 8])
+def test_each_episode_draws_its_opponent_by_the_pfsp_weights_when_the_pool_fits_the_slots(slots):
+    """The exact per-episode distribution: a frozen role's stand-in episodes meet each entry (snapshots
+    and scripted) with its PFSP weight, through the same plan -> mapping path training uses."""
+    from types import SimpleNamespace
+
+    from pe_rllib.callbacks.league import opponent_modules, opponent_probabilities, plan_modules
+    from pe_rllib.callbacks.snapshots import OpponentMapping
+
+    league = pfsp_league(5)
+    weights = dict(zip((e.id for e in league.pool("evader")), sampling_weights(league.pool("evader"), league.config)))
+    assert len(set(np.round(list(weights.values()), 6))) == len(weights)        # distinct: a real test
+    state = SimpleNamespace(league=league, slot_plan={"evader": league.plan_slots("evader", slots,
+                                                                                   np.random.default_rng(0))})
+    mapping = OpponentMapping(probability=1.0)
+    mapping.configure(["evader"], opponent_modules(state), seed=1, weights=opponent_probabilities(state))
+    entry_of = dict(plan_modules(state, "evader"))
+    total = 30_000
+    counts: dict[str, int] = {}
+    for _ in range(total):
+        entry = entry_of[mapping("evader")]
+        counts[entry] = counts.get(entry, 0) + 1
+    assert_frequencies(counts, weights, total)
+
+
+def test_the_slots_are_a_cache_so_a_pool_larger_than_them_is_met_by_its_weights_over_iterations():
+    """Seven snapshots and two slots: the most likely snapshot stays loaded, the second slot rotates over
+    the rest; over iterations every entry (scripted included) is met with its own PFSP weight."""
+    league = pfsp_league(7)
+    pool = league.pool("evader")
+    weights = dict(zip((e.id for e in pool), sampling_weights(pool, league.config)))
+    rng, draws = np.random.default_rng(5), np.random.default_rng(6)
+    counts: dict[str, int] = {}
+    iterations, episodes = 3000, 10
+    for _ in range(iterations):
+        plan = league.plan_slots("evader", 2, rng)
+        assert len([e for e in plan if not league.find(e).scripted]) == 2 and "evader@straight_flee" in plan
+        assert sum(plan.values()) == pytest.approx(1.0)
+        for entry in draws.choice(list(plan), size=episodes, p=list(plan.values())):
+            counts[entry] = counts.get(entry, 0) + 1
+    assert_frequencies(counts, weights, iterations * episodes)
+    likely = max((e for e in pool if not e.scripted), key=lambda e: weights[e.id])
+    assert all(likely.id in league.plan_slots("evader", 2, rng) for _ in range(20))      # cached every time
+
+
+def test_win_rates_and_elo_come_from_deterministic_cross_play_once_there_is_one():
+    """Before any cross-play, training games rate the entries and move Elo; afterwards an entry's win rate
+    is its latest cross-play's and training games (exploration noise) move neither."""
+    league = League(LeagueConfig())
+    league.add("evader", 0)
+    league.record_games("evader@0", "pursuer", games=10, learner_score=8)
+    assert league.find("evader@0").learner_win_rate == pytest.approx(9 / 12)
+    elo = league.elo.rating("pursuer")
+    assert elo > 1000
+    league.record_evaluation("evader@0", "pursuer", games=50, learner_score=10)
+    assert league.find("evader@0").learner_win_rate == pytest.approx(11 / 52)
+    after_eval = league.elo.rating("pursuer")
+    assert after_eval < elo                                         # the cross-play moved it down
+    league.record_games("evader@0", "pursuer", games=100, learner_score=100)
+    assert league.elo.rating("pursuer") == after_eval                # training games no longer move Elo
+    assert league.find("evader@0").learner_win_rate == pytest.approx(11 / 52)
+    assert league.find("evader@0").games == 110                      # but they are still counted
+    league.record_evaluation("evader@0", "pursuer", games=50, learner_score=40)    # the latest replaces
+    assert league.find("evader@0").learner_win_rate == pytest.approx(41 / 52)
+    league.add("evader", 5)                                          # a new entry: training games until cross-played
+    league.record_games("evader@5", "pursuer", games=8, learner_score=2)
+    assert league.find("evader@5").learner_win_rate == pytest.approx(3 / 10)
+    restored = League.from_dict(league.config, roundtrip(league.to_dict()))
+    assert restored.to_dict() == league.to_dict() and restored.cross_played
 
 
 def test_scripted_entries_are_permanent_drawn_and_rated_but_not_counted():
@@ -150,9 +241,8 @@ def test_scripted_entries_are_permanent_drawn_and_rated_but_not_counted():
     league.record_games("evader@0", "pursuer", games=100, learner_score=90)
     league.record_games("evader@20", "pursuer", games=100, learner_score=90)
     league.record_games("evader@30", "pursuer", games=100, learner_score=90)
-    rng = np.random.default_rng(0)
-    picks = [league.plan_slots("evader", 1, rng)[0] for _ in range(1000)]
-    assert picks.count("evader@straight_flee") > 0.8 * len(picks)
+    plan = league.plan_slots("evader", 1, np.random.default_rng(0))
+    assert plan["evader@straight_flee"] > 0.8                # scripted entries take no slot: always playable
     assert league.elo.rating("evader@straight_flee") > league.elo.rating("evader@random")
     table = {row["id"]: row for row in league.table()}
     assert table["evader@straight_flee"]["iteration"] is None and table["evader@30"]["iteration"] == 30

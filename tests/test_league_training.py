@@ -79,7 +79,8 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert abs(evaluated[0]["eval_elo_pursuer"] - evaluated[0]["elo"]["pursuer"]) > 0.1   # the cross-play moved it
     # The frozen role's slots hold exactly the planned snapshots' weights, in order.
     for role, entries in state["slot_plan"].items():
-        assert 1 <= len(entries) <= 2
+        assert 1 <= len([e for e in entries if e in state["league_weights"]]) <= 2      # snapshots take the slots
+        assert abs(sum(entries.values()) - 1.0) < 1e-9                                  # per-episode probabilities
         for index, entry in enumerate(e for e in entries if e in state["league_weights"]):
             assert same_weights(saved_weights(checkpoint, slot_id(role, index)), state["league_weights"][entry])
     # Scripted entries were drawn into the slots, played in training (their games count) and rated.
@@ -136,3 +137,4 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
                                 text=True, timeout=120)
     assert league_cli.returncode == 0, league_cli.stderr
     assert "evader@0" in league_cli.stdout and "elo" in league_cli.stdout.lower()
+    assert "cross-played" in league_cli.stdout and "meets" in league_cli.stdout       # deterministic rates, PFSP shares

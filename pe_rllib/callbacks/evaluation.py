@@ -5,7 +5,8 @@ running it reports the same figures: a ``train`` run's ``progress.jsonl`` and a 
 trial's results alike. Every ``evaluation.every`` iterations and at the last one, the
 current roles play the scripted set and the filled snapshot slots (figures ``eval_*``,
 see :func:`pe_rllib.evaluation.suite.evaluate_weights`); with the league on, they also
-play every pool entry and the games feed the Elo ratings.
+play each other and every pool entry, and these deterministic games are the pool entries'
+win rates (what PFSP weighs) and the Elo ratings from then on.
 
 The fresh figures go into ``result["pe"]`` (and so ``progress.jsonl``) only in the
 iteration that measured them. Every result also carries the latest evaluation under
@@ -59,9 +60,11 @@ def evaluate_now(algo) -> dict:
 
 
 def rate_league(algo, current: dict[str, dict]) -> dict:
-    """Cross-play of the current roles against every pool entry of the other role, into the Elo ratings
-    (deterministic policies, the evaluation's episodes; a collision is a draw)."""
+    """Deterministic cross-play of the current roles against each other and every pool entry of the other
+    role (the evaluation's episodes; a collision is a draw): the entries' win rates for PFSP and the Elo
+    ratings (:meth:`League.record_evaluation`)."""
     from pe_rllib.evaluation.suite import Player, play
+    from pe_rllib.league.pool import CURRENT
     from pe_rllib.policies.inference import policy_from_weights
     from pe_rllib.policies.scripted import make_scripted
 
@@ -78,11 +81,18 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
         return player(entry.id, entry.role, state.league_weights[entry.id])
 
     ours = {role: player(role, role, current[role]) for role in ROLES}
-    matchups = [(ours["pursuer"], entry_player(e)) for e in state.league.pool("evader")]
+    matchups = [(ours["pursuer"], ours["evader"])]
+    matchups += [(ours["pursuer"], entry_player(e)) for e in state.league.pool("evader")]
     matchups += [(entry_player(e), ours["evader"]) for e in state.league.pool("pursuer")]
     for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
-        score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
-        state.league.elo.record(row.pursuer, row.evader, games=row.episodes, pursuer_score=score)
+        pursuer_score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
+        if row.pursuer == "pursuer":
+            opponent = CURRENT if row.evader == "evader" else row.evader
+            state.league.record_evaluation(opponent, "pursuer", games=row.episodes,
+                                           learner_score=min(max(pursuer_score, 0.0), row.episodes))
+        else:
+            state.league.record_evaluation(row.pursuer, "evader", games=row.episodes,
+                                           learner_score=min(max(row.episodes - pursuer_score, 0.0), row.episodes))
     return {f"elo_{role}": state.league.elo.rating(role) for role in ROLES}
 
 

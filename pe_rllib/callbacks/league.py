@@ -2,20 +2,23 @@
 
 Between iterations, on the driver:
 
-1. the iteration's games (the runners' ``pe/matchups`` counts, per pair of modules) become
-   win rates of the pool entries that played and Elo ratings (:meth:`League.record_games`);
+1. the iteration's games (the runners' ``pe/matchups`` counts, per pair of modules) are
+   counted for the pool entries that played (:meth:`League.record_games`); they rate an
+   entry, and move Elo ratings, only until the periodic evaluation's deterministic
+   cross-play does (:func:`pe_rllib.callbacks.evaluation.rate_league`);
 2. the health monitor reads the iteration's rates and the training modules' learner
    statistics; an alarm restores the affected roles' known-good weights and may hand the
    next phase to the weaker side;
 3. at a phase end (and every ``league.snapshot_every`` iterations of a role's training)
    the role's weights join its pool, and the monitor's known-good snapshot advances if the
    phase raised no alarm;
-4. for every frozen role, the entries :meth:`League.plan_slots` draws are loaded into its
-   fixed snapshot modules (a scripted entry is played by its own scripted module, declared
-   up front like the slots), and the mapping plays them in ``1 - league.current_share`` of
-   the episodes. With the batched sampler an episode already playing a slot finishes against
-   the entry it started with (the runner keeps a copy of the old weights), and its game is
-   counted for that entry.
+4. for every frozen role, the entries :meth:`League.plan_slots` makes playable are loaded
+   into its fixed snapshot modules (a scripted entry is played by its own scripted module,
+   declared up front like the slots), and the mapping plays the pool in
+   ``1 - league.current_share`` of the episodes, each episode drawing its entry by the
+   plan's per-episode probabilities (PFSP per episode). With the batched sampler an
+   episode already playing a slot finishes against the entry it started with (the runner
+   keeps a copy of the old weights), and its game is counted for that entry.
 
 The weights of pool entries and known-good snapshots live in the driver's
 :class:`~pe_rllib.training.algorithm.SelfPlayState` (numpy arrays, checkpointed as msgpack
@@ -54,6 +57,11 @@ def plan_modules(state, role: str) -> list[tuple[str, str]]:
 def opponent_modules(state) -> dict[str, list[str]]:
     """Per role, the modules that stand in for it while frozen this iteration (for the mapping)."""
     return {role: [module for module, _ in plan_modules(state, role)] for role in ROLES}
+
+
+def opponent_probabilities(state) -> dict[str, list[float]]:
+    """Per role, the per-episode probability of each of :func:`opponent_modules`' modules (same order)."""
+    return {role: [state.slot_plan[role][entry] for _, entry in plan_modules(state, role)] for role in ROLES}
 
 
 def _entry_played(state, module: str) -> str | None:
@@ -152,12 +160,15 @@ def start_league(algorithm) -> None:
         load_slots(algorithm)
 
 
-def load_slots(algorithm) -> dict[str, list[str]]:
-    """Draw the pool entries every frozen role plays next iteration and load them into its snapshot modules."""
+def load_slots(algorithm, *, replan: bool = True) -> dict[str, dict[str, float]]:
+    """Plan the pool entries every frozen role plays next iteration (and how often each) and load them into
+    its snapshot modules. ``replan=False`` loads the plan the state holds (a restored checkpoint's, so a
+    resumed run plays exactly what the interrupted one would have)."""
     state = algorithm.selfplay
-    slots = state.config.opponent_slots
-    rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
-    state.slot_plan = {role: state.league.plan_slots(role, slots, rng) for role in state.schedule.frozen_roles}
+    if replan or not state.slot_plan:
+        slots = state.config.opponent_slots
+        rng = np.random.default_rng([int(algorithm.config.seed or 0), state.schedule.state.iterations, 7])
+        state.slot_plan = {role: state.league.plan_slots(role, slots, rng) for role in state.schedule.frozen_roles}
     weights, filled = {}, {role: 0 for role in ROLES}
     for role in state.slot_plan:
         for module, entry in plan_modules(state, role):
@@ -171,11 +182,14 @@ def load_slots(algorithm) -> dict[str, list[str]]:
 
 
 def league_figures(state) -> dict:
-    """Per-iteration league figures for progress.jsonl: pool sizes, Elo of the current roles, slot plan."""
+    """Per-iteration league figures for progress.jsonl: pool sizes, Elo of the current roles, and per frozen
+    role the playable entries with the share of pool episodes that meet each."""
     return {"league_pool": {role: len(state.league.pool(role)) for role in ROLES},
             "elo": {role: round(state.league.elo.rating(role), 1) for role in ROLES},
-            "league_slots": {role: list(entries) for role, entries in state.slot_plan.items()}}
+            "league_slots": {role: {entry: round(p, 4) for entry, p in plan.items()}
+                             for role, plan in state.slot_plan.items()}}
 
 
-__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules", "phase_ended",
+__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules",
+           "opponent_probabilities", "phase_ended",
            "plan_modules", "record_games", "start_league"]

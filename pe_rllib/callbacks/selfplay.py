@@ -22,6 +22,7 @@ from pe_rllib.callbacks.league import (
     league_figures,
     load_slots,
     opponent_modules,
+    opponent_probabilities,
     phase_ended,
     plan_modules,
     record_games,
@@ -74,9 +75,10 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     """
     selfplay = algorithm.selfplay
     frozen = list(selfplay.schedule.frozen_roles)
-    labels = {}
+    labels, weights = {}, None
     if selfplay.league is not None:
         opponents = opponent_modules(selfplay)
+        weights = opponent_probabilities(selfplay)
         labels = {module: entry for role in ROLES for module, entry in plan_modules(selfplay, role)}
     else:
         opponents = {role: [slot_id(role, j) for j in range(count)] for role, count in selfplay.pool.filled.items()}
@@ -86,11 +88,12 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
 
     def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
-                  _labels=labels, _world=world):
+                  _labels=labels, _weights=weights, _world=world):
         mapping = env_runner.config.policy_mapping_fn
         configured = mapping.configured
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
-        mapping.configure(_frozen, _opponents, seed, _fixed, probability=_probability, labels=_labels)
+        mapping.configure(_frozen, _opponents, seed, _fixed, probability=_probability, labels=_labels,
+                          weights=_weights)
         if _world is not None:
             env_runner.set_world_overrides(_world)
         return int(env_runner.worker_index), configured

@@ -57,6 +57,8 @@ class OpponentMapping:
         self.frozen_roles: tuple[str, ...] = ()
         self.opponents: dict[str, tuple[str, ...]] = {}
         self.fixed: dict[str, str] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        """Per role, the probability of each stand-in in ``opponents`` (uniform where a role has none)."""
         self.labels: dict[str, str] = {}
         """Module -> what it plays this iteration (the league's pool entry id); games are counted under it."""
         self.rng = np.random.default_rng(seed)
@@ -64,13 +66,24 @@ class OpponentMapping:
         """True once the driver has sent this object its state (a restarted runner's copy is not)."""
 
     def configure(self, frozen_roles, opponents: dict[str, list[str]], seed: int, fixed: dict[str, str] | None = None,
-                  probability: float | None = None, labels: dict[str, str] | None = None) -> None:
-        """``opponents``: per role, the modules that may stand in for it while it is frozen (drawn
-        uniformly); ``fixed`` maps a role to a module that plays it in every episode (the cold-start
-        opponent); ``probability`` replaces the stand-in probability (the league's ``1 - current_share``);
-        ``labels`` names what each stand-in module plays this iteration (the league's entry ids)."""
+                  probability: float | None = None, labels: dict[str, str] | None = None,
+                  weights: dict[str, list[float]] | None = None) -> None:
+        """``opponents``: per role, the modules that may stand in for it while it is frozen; ``weights``: per
+        role, the probability of each (the league's per-episode PFSP plan; uniform where absent); ``fixed``
+        maps a role to a module that plays it in every episode (the cold-start opponent); ``probability``
+        replaces the stand-in probability (the league's ``1 - current_share``); ``labels`` names what each
+        stand-in module plays this iteration (the league's entry ids)."""
         self.frozen_roles = tuple(frozen_roles)
         self.opponents = {role: tuple(modules) for role, modules in opponents.items()}
+        self.weights = {}
+        for role, modules in self.opponents.items():
+            given = (weights or {}).get(role)
+            if given is None or not modules:
+                continue
+            if len(given) != len(modules) or min(given) < 0 or not sum(given) > 0:
+                raise ValueError(f"weights[{role!r}]: need {len(modules)} non-negative weights with a positive sum, "
+                                 f"got {list(given)}")
+            self.weights[role] = np.asarray(given, float) / float(sum(given))
         self.fixed = dict(fixed or {})
         self.labels = dict(labels or {})
         self.rng = np.random.default_rng(seed)
@@ -83,5 +96,7 @@ class OpponentMapping:
             return self.fixed[agent_id]
         choices = self.opponents.get(agent_id, ())
         if agent_id in self.frozen_roles and choices and self.rng.random() < self.probability:
-            return choices[int(self.rng.integers(len(choices)))]
+            weights = self.weights.get(agent_id)
+            index = self.rng.integers(len(choices)) if weights is None else self.rng.choice(len(choices), p=weights)
+            return choices[int(index)]
         return agent_id

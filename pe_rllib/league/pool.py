@@ -6,10 +6,23 @@ iterations, so the set of RLlib modules never grows.
 
 Win rates are the *learner's*: for an entry of the opponent role, how often the role
 that trains against it wins (a win scores 1, a draw, i.e. a collision, 0.5), with a
-Laplace prior, ``(score + 1) / (games + 2)``. PFSP (AlphaStar) weights an entry by
-``f(p)``: ``(1 - p)^power`` ("pfsp_hard": opponents the learner loses to) or
-``p (1 - p)`` ("pfsp_var": even opponents); "hedge" weights ``exp(eta * losses)`` on the
-learner's cumulative losses against the entry.
+Laplace prior, ``(score + 1) / (games + 2)``. They come from deterministic games: the
+periodic evaluation's cross-play of the current roles against every entry
+(:meth:`League.record_evaluation`, the latest cross-play per entry). Training games, which
+the learner plays with exploration noise, rate an entry only until it has been
+cross-played, and move Elo ratings only until the first cross-play. PFSP (AlphaStar)
+weights an entry by ``f(p)``: ``(1 - p)^power`` ("pfsp_hard": opponents the learner loses
+to) or ``p (1 - p)`` ("pfsp_var": even opponents); "hedge" weights ``exp(eta * losses)``
+on the learner's cumulative losses against the entry.
+
+PFSP is per episode: :meth:`League.plan_slots` gives the probability with which each new
+episode of the frozen role (when it does not play the current weights) meets each entry,
+and these are exactly the sampling weights. The snapshot slots are a cache: when the
+snapshot entries do not all fit, the ``slots - 1`` most likely ones stay loaded and the
+last slot rotates, each iteration, over the others (drawn in proportion to their weights,
+and played with their summed weight), so every entry is met with its own weight in
+expectation over iterations, and exactly within an iteration when the pool fits. Scripted
+entries play in their own modules and take no slot.
 
 Eviction when a pool has more than ``pool_size`` snapshots: the oldest snapshot is the
 milestone and always stays; among the others the least useful goes, the one the learner
@@ -50,12 +63,20 @@ class PoolEntry:
     learner_score: float = 0.0
     """The learner's summed score in those games (win 1, draw 0.5)."""
     learner_losses: float = 0.0
-    """Games the learner did not win (the hedge loss)."""
+    """Games the learner did not win (the hedge loss): training games until the entry is cross-played,
+    deterministic cross-play games from then on."""
     scripted: str = ""
     """The scripted policy's name for a scripted entry ("" for a snapshot)."""
+    eval_games: int = 0
+    """Deterministic games of the latest cross-play of the other role's current policy against this entry."""
+    eval_learner_score: float = 0.0
+    """The current policy's score in those games (win 1, draw 0.5)."""
 
     @property
     def learner_win_rate(self) -> float:
+        """From the latest deterministic cross-play once there was one, else from the training games."""
+        if self.eval_games:
+            return (self.eval_learner_score + 1.0) / (self.eval_games + 2.0)
         return (self.learner_score + 1.0) / (self.games + 2.0)
 
 
@@ -82,6 +103,8 @@ class League:
     config: LeagueConfig
     entries: dict[str, list[PoolEntry]] = field(default_factory=lambda: {role: [] for role in ROLES})
     elo: EloTable | None = None
+    cross_played: bool = False
+    """True once a deterministic cross-play was recorded: from then on training games move no Elo rating."""
 
     def __post_init__(self) -> None:
         if self.elo is None:
@@ -122,47 +145,91 @@ class League:
         return max(candidates, key=lambda e: (e.learner_win_rate, -e.iteration))
 
     def record_games(self, opponent: str, learner_role: str, *, games: int, learner_score: float) -> None:
-        """The learner (current ``learner_role``) played ``games`` games against ``opponent`` (an entry id or
-        ``CURRENT``) and scored ``learner_score``; updates the entry's win rate and both Elo ratings."""
+        """The learner (current ``learner_role``) played ``games`` training games against ``opponent`` (an entry
+        id or ``CURRENT``) and scored ``learner_score``. Counted on the entry; they rate it only until it is
+        cross-played, and move Elo ratings only until the first cross-play (they carry exploration noise)."""
         if games <= 0:
             return
-        if not 0.0 <= learner_score <= games:
-            raise ValueError(f"learner_score: must be in [0, {games}], got {learner_score}")
-        opponent_id = other_role(learner_role) if opponent == CURRENT else opponent
-        entry = self.find(opponent_id)
+        opponent_id, entry = self._opponent(opponent, learner_role, games, learner_score)
         if entry is not None:
             entry.games += games
             entry.learner_score += learner_score
+            if not entry.eval_games:
+                entry.learner_losses += games - learner_score
+        if not self.cross_played:
+            self._rate(learner_role, opponent_id, games, learner_score)
+
+    def record_evaluation(self, opponent: str, learner_role: str, *, games: int, learner_score: float) -> None:
+        """A deterministic cross-play: the current ``learner_role`` scored ``learner_score`` in ``games`` games
+        against ``opponent`` (an entry id or ``CURRENT``, the other role's current policy). Replaces the entry's
+        evaluated win rate (the current policy is what PFSP must rate against) and moves both Elo ratings."""
+        if games <= 0:
+            return
+        opponent_id, entry = self._opponent(opponent, learner_role, games, learner_score)
+        if entry is not None:
+            entry.eval_games, entry.eval_learner_score = games, learner_score
             entry.learner_losses += games - learner_score
+        self.cross_played = True
+        self._rate(learner_role, opponent_id, games, learner_score)
+
+    def _opponent(self, opponent: str, learner_role: str, games: int,
+                  learner_score: float) -> tuple[str, PoolEntry | None]:
+        """(opponent id, its pool entry or None) for a batch of games, after checking the score."""
+        if not 0.0 <= learner_score <= games:
+            raise ValueError(f"learner_score: must be in [0, {games}], got {learner_score}")
+        opponent_id = other_role(learner_role) if opponent == CURRENT else opponent
+        return opponent_id, self.find(opponent_id)
+
+    def _rate(self, learner_role: str, opponent_id: str, games: int, learner_score: float) -> None:
         if learner_role == "pursuer":
             self.elo.record(learner_role, opponent_id, games=games, pursuer_score=learner_score)
         else:
             self.elo.record(opponent_id, learner_role, games=games, pursuer_score=games - learner_score)
 
-    def plan_slots(self, opponent_role: str, slots: int, rng: np.random.Generator) -> list[str]:
-        """Which pool entries of ``opponent_role`` go into its ``slots`` snapshot modules for the next iteration:
-        drawn by the sampling weights without replacement (all of them when they fit)."""
+    def plan_slots(self, opponent_role: str, slots: int, rng: np.random.Generator) -> dict[str, float]:
+        """``{entry id: probability}``: the entries of ``opponent_role`` playable next iteration and the
+        probability with which a new episode against the pool meets each (see the module docstring).
+
+        Snapshot entries beyond ``slots`` share the last slot, one of them (drawn by weight) per
+        iteration; scripted entries are always playable. Probabilities sum to 1 (an empty dict when
+        nothing is playable).
+        """
         pool = self.entries[opponent_role]
-        if len(pool) <= slots:
-            return [e.id for e in pool]
-        chosen = rng.choice(len(pool), size=slots, replace=False, p=sampling_weights(pool, self.config))
-        return [pool[i].id for i in sorted(chosen)]
+        weights = sampling_weights(pool, self.config)
+        snapshots = [i for i, e in enumerate(pool) if not e.scripted]
+        playable = {i: float(weights[i]) for i, e in enumerate(pool) if e.scripted}
+        if len(snapshots) <= slots:
+            playable.update({i: float(weights[i]) for i in snapshots})
+        elif slots > 0:
+            likely = sorted(snapshots, key=lambda i: (-weights[i], -pool[i].iteration))
+            playable.update({i: float(weights[i]) for i in likely[:slots - 1]})
+            rest = likely[slots - 1:]
+            share = float(weights[rest].sum())
+            draw = (weights[rest] / share) if share > 0 else np.full(len(rest), 1.0 / len(rest))
+            playable[rest[int(rng.choice(len(rest), p=draw))]] = share
+        total = sum(playable.values())
+        if not playable:
+            return {}
+        if total <= 0:
+            return {pool[i].id: 1.0 / len(playable) for i in sorted(playable)}
+        return {pool[i].id: playable[i] / total for i in sorted(playable)}
 
     def table(self) -> list[dict]:
-        """Every pool entry and the current policies: id, role, iteration, Elo, games, learner win rate."""
+        """Every pool entry and the current policies: id, role, iteration, Elo, training games, cross-played
+        games (the latest cross-play's), learner win rate."""
         rows = [{"id": role, "role": role, "iteration": None, "elo": self.elo.rating(role),
-                 "games": self.elo.games.get(role, 0), "learner_win_rate": None} for role in ROLES]
+                 "games": self.elo.games.get(role, 0), "eval_games": None, "learner_win_rate": None} for role in ROLES]
         for role in ROLES:
             rows += [{"id": e.id, "role": role, "iteration": None if e.scripted else e.iteration,
-                      "elo": self.elo.rating(e.id),
-                      "games": e.games, "learner_win_rate": e.learner_win_rate} for e in self.entries[role]]
+                      "elo": self.elo.rating(e.id), "games": e.games, "eval_games": e.eval_games,
+                      "learner_win_rate": e.learner_win_rate} for e in self.entries[role]]
         return rows
 
     def to_dict(self) -> dict:
         return {"entries": {role: [asdict(e) for e in self.entries[role]] for role in ROLES},
-                "elo": self.elo.to_dict()}
+                "elo": self.elo.to_dict(), "cross_played": self.cross_played}
 
     @classmethod
     def from_dict(cls, config: LeagueConfig, data: dict) -> "League":
         return cls(config, entries={role: [PoolEntry(**e) for e in data["entries"][role]] for role in ROLES},
-                   elo=EloTable.from_dict(data["elo"]))
+                   elo=EloTable.from_dict(data["elo"]), cross_played=bool(data.get("cross_played", False)))

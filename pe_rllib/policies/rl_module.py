@@ -110,7 +110,8 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
             actor, head = self.encoder.actor_encoder.net.mlp, self.pi.net.mlp
         except AttributeError:
             return []
-        if (self.is_stateful() or not isinstance(actor, torch.nn.Sequential) or not isinstance(head, torch.nn.Sequential)
+        sequential = isinstance(actor, torch.nn.Sequential) and isinstance(head, torch.nn.Sequential)
+        if (self.is_stateful() or not sequential
                 or self.get_exploration_action_dist_cls() is not TorchDiagGaussian
                 or self.get_inference_action_dist_cls() is not TorchDiagGaussian):
             return []
@@ -120,7 +121,8 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
             inputs = layer.forward(inputs)
         expected = self.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
         if not torch.equal(inputs, expected):
-            logger.debug("%s: the flattened actor differs from RLlib's forward; acting through RLlib", type(self).__name__)
+            logger.debug("%s: the flattened actor differs from RLlib's forward; acting through RLlib",
+                         type(self).__name__)
             return []
         return layers
 

@@ -47,6 +47,14 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "pe_selfplay"
 
 
+def _plan(entries) -> dict[str, float]:
+    """A role's slot plan, {entry: per-episode probability}; checkpoints before 2026-12 stored a list
+    (entries met uniformly)."""
+    if isinstance(entries, dict):
+        return {entry: float(p) for entry, p in entries.items()}
+    return {entry: 1.0 / len(entries) for entry in entries}
+
+
 def _arrays(weights: dict) -> dict:
     return {name: np.asarray(value) for name, value in weights.items()}
 
@@ -69,7 +77,7 @@ class SelfPlayState:
             self.league = (League.from_dict(experiment.league, data["league"]) if "league" in data
                            else League(experiment.league))
         self.league_weights = {k: _arrays(v) for k, v in data.get("league_weights", {}).items()}
-        self.slot_plan = {k: list(v) for k, v in data.get("slot_plan", {}).items()}
+        self.slot_plan = {role: _plan(entries) for role, entries in data.get("slot_plan", {}).items()}
         self.health = None
         if experiment.health.enabled:
             self.health = (HealthMonitor.from_dict(experiment.health, data["health"]) if "health" in data
@@ -213,7 +221,7 @@ class SelfPlayPPO(PPO):
         if STATE_KEY in state:
             self.selfplay = SelfPlayState(self.experiment, state[STATE_KEY])
             if self.selfplay.league is not None:
-                load_slots(self)
+                load_slots(self, replan=False)
             apply_selfplay(self)
 
 
