@@ -599,8 +599,35 @@ class LeagueConfig:
     evicted, not counted in ``pool_size``, and rated like them (fixed anchors of the Elo scale).
     Training against them keeps a role robust to simple strategies self-play may never show it,
     e.g. ``straight_flee`` for the pursuer."""
+    anchor_every: int = 0
+    """Searched anchors: every this many iterations, the yardstick's scripted search (the cross-entropy
+    method over a controller family, as ``pe-rllib exploit --method search``) finds each role's best
+    controller against the other role's current policy, and that controller joins the role's pool as a
+    permanent entry, so the other role trains against what the yardstick would find (0 = off)."""
+    anchor_slots: int = 2
+    """Searched anchors kept per role (the oldest is replaced); each plays in its own module, declared up
+    front, and none counts in ``pool_size``."""
+    anchor_generations: int = 6
+    """Cross-entropy generations per anchor search."""
+    anchor_population: int = 16
+    """Candidates per generation of an anchor search."""
+    anchor_episodes: int = 24
+    """Episodes per candidate and generation of an anchor search."""
+    anchor_selection_episodes: int = 200
+    """Fresh episodes on which an anchor search picks its result among its finalists."""
 
     def __post_init__(self) -> None:
+        for name in ("anchor_every", "anchor_slots"):
+            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
+                   "must be an integer >= 0", getattr(self, name))
+        for name in ("anchor_generations", "anchor_episodes", "anchor_selection_episodes"):
+            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
+                   "must be an integer >= 1", getattr(self, name))
+        _check(isinstance(self.anchor_population, int) and self.anchor_population >= 2, "anchor_population",
+               "must be an integer >= 2", self.anchor_population)
+        _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
+        _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
+               "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
                "must be an integer in [2, 256]", self.pool_size)
         known = sorted({name for names in SCRIPTED_POLICIES.values() for name in names})
@@ -615,6 +642,11 @@ class LeagueConfig:
         _positive(self, "pfsp_power", "hedge_eta", "elo_k")
         _at_most(self, 100.0, "pfsp_power", "hedge_eta")
         _at_most(self, 400.0, "elo_k")
+
+    @property
+    def anchors(self) -> int:
+        """Anchor modules per role (0 when searched anchors are off)."""
+        return self.anchor_slots if self.enabled and self.anchor_every else 0
 
     def scripted_entries(self) -> list[tuple[str, str]]:
         """``(role, name)`` for every scripted opponent and every role it can play (``random``: both)."""

@@ -362,3 +362,63 @@ def test_configs_name_the_bad_field():
         load_experiment("quickstart", {"league.enabled": True})
     with pytest.raises(ConfigError, match="health.rollback: must be one of"):
         load_experiment("quickstart", {"health.rollback": "sometimes"})
+
+
+# --------------------------------------------------------------------------- searched anchors
+
+
+def test_searched_anchors_are_bounded_permanent_and_always_playable():
+    """Anchors join beside the snapshots (not counted in pool_size, never evicted for them), the oldest goes
+    beyond anchor_slots, and every plan includes them with their weight, taking no snapshot slot."""
+    league = League(LeagueConfig(pool_size=2, anchor_every=5, anchor_slots=2))
+    for iteration in (0, 10, 20):
+        league.add("evader", iteration)
+    assert [e.id for e in league.snapshots("evader")] == ["evader@0", "evader@20"]
+    assert league.add_anchor("evader", 5, "evasion") == (league.find("evader@anchor5"), None)
+    league.add_anchor("evader", 15, "evasion")
+    league.record_games("evader@anchor5", "pursuer", games=10, learner_score=1)
+    _, replaced = league.add_anchor("evader", 25, "evasion")
+    assert replaced.id == "evader@anchor5" and league.elo.rating("evader@anchor5") == league.elo.rating("nobody")
+    assert [e.id for e in league.anchors("evader")] == ["evader@anchor15", "evader@anchor25"]
+    league.add("evader", 30)                                        # snapshot eviction never touches anchors
+    assert len(league.anchors("evader")) == 2 and len(league.snapshots("evader")) == 2
+    plan = league.plan_slots("evader", 1, np.random.default_rng(0))
+    assert {"evader@anchor15", "evader@anchor25"} <= set(plan)
+    assert len([e for e in plan if not league.find(e).anchor]) == 1
+    with pytest.raises(ValueError, match="already exists"):
+        league.add_anchor("evader", 25, "evasion")
+    restored = League.from_dict(league.config, roundtrip(league.to_dict()))
+    assert restored.to_dict() == league.to_dict()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("anchor_every", -1, "league.anchor_every: must be an integer >= 0"),
+    ("anchor_population", 1, "league.anchor_population: must be an integer >= 2"),
+    ("anchor_slots", 0, "league.anchor_slots: must be >= 1 when anchor_every > 0"),
+])
+def test_bad_anchor_settings_are_refused_in_one_line(field, value, message):
+    overrides = {"league.anchor_every": 4, f"league.{field}": value}
+    with pytest.raises(ConfigError, match=message):
+        load_experiment("league", overrides)
+
+
+def test_an_anchor_module_plays_the_parameters_it_is_given_as_state():
+    """SearchedRLModule: its state is the controller's parameters; set_state makes it act exactly like the
+    family with those parameters, and the state round-trips."""
+    from pe_rllib.policies.families import make_family
+    from pe_rllib.policies.rl_module import anchor_module_spec
+
+    experiment = load_experiment("league")
+    module = anchor_module_spec(experiment, "pursuer").build()
+    family = make_family("pursuer", experiment.env)
+    low, high = family.bounds()
+    params = low + np.random.default_rng(0).random(len(low)) * (high - low)
+    module.set_state({"params": params})
+    np.testing.assert_array_equal(module.get_state()["params"], params)
+    reference = make_family("pursuer", experiment.env, params=params, seed=experiment.training.seed)
+    from pe_rllib.envs.batched import BatchedPursuitEvasion
+
+    env = BatchedPursuitEvasion(16, experiment.env)
+    obs = env.reset(seed=3)["pursuer"]
+    np.testing.assert_allclose(module.act(obs), reference.act(obs))
+    assert not np.allclose(module.act(obs), make_family("pursuer", experiment.env).act(obs))    # not the defaults

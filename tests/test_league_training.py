@@ -138,3 +138,58 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert league_cli.returncode == 0, league_cli.stderr
     assert "evader@0" in league_cli.stdout and "elo" in league_cli.stdout.lower()
     assert "cross-played" in league_cli.stdout and "meets" in league_cli.stdout       # deterministic rates, PFSP shares
+
+
+def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded_ray):
+    """league.anchor_every: every 2 iterations the scripted search runs against each current role; the found
+    controllers become pool entries whose parameters the runners' anchor modules hold and the checkpoint
+    keeps, the trained roles meet them, the cross-play rates them, and the search's cost is logged."""
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.policies.families import make_family
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
+        "training": {**TINY["training"], "stop_iterations": 4},
+        "league": {"enabled": True, "current_share": 0.0, "anchor_every": 2, "anchor_slots": 2,
+                   "anchor_generations": 2, "anchor_population": 4, "anchor_episodes": 4,
+                   "anchor_selection_episodes": 8},
+        "evaluation": {"every": 2, "episodes": 8},
+    })
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    searched = [r.figures["anchor_search_s"] for r in reports]
+    assert searched[0] == searched[2] == 0.0 and searched[1] > 0 and searched[3] > 0      # iterations 2 and 4
+    assert set(reports[1].figures["anchor_success"]) == {"pursuer", "evader"}
+    checkpoint = tmp_path / "run" / "checkpoints" / "iter_000004"
+    state = saved_state(checkpoint)
+    league = state["league"]
+    for role in ("pursuer", "evader"):
+        anchors = [e for e in league["entries"][role] if e["anchor"]]
+        assert [e["id"] for e in anchors] == [f"{role}@anchor2", f"{role}@anchor4"]
+        params = np.asarray(state["league_weights"][f"{role}@anchor4"]["params"])
+        family = make_family(role, config.env, anchors[0]["anchor"])
+        low, high = family.bounds()
+        assert params.shape == low.shape and np.all((low <= params) & (params <= high))
+        assert anchors[0]["eval_games"] == 8                                          # cross-played at 4
+    # The frozen role's anchor module holds the league's parameters, on the learner and on the runners.
+    algo = build_algorithm_config(load_experiment(tmp_path / "run" / "experiment.yaml")).build_algo()
+    try:
+        algo.restore_from_path(str(checkpoint.resolve()))
+        frozen = algo.selfplay.schedule.frozen_roles
+        assert frozen
+        for role in frozen:
+            want = state["league_weights"][f"{role}@anchor4"]["params"]
+            module = f"{role}_anchor_1"                                                 # the second anchor
+            assert np.allclose(algo.learner_group.get_weights(module_ids=[module])[module]["params"], want)
+            on_runners = algo.env_runner_group.foreach_env_runner(
+                lambda runner, _m=module: runner.module[_m].get_state()["params"], local_env_runner=True)
+            assert on_runners and all(np.allclose(p, want) for p in on_runners)
+    finally:
+        algo.stop()
+    # From iteration 3 on the training role met the anchors searched at 2 (games credited to their entries).
+    assert all(any("anchor2" in entry for entry in plan) for plan in reports[2].figures["league_slots"].values())
+    games = {e["id"]: e["games"] for role in ("pursuer", "evader") for e in league["entries"][role] if e["anchor"]}
+    assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0

@@ -65,6 +65,7 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     ratings (:meth:`League.record_evaluation`)."""
     from pe_rllib.evaluation.suite import Player, play
     from pe_rllib.league.pool import CURRENT
+    from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
     from pe_rllib.policies.scripted import make_scripted
 
@@ -78,6 +79,10 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
         if entry.scripted:
             return Player(entry.id, entry.role, make_scripted(entry.scripted, entry.role, experiment.env,
                                                               seed=settings.seed))
+        if entry.anchor:
+            return Player(entry.id, entry.role, make_family(entry.role, experiment.env, entry.anchor,
+                                                            params=state.league_weights[entry.id]["params"],
+                                                            seed=settings.seed))
         return player(entry.id, entry.role, state.league_weights[entry.id])
 
     ours = {role: player(role, role, current[role]) for role in ROLES}

@@ -12,7 +12,10 @@ Between iterations, on the driver:
 3. at a phase end (and every ``league.snapshot_every`` iterations of a role's training)
    the role's weights join its pool, and the monitor's known-good snapshot advances if the
    phase raised no alarm;
-4. for every frozen role, the entries :meth:`League.plan_slots` makes playable are loaded
+4. every ``league.anchor_every`` iterations, the scripted search finds each role's best
+   controller against the other role's current policy and it joins the role's pool as a
+   searched anchor (:func:`search_anchors`);
+5. for every frozen role, the entries :meth:`League.plan_slots` makes playable are loaded
    into its fixed snapshot modules (a scripted entry is played by its own scripted module,
    declared up front like the slots), and the mapping plays the pool in
    ``1 - league.current_share`` of the episodes, each episode drawing its entry by the
@@ -28,26 +31,31 @@ data); RLlib's set of modules never changes.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
 from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
-from pe_rllib.config import ROLES
+from pe_rllib.config import ROLES, other_role
 from pe_rllib.league.pool import CURRENT
-from pe_rllib.policies.module_ids import scripted_opponent_id, slot_id
+from pe_rllib.policies.module_ids import anchor_id, scripted_opponent_id, slot_id
 
 logger = logging.getLogger(__name__)
 
 
 def plan_modules(state, role: str) -> list[tuple[str, str]]:
     """``(module, entry id)`` for each entry of ``role`` in this iteration's slot plan: snapshot entries
-    fill the snapshot slots in order, scripted entries play in their scripted modules."""
+    fill the snapshot slots in order, scripted entries play in their scripted modules, searched anchors
+    in the role's anchor modules (by their place among the role's anchors)."""
+    anchors = [entry.id for entry in state.league.anchors(role)]
     modules, slot = [], 0
     for entry_id in state.slot_plan.get(role, []):
         entry = state.league.find(entry_id)
         if entry is not None and entry.scripted:
             modules.append((scripted_opponent_id(role, entry.scripted), entry_id))
+        elif entry is not None and entry.anchor:
+            modules.append((anchor_id(role, anchors.index(entry_id)), entry_id))
         else:
             modules.append((slot_id(role, slot), entry_id))
             slot += 1
@@ -174,11 +182,42 @@ def load_slots(algorithm, *, replan: bool = True) -> dict[str, dict[str, float]]
         for module, entry in plan_modules(state, role):
             if entry in state.league_weights:          # scripted entries have no weights
                 weights[module] = state.league_weights[entry]
-                filled[role] += 1
+                filled[role] += not state.league.find(entry).anchor     # anchors take no snapshot slot
     if weights:
         set_module_weights(algorithm, weights)
     state.pool.filled.update(filled)
     return state.slot_plan
+
+
+def search_anchors(algorithm) -> dict:
+    """Searched anchors: for each role, the yardstick's scripted search finds the best controller against the
+    other role's current policy, and it joins the role's pool (replacing the oldest anchor beyond
+    ``league.anchor_slots``). Returns progress figures: the search's wall time and each anchor's success
+    rate on its selection episodes."""
+    from pe_rllib.evaluation.search import SearchSettings, search_best_response
+    from pe_rllib.policies.families import make_family
+    from pe_rllib.policies.inference import policy_from_weights
+
+    state, experiment = algorithm.selfplay, algorithm.experiment
+    config = state.league.config
+    started = time.perf_counter()
+    current = role_weights(algorithm, ROLES)
+    rates = {}
+    for index, role in enumerate(ROLES):
+        opponent = policy_from_weights(experiment, other_role(role), current[other_role(role)])
+        settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
+                                  episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
+                                  seed=(int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + index))
+        result = search_best_response(experiment, role, opponent, settings)
+        family = make_family(role, experiment.env, result.family)
+        entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family)
+        state.league_weights[entry.id] = {"params": np.array([result.params[name] for name in family.names()])}
+        if replaced is not None:
+            state.league_weights.pop(replaced.id, None)
+        rates[role] = round(result.selection_rate, 4)
+        logger.info("league: anchor %s (%s %s) succeeds %.2f against the current %s", entry.id, result.family,
+                    result.params, result.selection_rate, other_role(role))
+    return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 
 def league_figures(state) -> dict:
@@ -192,4 +231,4 @@ def league_figures(state) -> dict:
 
 __all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules",
            "opponent_probabilities", "phase_ended",
-           "plan_modules", "record_games", "start_league"]
+           "plan_modules", "record_games", "search_anchors", "start_league"]

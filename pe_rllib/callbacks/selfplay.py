@@ -26,6 +26,7 @@ from pe_rllib.callbacks.league import (
     phase_ended,
     plan_modules,
     record_games,
+    search_anchors,
 )
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
@@ -213,6 +214,9 @@ class SelfPlayCallback(RLlibCallback):
                 for role in finished_roles:
                     add_snapshot(algorithm, role)
         if league is not None:
+            if league.config.anchors:
+                due = algorithm.iteration % league.config.anchor_every == 0
+                figures.update(search_anchors(algorithm) if due else {"anchor_search_s": 0.0})
             load_slots(algorithm)
             figures.update(league_figures(selfplay))
         if switched:

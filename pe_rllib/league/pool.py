@@ -32,6 +32,12 @@ Scripted entries (``league.scripted_opponents``, ids like ``evader@straight_flee
 permanent members of their role's pool: drawn like snapshots, rated like them, never
 evicted and not counted in ``pool_size``. They have no weights; the caller plays them
 with their scripted module.
+
+Searched anchors (``league.anchor_every``, ids like ``evader@anchor12``) are controllers a
+search found against the other role's policy at that iteration: drawn and rated like the
+rest, not counted in ``pool_size``, at most ``anchor_slots`` per role (the oldest goes).
+The caller keeps their parameters (as it keeps snapshot weights) and plays them in the
+role's anchor modules.
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ class PoolEntry:
     """Deterministic games of the latest cross-play of the other role's current policy against this entry."""
     eval_learner_score: float = 0.0
     """The current policy's score in those games (win 1, draw 0.5)."""
+    anchor: str = ""
+    """The controller family of a searched anchor ("" otherwise)."""
 
     @property
     def learner_win_rate(self) -> float:
@@ -136,8 +144,26 @@ class League:
         return entry, evicted
 
     def snapshots(self, role: str) -> list[PoolEntry]:
-        """``role``'s pool entries that are weight snapshots (not scripted), oldest first."""
-        return [e for e in self.entries[role] if not e.scripted]
+        """``role``'s pool entries that are weight snapshots (neither scripted nor anchors), oldest first."""
+        return [e for e in self.entries[role] if not e.scripted and not e.anchor]
+
+    def anchors(self, role: str) -> list[PoolEntry]:
+        """``role``'s searched anchors, oldest first."""
+        return [e for e in self.entries[role] if e.anchor]
+
+    def add_anchor(self, role: str, iteration: int, family: str) -> tuple[PoolEntry, PoolEntry | None]:
+        """A searched controller of ``family`` for ``role`` found at ``iteration`` joins the pool; returns (new
+        entry, the anchor it replaced: the oldest, once there are more than ``anchor_slots``)."""
+        entry = PoolEntry(entry_id(role, f"anchor{iteration}"), role, iteration, anchor=family)
+        if self.find(entry.id) is not None:
+            raise ValueError(f"{entry.id}: this anchor already exists")
+        self.entries[role].append(entry)
+        replaced = None
+        if len(self.anchors(role)) > self.config.anchor_slots:
+            replaced = self.anchors(role)[0]
+            self.entries[role].remove(replaced)
+            self.elo.forget(replaced.id)
+        return entry, replaced
 
     def eviction_candidate(self, role: str) -> PoolEntry:
         """The least useful snapshot: never the oldest (milestone); the highest learner win rate, oldest first."""
@@ -191,13 +217,13 @@ class League:
         probability with which a new episode against the pool meets each (see the module docstring).
 
         Snapshot entries beyond ``slots`` share the last slot, one of them (drawn by weight) per
-        iteration; scripted entries are always playable. Probabilities sum to 1 (an empty dict when
-        nothing is playable).
+        iteration; scripted entries and anchors (in modules of their own) are always playable.
+        Probabilities sum to 1 (an empty dict when nothing is playable).
         """
         pool = self.entries[opponent_role]
         weights = sampling_weights(pool, self.config)
-        snapshots = [i for i, e in enumerate(pool) if not e.scripted]
-        playable = {i: float(weights[i]) for i, e in enumerate(pool) if e.scripted}
+        snapshots = [i for i, e in enumerate(pool) if not e.scripted and not e.anchor]
+        playable = {i: float(weights[i]) for i, e in enumerate(pool) if e.scripted or e.anchor}
         if len(snapshots) <= slots:
             playable.update({i: float(weights[i]) for i in snapshots})
         elif slots > 0:

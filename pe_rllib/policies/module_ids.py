@@ -23,6 +23,16 @@ def scripted_opponent_id(role: str, name: str) -> str:
     return f"{role}_scripted_{name}"
 
 
+def anchor_id(role: str, index: int) -> str:
+    """Module id of a searched anchor playing ``role`` (a league pool entry: a scripted controller whose
+    parameters a search found)."""
+    return f"{role}_anchor_{index}"
+
+
+def anchor_ids(anchors: int) -> list[str]:
+    return [anchor_id(role, j) for role in ROLES for j in range(anchors)]
+
+
 def is_substitute(module_id: str) -> bool:
-    """A module other than a role's own trainable one (snapshot or scripted)."""
-    return "_snapshot_" in module_id or "_scripted" in module_id
+    """A module other than a role's own trainable one (snapshot, scripted or searched anchor)."""
+    return "_snapshot_" in module_id or "_scripted" in module_id or "_anchor_" in module_id

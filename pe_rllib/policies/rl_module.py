@@ -23,6 +23,7 @@ from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from pe_rllib.config import ExperimentConfig, TrainingConfig, from_dict, to_dict
 from pe_rllib.envs.parallel import action_space, observation_space
+from pe_rllib.policies.families import make_family
 from pe_rllib.policies.scripted import make_scripted
 
 logger = logging.getLogger(__name__)
@@ -177,3 +178,33 @@ class ScriptedRLModule(RLModule):
 
     def set_state(self, state) -> None:
         pass
+
+
+def anchor_module_spec(experiment: ExperimentConfig, role: str) -> RLModuleSpec:
+    """A searched anchor playing ``role``: the role's default controller family, parameters set as its state."""
+    return RLModuleSpec(module_class=SearchedRLModule, observation_space=observation_space(experiment.env),
+                        action_space=action_space(),
+                        model_config={"role": role, "experiment": to_dict(experiment),
+                                      "seed": experiment.training.seed})
+
+
+class SearchedRLModule(ScriptedRLModule):
+    """A controller of the role's default family (:mod:`pe_rllib.policies.families`) whose parameters are
+    the module's state: ``{"params": [P] array}``. The league loads a searched anchor's parameters into it
+    like snapshot weights into a slot (learners, runners, checkpoints), so RLlib's set of modules never
+    changes. Before any anchor is loaded it plays the family's defaults. Never trained.
+
+    ``model_config``: ``role``, ``experiment`` (plain config dict), ``seed``.
+    """
+
+    def setup(self) -> None:
+        config = self.model_config
+        experiment = from_dict(ExperimentConfig, config["experiment"])
+        self.policy = make_family(config["role"], experiment.env, seed=config.get("seed", 0))
+
+    def get_state(self, *args, **kwargs):
+        return {"params": np.asarray(self.policy.params, np.float64).copy()}
+
+    def set_state(self, state) -> None:
+        if state and "params" in state:
+            self.policy.set_params(np.asarray(state["params"], np.float64))

@@ -29,8 +29,8 @@ from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, rollout_shape, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
-from pe_rllib.policies.module_ids import scripted_id, scripted_opponent_id, slot_ids
-from pe_rllib.policies.rl_module import learned_module_spec, scripted_module_spec
+from pe_rllib.policies.module_ids import anchor_id, scripted_id, scripted_opponent_id, slot_ids
+from pe_rllib.policies.rl_module import anchor_module_spec, learned_module_spec, scripted_module_spec
 from pe_rllib.rundir import (
     EXPERIMENT_FILE,
     POLICIES,
@@ -237,6 +237,9 @@ def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
     if experiment.league.enabled:
         for role, name in experiment.league.scripted_entries():
             specs[scripted_opponent_id(role, name)] = scripted_module_spec(experiment, name, role)
+        for role in ROLES:
+            for index in range(experiment.league.anchors):
+                specs[anchor_id(role, index)] = anchor_module_spec(experiment, role)
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
