@@ -567,6 +567,7 @@ class EvaluationConfig:
 
 
 PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
+EXPLOITER_RESETS = ("fresh", "main")
 
 
 @dataclass(frozen=True)
@@ -616,7 +617,29 @@ class LeagueConfig:
     anchor_selection_episodes: int = 200
     """Fresh episodes on which an anchor search picks its result among its finalists."""
 
+    exploiters: bool = False
+    """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
+    phases only against the other role's current policy (``exploiter_share`` of the training role's episodes),
+    is reset every ``exploiter_reset_every`` of its iterations, and whose snapshot joins the pool when the
+    periodic evaluation's deterministic cross-play shows it beating that policy (``exploiter_admit``), so the
+    main role must learn to answer it. Needs the batched sampler and ``evaluation.every``."""
+    exploiter_share: float = 0.25
+    """Share of the training role's episodes its exploiter plays (against the other role's current policy)."""
+    exploiter_reset_every: int = 40
+    """Reset an exploiter after this many iterations of its training (0 = only when admitted)."""
+    exploiter_reset_to: str = "fresh"
+    """What a reset gives an exploiter: "fresh" (new random weights) or "main" (its role's current weights)."""
+    exploiter_admit: float = 0.5
+    """Deterministic success rate against the other role's current policy at which an exploiter's snapshot
+    joins its role's pool (and the exploiter is reset)."""
+
     def __post_init__(self) -> None:
+        _check(0.0 < self.exploiter_share < 1.0, "exploiter_share", "must be in (0, 1)", self.exploiter_share)
+        _check(isinstance(self.exploiter_reset_every, int) and self.exploiter_reset_every >= 0,
+               "exploiter_reset_every", "must be an integer >= 0", self.exploiter_reset_every)
+        _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
+               f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
+        _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
         for name in ("anchor_every", "anchor_slots"):
             _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
                    "must be an integer >= 0", getattr(self, name))
@@ -642,6 +665,11 @@ class LeagueConfig:
         _positive(self, "pfsp_power", "hedge_eta", "elo_k")
         _at_most(self, 100.0, "pfsp_power", "hedge_eta")
         _at_most(self, 400.0, "elo_k")
+
+    @property
+    def with_exploiters(self) -> bool:
+        """Whether the roles have main exploiter modules (league on and ``exploiters``)."""
+        return self.enabled and self.exploiters
 
     @property
     def anchors(self) -> int:
@@ -756,6 +784,12 @@ class ExperimentConfig:
         if self.curriculum.enabled and self.training.sampler != "batched":
             raise ConfigError("curriculum.enabled: needs training.sampler: batched (its runners switch worlds "
                               "between iterations)")
+        if self.league.with_exploiters and self.training.sampler != "batched":
+            raise ConfigError("league.exploiters: needs training.sampler: batched (an exploiter's episode picks "
+                              "both roles' modules at once)")
+        if self.league.with_exploiters and not self.evaluation.every:
+            raise ConfigError("league.exploiters: needs evaluation.every > 0 (the deterministic cross-play that "
+                              "admits an exploiter to the pool)")
         if self.league.enabled and self.selfplay.opponent_slots < 1:
             raise ConfigError("league.enabled: needs selfplay.opponent_slots >= 1 (the fixed modules pool entries "
                               "are loaded into)")

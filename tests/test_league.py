@@ -422,3 +422,36 @@ def test_an_anchor_module_plays_the_parameters_it_is_given_as_state():
     obs = env.reset(seed=3)["pursuer"]
     np.testing.assert_allclose(module.act(obs), reference.act(obs))
     assert not np.allclose(module.act(obs), make_family("pursuer", experiment.env).act(obs))    # not the defaults
+
+
+# --------------------------------------------------------------------------- exploiters
+
+
+def test_an_exploiter_episode_pairs_the_exploiter_with_the_other_roles_current_policy():
+    """OpponentMapping.assign: with probability exploiter_share a new episode is the training role's exploiter
+    against the other role's own module (never a stand-in); otherwise the same draws as asking per role."""
+    from pe_rllib.callbacks.snapshots import OpponentMapping
+
+    mapping = OpponentMapping(probability=1.0)
+    mapping.configure(["evader"], {"evader": ["evader_snapshot_0"]}, seed=4,
+                      exploiters={"pursuer": "pursuer_exploiter"}, exploiter_share=0.3)
+    episodes = [mapping.assign() for _ in range(5000)]
+    exploiting = [e for e in episodes if e["pursuer"] == "pursuer_exploiter"]
+    assert len(exploiting) == pytest.approx(0.3 * 5000, rel=0.1)
+    assert {e["evader"] for e in exploiting} == {"evader"}                       # the current evader, not a slot
+    assert {e["evader"] for e in episodes if e["pursuer"] == "pursuer"} == {"evader_snapshot_0"}
+    plain, per_role = OpponentMapping(probability=0.5), OpponentMapping(probability=0.5)
+    for m in (plain, per_role):
+        m.configure(["evader"], {"evader": ["evader_snapshot_0", "evader_snapshot_1"]}, seed=9)
+    assert [plain.assign() for _ in range(200)] == [{r: per_role(r) for r in ("pursuer", "evader")} for _ in range(200)]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"league.exploiters": True, "training.sampler": "rllib"}, "league.exploiters: needs training.sampler: batched"),
+    ({"league.exploiters": True, "evaluation.every": 0}, "league.exploiters: needs evaluation.every > 0"),
+    ({"league.exploiter_reset_to": "scratch"}, "league.exploiter_reset_to: must be one of"),
+    ({"league.exploiter_share": 1.0}, "league.exploiter_share: must be in \\(0, 1\\)"),
+])
+def test_bad_exploiter_settings_are_refused_in_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_experiment("league", {"evaluation.every": 10, **overrides})

@@ -193,3 +193,43 @@ def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded
     assert all(any("anchor2" in entry for entry in plan) for plan in reports[2].figures["league_slots"].values())
     games = {e["id"]: e["games"] for role in ("pursuer", "evader") for e in league["entries"][role] if e["anchor"]}
     assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0
+
+
+def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_admitted(tmp_path, embedded_ray):
+    """league.exploiters: the training role's exploiter plays a share of its episodes against the other role's
+    current policy and trains on them; at each evaluation an exploiter that reaches exploiter_admit joins its
+    role's pool with the weights it trained to and is reset (here to its role's weights), and an exploiter is
+    also reset after exploiter_reset_every of its iterations."""
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 2},
+        "training": {**TINY["training"], "stop_iterations": 4},
+        "league": {"enabled": True, "exploiters": True, "exploiter_share": 0.5, "exploiter_admit": 0.0,
+                   "exploiter_reset_every": 2, "exploiter_reset_to": "main"},
+        "evaluation": {"every": 2, "episodes": 8},
+    })
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    rows = [r.figures for r in reports]
+    ckpt = {i: tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2, 4)}
+    # The training role's exploiter plays (and trains) beside it: the evader's in 1, the pursuer's in 2.
+    assert set(rows[0]["exploiter_games"]) == {"evader"} and set(rows[1]["exploiter_games"]) == {"pursuer"}
+    assert rows[1]["exploiter_games"]["pursuer"]["games"] > 0
+    # Both exploiters were cross-played at 2 and (admit 0.0) joined their pools, then were reset to the mains.
+    assert sorted(rows[1]["exploiter_admitted"]) == ["evader@x2", "pursuer@x2"]
+    state = saved_state(ckpt[2])
+    admitted = state["league_weights"]["pursuer@x2"]
+    assert not same_weights(admitted, saved_weights(ckpt[1], "pursuer_exploiter"))      # it trained in iteration 2
+    assert not same_weights(admitted, saved_weights(ckpt[2], "pursuer"))
+    assert same_weights(saved_weights(ckpt[2], "pursuer_exploiter"), saved_weights(ckpt[2], "pursuer"))
+    assert same_weights(saved_weights(ckpt[2], "evader_exploiter"), saved_weights(ckpt[2], "evader"))
+    # The evader trained in 3 and 4: its exploiter reached exploiter_reset_every at 4 and was reset.
+    assert [row["training_roles"] for row in rows] == ["evader", "pursuer", "evader", "evader"]
+    assert rows[3]["exploiter_reset"] == ["evader"] and rows[2]["exploiter_reset"] == []
+    assert {"eval_exploiter_success_pursuer", "eval_exploiter_success_evader"} <= set(rows[3])
+    league = saved_state(ckpt[4])["league"]
+    assert {"pursuer@x2", "pursuer@x4", "evader@x2", "evader@x4"} <= {e["id"] for r in ("pursuer", "evader")
+                                                                       for e in league["entries"][r]}

@@ -22,7 +22,7 @@ import math
 import time
 
 from pe_rllib.config import ROLES, ExperimentConfig
-from pe_rllib.policies.module_ids import slot_id
+from pe_rllib.policies.module_ids import exploiter_id, slot_id
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def evaluate_now(algo) -> dict:
 def rate_league(algo, current: dict[str, dict]) -> dict:
     """Deterministic cross-play of the current roles against each other and every pool entry of the other
     role (the evaluation's episodes; a collision is a draw): the entries' win rates for PFSP and the Elo
-    ratings (:meth:`League.record_evaluation`)."""
+    ratings (:meth:`League.record_evaluation`). With exploiters, each exploiter also plays the other role's
+    current policy: ``exploiter_success_<role>`` (capture / escape rate), what admits it to the pool."""
     from pe_rllib.evaluation.suite import Player, play
     from pe_rllib.league.pool import CURRENT
     from pe_rllib.policies.families import make_family
@@ -89,16 +90,26 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     matchups = [(ours["pursuer"], ours["evader"])]
     matchups += [(ours["pursuer"], entry_player(e)) for e in state.league.pool("evader")]
     matchups += [(entry_player(e), ours["evader"]) for e in state.league.pool("pursuer")]
+    figures = {}
+    if state.league.config.exploiters:                   # each exploiter against the other role's current policy
+        ids = [exploiter_id(role) for role in ROLES]
+        exploiters = algo.learner_group.get_weights(module_ids=ids)
+        matchups += [(player(ids[0], "pursuer", exploiters[ids[0]]), ours["evader"]),
+                     (ours["pursuer"], player(ids[1], "evader", exploiters[ids[1]]))]
     for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
         pursuer_score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
-        if row.pursuer == "pursuer":
+        if row.pursuer == exploiter_id("pursuer"):
+            figures["exploiter_success_pursuer"] = row.capture_rate
+        elif row.evader == exploiter_id("evader"):
+            figures["exploiter_success_evader"] = row.escape_rate
+        elif row.pursuer == "pursuer":
             opponent = CURRENT if row.evader == "evader" else row.evader
             state.league.record_evaluation(opponent, "pursuer", games=row.episodes,
                                            learner_score=min(max(pursuer_score, 0.0), row.episodes))
         else:
             state.league.record_evaluation(row.pursuer, "evader", games=row.episodes,
                                            learner_score=min(max(row.episodes - pursuer_score, 0.0), row.episodes))
-    return {f"elo_{role}": state.league.elo.rating(role) for role in ROLES}
+    return {**figures, **{f"elo_{role}": state.league.elo.rating(role) for role in ROLES}}
 
 
 def evaluation_figures(algo) -> tuple[dict, dict]:

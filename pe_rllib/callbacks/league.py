@@ -39,7 +39,7 @@ from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES, other_role
 from pe_rllib.league.pool import CURRENT
-from pe_rllib.policies.module_ids import anchor_id, scripted_opponent_id, slot_id
+from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,74 @@ def search_anchors(algorithm) -> dict:
     return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 
+def exploiter_weights(algorithm, role: str) -> dict:
+    """The weights a reset gives ``role``'s exploiter: fresh random ones (a new module, seeded by run, role and
+    iteration) or the role's current ones (``league.exploiter_reset_to``)."""
+    if algorithm.experiment.league.exploiter_reset_to == "main":
+        return role_weights(algorithm, [role])[role]
+    import torch
+
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    seed = int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + ROLES.index(role)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        module = learned_module_spec(algorithm.experiment).build()
+    return {name: value.detach().numpy().copy() for name, value in module.state_dict().items()}
+
+
+def reset_exploiter(algorithm, role: str) -> None:
+    set_module_weights(algorithm, {exploiter_id(role): exploiter_weights(algorithm, role)})
+    algorithm.selfplay.exploiter_iterations[role] = 0
+    logger.info("league: %s reset (%s)", exploiter_id(role), algorithm.experiment.league.exploiter_reset_to)
+
+
+def step_exploiters(algorithm, training_roles) -> list[str]:
+    """Count an iteration of the training roles' exploiters; reset those due (``league.exploiter_reset_every``).
+    Returns the roles whose exploiter was reset."""
+    state, config = algorithm.selfplay, algorithm.experiment.league
+    reset = []
+    for role in training_roles:
+        state.exploiter_iterations[role] = state.exploiter_iterations.get(role, 0) + 1
+        if config.exploiter_reset_every and state.exploiter_iterations[role] >= config.exploiter_reset_every:
+            reset_exploiter(algorithm, role)
+            reset.append(role)
+    return reset
+
+
+def exploiter_game_figures(runner_results: dict) -> dict:
+    """Per role, its exploiter's training games this iteration and its success in them (capture / escape)."""
+    matchups = runner_results.get(NAMESPACE, {}).get("matchups", {})
+    out = {}
+    for role in ROLES:
+        pair = (exploiter_id(role), other_role(role)) if role == "pursuer" else (other_role(role), exploiter_id(role))
+        counts = matchups.get(MATCHUP_SEPARATOR.join(pair), {})
+        games = float(np.nan_to_num(float(counts.get("episodes", 0.0))))
+        if games > 0:
+            key = "captures" if role == "pursuer" else "escapes"
+            out[role] = {"games": int(games), "success": float(np.nan_to_num(float(counts.get(key, 0.0)))) / games}
+    return out
+
+
+def admit_exploiters(algorithm, success: dict[str, float]) -> list[str]:
+    """Exploiters whose deterministic success rate against the other role's current policy reached
+    ``league.exploiter_admit`` join their role's pool as snapshots (the main role must answer them), and are
+    reset. ``success``: per role, from the periodic evaluation's cross-play. Returns the new entry ids."""
+    state = algorithm.selfplay
+    admitted = []
+    for role, rate in success.items():
+        if rate < algorithm.experiment.league.exploiter_admit:
+            continue
+        entry, evicted = state.league.add(role, algorithm.iteration, exploiter=True)
+        state.league_weights[entry.id] = role_weights(algorithm, [exploiter_id(role)])[exploiter_id(role)]
+        if evicted is not None:
+            state.league_weights.pop(evicted.id, None)
+        logger.info("league: %s admitted (success %.2f against the current %s)", entry.id, rate, other_role(role))
+        admitted.append(entry.id)
+        reset_exploiter(algorithm, role)
+    return admitted
+
+
 def league_figures(state) -> dict:
     """Per-iteration league figures for progress.jsonl: pool sizes, Elo of the current roles, and per frozen
     role the playable entries with the share of pool episodes that meet each."""
@@ -229,6 +297,6 @@ def league_figures(state) -> dict:
                              for role, plan in state.slot_plan.items()}}
 
 
-__all__ = ["add_snapshot", "check_health", "league_figures", "load_slots", "opponent_modules",
-           "opponent_probabilities", "phase_ended",
-           "plan_modules", "record_games", "search_anchors", "start_league"]
+__all__ = ["add_snapshot", "admit_exploiters", "check_health", "exploiter_game_figures", "league_figures",
+           "load_slots", "opponent_modules", "opponent_probabilities", "phase_ended", "plan_modules", "record_games",
+           "reset_exploiter", "search_anchors", "start_league", "step_exploiters"]

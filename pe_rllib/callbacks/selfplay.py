@@ -18,7 +18,9 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV
 from pe_rllib.callbacks.evaluation import LATEST, evaluation_figures
 from pe_rllib.callbacks.league import (
     add_snapshot,
+    admit_exploiters,
     check_health,
+    exploiter_game_figures,
     league_figures,
     load_slots,
     opponent_modules,
@@ -27,24 +29,26 @@ from pe_rllib.callbacks.league import (
     plan_modules,
     record_games,
     search_anchors,
+    step_exploiters,
 )
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
 from pe_rllib.config import ROLES
-from pe_rllib.policies.module_ids import slot_id
+from pe_rllib.policies.module_ids import exploiter_id, slot_id, trained_modules
 
 logger = logging.getLogger(__name__)
 
 
 def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
-    """Train only ``training_roles`` from the next update on (others keep their weights and optimiser state).
+    """Train only ``training_roles`` (and their exploiters) from the next update on (others keep their weights
+    and optimiser state).
 
     The learners read ``config.policies_to_train`` in ``Learner.should_module_be_updated``;
     their configs are their own (unfrozen) copies. ``algorithm.config`` is frozen, so it is
     replaced by an updated copy (public ``AlgorithmConfig.copy``), which is what its
     checkpoint and any later runner recreation then see.
     """
-    roles = sorted(training_roles)
+    roles = trained_modules(training_roles, algorithm.experiment.league.with_exploiters)
 
     def set_roles(learner, _roles=roles):
         learner.config.multi_agent(policies_to_train=list(_roles))
@@ -87,14 +91,18 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     base, iteration = int(algorithm.config.seed or 0), selfplay.schedule.state.iterations
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
+    exploiters, share = {}, 0.0
+    if selfplay.league is not None and selfplay.league.config.exploiters and not fixed:   # none in the cold start
+        exploiters = {role: exploiter_id(role) for role in selfplay.schedule.training_roles}
+        share = selfplay.league.config.exploiter_share
 
     def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
-                  _labels=labels, _weights=weights, _world=world):
+                  _labels=labels, _weights=weights, _world=world, _exploiters=exploiters, _share=share):
         mapping = env_runner.config.policy_mapping_fn
         configured = mapping.configured
         seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
         mapping.configure(_frozen, _opponents, seed, _fixed, probability=_probability, labels=_labels,
-                          weights=_weights)
+                          weights=_weights, exploiters=_exploiters, exploiter_share=_share)
         if _world is not None:
             env_runner.set_world_overrides(_world)
         return int(env_runner.worker_index), configured
@@ -181,6 +189,10 @@ class SelfPlayCallback(RLlibCallback):
         league, next_role = selfplay.league, None
         if league is not None:
             figures["league_games"] = record_games(algorithm, runner_results)
+        exploiting = league is not None and league.config.exploiters and not selfplay.cold_start_overrides()
+        if exploiting:
+            figures["exploiter_games"] = exploiter_game_figures(runner_results)
+            figures["exploiter_reset"] = step_exploiters(algorithm, finished_roles)
         if selfplay.health is not None:
             events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
             figures["health_events"] = events
@@ -226,6 +238,9 @@ class SelfPlayCallback(RLlibCallback):
         figures["snapshots_filled"] = dict(selfplay.pool.filled)
         fresh, latest = evaluation_figures(algorithm)          # after the decisions: the weights that play on
         figures.update(fresh)
+        if league is not None and league.config.exploiters and fresh:
+            success = {role: fresh[f"eval_exploiter_success_{role}"] for role in ROLES}
+            figures["exploiter_admitted"] = admit_exploiters(algorithm, success)
         result[NAMESPACE] = figures
         result[LATEST] = latest
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pe_rllib.config import ROLES
+from pe_rllib.config import ROLES, other_role
 from pe_rllib.policies.module_ids import slot_id
 
 
@@ -57,6 +57,9 @@ class OpponentMapping:
         self.frozen_roles: tuple[str, ...] = ()
         self.opponents: dict[str, tuple[str, ...]] = {}
         self.fixed: dict[str, str] = {}
+        self.exploiters: dict[str, str] = {}
+        """Per training role with a main exploiter, its module (league.exploiters)."""
+        self.exploiter_share = 0.0
         self.weights: dict[str, np.ndarray] = {}
         """Per role, the probability of each stand-in in ``opponents`` (uniform where a role has none)."""
         self.labels: dict[str, str] = {}
@@ -67,13 +70,18 @@ class OpponentMapping:
 
     def configure(self, frozen_roles, opponents: dict[str, list[str]], seed: int, fixed: dict[str, str] | None = None,
                   probability: float | None = None, labels: dict[str, str] | None = None,
-                  weights: dict[str, list[float]] | None = None) -> None:
+                  weights: dict[str, list[float]] | None = None, exploiters: dict[str, str] | None = None,
+                  exploiter_share: float = 0.0) -> None:
         """``opponents``: per role, the modules that may stand in for it while it is frozen; ``weights``: per
         role, the probability of each (the league's per-episode PFSP plan; uniform where absent); ``fixed``
         maps a role to a module that plays it in every episode (the cold-start opponent); ``probability``
         replaces the stand-in probability (the league's ``1 - current_share``); ``labels`` names what each
-        stand-in module plays this iteration (the league's entry ids)."""
+        stand-in module plays this iteration (the league's entry ids); ``exploiters`` maps training roles to
+        their exploiter modules, each new episode playing one (against the other role's current policy) with
+        probability ``exploiter_share`` (:meth:`assign`)."""
         self.frozen_roles = tuple(frozen_roles)
+        self.exploiters = dict(exploiters or {})
+        self.exploiter_share = float(exploiter_share) if self.exploiters else 0.0
         self.opponents = {role: tuple(modules) for role, modules in opponents.items()}
         self.weights = {}
         for role, modules in self.opponents.items():
@@ -90,6 +98,16 @@ class OpponentMapping:
         if probability is not None:
             self.probability = probability
         self.configured = True
+
+    def assign(self) -> dict[str, str]:
+        """Both roles' modules for one new episode (the batched sampler asks once per episode): with probability
+        ``exploiter_share`` a training role's exploiter against the other role's current policy, otherwise
+        each role as :meth:`__call__` decides (the same draws as calling it per role)."""
+        if self.exploiters and self.rng.random() < self.exploiter_share:
+            roles = sorted(self.exploiters)
+            role = roles[int(self.rng.integers(len(roles)))]
+            return {role: self.exploiters[role], other_role(role): other_role(role)}
+        return {role: self(role) for role in ROLES}
 
     def __call__(self, agent_id, episode=None, **kwargs):
         if agent_id in self.fixed:

@@ -128,14 +128,17 @@ class League:
         role = entry.split("@", 1)[0]
         return next((e for e in self.entries.get(role, []) if e.id == entry), None)
 
-    def add(self, role: str, iteration: int) -> tuple[PoolEntry, PoolEntry | None]:
-        """Snapshot ``role`` at ``iteration`` (rated as its current policy); returns (new entry, evicted entry)."""
-        existing = self.find(entry_id(role, iteration))
+    def add(self, role: str, iteration: int, *, exploiter: bool = False) -> tuple[PoolEntry, PoolEntry | None]:
+        """Snapshot ``role`` at ``iteration`` (rated as its current policy), or with ``exploiter`` its main
+        exploiter (``role@x<iteration>``, rated like a new player); returns (new entry, evicted entry)."""
+        new_id = entry_id(role, f"x{iteration}" if exploiter else iteration)
+        existing = self.find(new_id)
         if existing is not None:
             return existing, None
-        entry = PoolEntry(entry_id(role, iteration), role, iteration)
+        entry = PoolEntry(new_id, role, iteration)
         self.entries[role].append(entry)
-        self.elo.copy_rating(role, entry.id)
+        if not exploiter:
+            self.elo.copy_rating(role, new_id)
         evicted = None
         if len(self.snapshots(role)) > self.config.pool_size:
             evicted = self.eviction_candidate(role)

@@ -33,6 +33,16 @@ def anchor_ids(anchors: int) -> list[str]:
     return [anchor_id(role, j) for role in ROLES for j in range(anchors)]
 
 
+def exploiter_id(role: str) -> str:
+    """Module id of ``role``'s main exploiter (trained against the other role's current policy)."""
+    return f"{role}_exploiter"
+
+
+def trained_modules(roles, exploiters: bool) -> list[str]:
+    """The modules that train while ``roles`` do: the roles' own and, with exploiters, theirs."""
+    return sorted([*roles, *(exploiter_id(role) for role in roles if exploiters)])
+
+
 def is_substitute(module_id: str) -> bool:
-    """A module other than a role's own trainable one (snapshot, scripted or searched anchor)."""
-    return "_snapshot_" in module_id or "_scripted" in module_id or "_anchor_" in module_id
+    """A module other than a role's own main one (snapshot, scripted, searched anchor or exploiter)."""
+    return any(tag in module_id for tag in ("_snapshot_", "_scripted", "_anchor_", "_exploiter"))

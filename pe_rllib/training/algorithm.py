@@ -29,7 +29,14 @@ from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, rollout_shape, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.league import Curriculum, HealthMonitor, League
-from pe_rllib.policies.module_ids import anchor_id, scripted_id, scripted_opponent_id, slot_ids
+from pe_rllib.policies.module_ids import (
+    anchor_id,
+    exploiter_id,
+    scripted_id,
+    scripted_opponent_id,
+    slot_ids,
+    trained_modules,
+)
 from pe_rllib.policies.rl_module import anchor_module_spec, learned_module_spec, scripted_module_spec
 from pe_rllib.rundir import (
     EXPERIMENT_FILE,
@@ -84,6 +91,8 @@ class SelfPlayState:
                            else HealthMonitor(experiment.health))
         self.good_weights = {k: _arrays(v) for k, v in data.get("good_weights", {}).items()}
         self.events = list(data.get("events", []))
+        self.exploiter_iterations = {role: int(n) for role, n in data.get("exploiter_iterations", {}).items()}
+        """Per role, iterations its exploiter trained since its last reset (league.exploiters)."""
         self.evaluation = dict(data.get("evaluation", {}))     # the latest periodic evaluation's figures
         self.curriculum = (Curriculum.from_dict(experiment.curriculum, data["curriculum"]) if "curriculum" in data
                            else Curriculum(experiment.curriculum))
@@ -98,7 +107,8 @@ class SelfPlayState:
     def to_dict(self) -> dict:
         data = {"schedule": self.schedule.to_dict(), "pool": self.pool.to_dict()}
         if self.league is not None:
-            data.update(league=self.league.to_dict(), league_weights=self.league_weights, slot_plan=self.slot_plan)
+            data.update(league=self.league.to_dict(), league_weights=self.league_weights, slot_plan=self.slot_plan,
+                        exploiter_iterations=self.exploiter_iterations)
         if self.health is not None:
             data.update(health=self.health.to_dict(), good_weights=self.good_weights, events=self.events)
         if self.curriculum.config.enabled:
@@ -240,6 +250,8 @@ def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
         for role in ROLES:
             for index in range(experiment.league.anchors):
                 specs[anchor_id(role, index)] = anchor_module_spec(experiment, role)
+            if experiment.league.with_exploiters:
+                specs[exploiter_id(role)] = learned
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
@@ -265,7 +277,8 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     logging.getLogger("ray.rllib").setLevel(log_level)
     env_config = {"experiment": to_dict(experiment)}
     RLlibPursuitEvasion(env_config)                  # proves the env builds before Ray starts work
-    initial_roles = PhaseSchedule(experiment.selfplay).training_roles
+    schedule = PhaseSchedule(experiment.selfplay)
+    initial_roles = trained_modules(schedule.training_roles, experiment.league.with_exploiters)
     spec = module_spec(experiment)
     arenas, fragment = rollout_shape(training)
     if arenas < training.num_envs_per_env_runner:

@@ -171,8 +171,9 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
     def _start_episode(self, arena: int) -> None:
         pair = uuid.uuid4().hex
         mapping = self.config.policy_mapping_fn
-        self._segments[arena] = {role: _Segment(uuid.uuid4().hex, pair, str(mapping(role, None)), 0)
-                                 for role in ROLES}
+        assign = getattr(mapping, "assign", None)             # both roles at once (an exploiter's episode)
+        modules = assign() if assign is not None else {role: mapping(role, None) for role in ROLES}
+        self._segments[arena] = {role: _Segment(uuid.uuid4().hex, pair, str(modules[role]), 0) for role in ROLES}
         labels = getattr(mapping, "labels", None) or {}
         for role in ROLES:
             module_id = self._segments[arena][role].module_id
