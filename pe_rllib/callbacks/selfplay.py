@@ -12,6 +12,7 @@ import logging
 import math
 from typing import Sequence
 
+import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED
 
@@ -176,7 +177,8 @@ class SelfPlayCallback(RLlibCallback):
     def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
         selfplay = algorithm.selfplay
         runner_results = result.get(ENV_RUNNER_RESULTS, {})
-        env_steps = int(runner_results.get(NUM_ENV_STEPS_SAMPLED, 0))
+        # NaN when no runner reported (all were lost this iteration): nothing was sampled.
+        env_steps = int(np.nan_to_num(float(runner_results.get(NUM_ENV_STEPS_SAMPLED, 0))))
         figures = iteration_figures(runner_results)
         kept = float(runner_results.get(NAMESPACE, {}).get("kept_stand_in_steps", 0.0))
         figures["kept_stand_in_share"] = kept / (2 * env_steps) if env_steps and math.isfinite(kept) else 0.0

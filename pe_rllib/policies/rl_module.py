@@ -203,7 +203,10 @@ class SearchedRLModule(ScriptedRLModule):
         self.policy = make_family(config["role"], experiment.env, seed=config.get("seed", 0))
 
     def get_state(self, *args, **kwargs):
-        return {"params": np.asarray(self.policy.params, np.float64).copy()}
+        # A plain list, not an array: this small state travels inline in Ray's actor calls, which Ray encodes
+        # with msgpack, and RLlib 2.60's msgpack checkpoints patch msgpack for the whole process
+        # (msgpack_numpy.patch), after which an inline numpy array arrives on a runner as an undecoded dict.
+        return {"params": np.asarray(self.policy.params, np.float64).ravel().tolist()}
 
     def set_state(self, state) -> None:
         if state and "params" in state:
