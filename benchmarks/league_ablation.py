@@ -31,11 +31,12 @@ VARIANTS = {
 }
 
 
-def train(config: str, variant: str, seed: int, run_dir: Path) -> float:
-    """Train one run (skipped when its directory holds a finished run); returns the wall time in seconds."""
+def train(config: str, variant: str, seed: int, run_dir: Path) -> float | None:
+    """Train one run (skipped when its directory holds a finished run); returns the wall time in seconds
+    (None for a reused run)."""
     if (run_dir / "progress.jsonl").exists():
         print(f"{run_dir.name}: reusing the existing run", flush=True)
-        return float("nan")
+        return None
     command = [sys.executable, "-m", "pe_rllib.cli", "train", "--config", config, "--output", str(run_dir),
                "--no-dashboard", "--set", f"training.seed={seed}"]
     for setting in VARIANTS[variant]:
