@@ -189,6 +189,18 @@ def load_slots(algorithm, *, replan: bool = True) -> dict[str, dict[str, float]]
     return state.slot_plan
 
 
+def _role_seed(algorithm, role: str) -> int:
+    """A seed for this iteration's random work on ``role`` (an anchor search, a fresh exploiter), from the run's
+    seed, so a resumed run repeats it."""
+    return int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + ROLES.index(role)
+
+
+def exploiters_playing(state) -> bool:
+    """Whether the training roles' exploiters play this iteration: with league.exploiters, except in the
+    cold start against a scripted opponent (the training role then meets only that opponent)."""
+    return state.league is not None and state.league.config.exploiters and not state.cold_start_overrides()
+
+
 def search_anchors(algorithm) -> dict:
     """Searched anchors: for each role, the yardstick's scripted search finds the best controller against the
     other role's current policy, and it joins the role's pool (replacing the oldest anchor beyond
@@ -203,11 +215,11 @@ def search_anchors(algorithm) -> dict:
     started = time.perf_counter()
     current = role_weights(algorithm, ROLES)
     rates = {}
-    for index, role in enumerate(ROLES):
+    for role in ROLES:
         opponent = policy_from_weights(experiment, other_role(role), current[other_role(role)])
         settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                                   episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
-                                  seed=(int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + index))
+                                  seed=_role_seed(algorithm, role))
         result = search_best_response(experiment, role, opponent, settings)
         family = make_family(role, experiment.env, result.family)
         entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family)
@@ -229,9 +241,8 @@ def exploiter_weights(algorithm, role: str) -> dict:
 
     from pe_rllib.policies.rl_module import learned_module_spec
 
-    seed = int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + ROLES.index(role)
     with torch.random.fork_rng():
-        torch.manual_seed(seed)
+        torch.manual_seed(_role_seed(algorithm, role))
         module = learned_module_spec(algorithm.experiment).build()
     return {name: value.detach().numpy().copy() for name, value in module.state_dict().items()}
 
@@ -297,6 +308,6 @@ def league_figures(state) -> dict:
                              for role, plan in state.slot_plan.items()}}
 
 
-__all__ = ["add_snapshot", "admit_exploiters", "check_health", "exploiter_game_figures", "league_figures",
-           "load_slots", "opponent_modules", "opponent_probabilities", "phase_ended", "plan_modules", "record_games",
-           "reset_exploiter", "search_anchors", "start_league", "step_exploiters"]
+__all__ = ["add_snapshot", "admit_exploiters", "check_health", "exploiter_game_figures", "exploiters_playing",
+           "league_figures", "load_slots", "opponent_modules", "opponent_probabilities", "phase_ended",
+           "plan_modules", "record_games", "reset_exploiter", "search_anchors", "start_league", "step_exploiters"]

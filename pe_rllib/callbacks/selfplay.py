@@ -22,6 +22,7 @@ from pe_rllib.callbacks.league import (
     admit_exploiters,
     check_health,
     exploiter_game_figures,
+    exploiters_playing,
     league_figures,
     load_slots,
     opponent_modules,
@@ -93,7 +94,7 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
     exploiters, share = {}, 0.0
-    if selfplay.league is not None and selfplay.league.config.exploiters and not fixed:   # none in the cold start
+    if exploiters_playing(selfplay):
         exploiters = {role: exploiter_id(role) for role in selfplay.schedule.training_roles}
         share = selfplay.league.config.exploiter_share
 
@@ -191,8 +192,7 @@ class SelfPlayCallback(RLlibCallback):
         league, next_role = selfplay.league, None
         if league is not None:
             figures["league_games"] = record_games(algorithm, runner_results)
-        exploiting = league is not None and league.config.exploiters and not selfplay.cold_start_overrides()
-        if exploiting:
+        if exploiters_playing(selfplay):
             figures["exploiter_games"] = exploiter_game_figures(runner_results)
             figures["exploiter_reset"] = step_exploiters(algorithm, finished_roles)
         if selfplay.health is not None:
