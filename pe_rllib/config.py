@@ -352,6 +352,13 @@ class SelfPlayConfig:
     snapshot_probability: float = 0.0
     """Per episode, the probability that the frozen role is played by one of its filled snapshots
     (uniformly) instead of its current weights."""
+    frozen_deterministic: bool = False
+    """The frozen role's learned modules (current weights, snapshots, pool entries) play their action
+    distribution's mode, as evaluation and ``exploit`` play them, instead of sampling from it. The
+    training role then learns to answer the policy it is judged against, not that policy's
+    exploration noise (measured on ``converge.yaml``: the trained pursuer captured 0.30 of the
+    deterministic evader and 0.76 of the same evader exploring; BENCHMARKS.md, issue 21). Learning
+    modules always explore. Batched sampler only."""
 
     def __post_init__(self) -> None:
         _check(self.mode in SELFPLAY_MODES, "mode", f"must be one of {SELFPLAY_MODES}", self.mode)
@@ -375,6 +382,9 @@ class SelfPlayConfig:
 
 
 SAMPLERS = ("rllib", "batched")
+
+
+ACTION_DISTRIBUTIONS = ("gaussian", "squashed")
 
 
 @dataclass(frozen=True)
@@ -415,6 +425,14 @@ class TrainingConfig:
     """MLP hidden layer sizes of both roles' policy and value networks."""
     activation: str = "tanh"
     """MLP activation ("tanh" or "relu")."""
+    action_distribution: str = "gaussian"
+    """How the policy head's outputs become actions. "gaussian": RLlib's diagonal Gaussian, the env
+    clipping its samples to [-1, 1]. "squashed": the same Gaussian over pre-squash actions, the env
+    receiving their tanh (:class:`pe_rllib.policies.rl_module.SquashedDiagGaussian`; batched sampler
+    only). Clipped, exploration noise costs a robot at its top speed speed on every step, and an
+    entropy bonus grows without limit by moving mean and std outward together (``converge.yaml``'s
+    policies reached |mean| ~13 and std ~20-50: trained on near-random bang-bang actions, evaluated
+    on the mean); squashed, a saturated action stays at the bound (BENCHMARKS.md, issue 21)."""
     sampler: str = "batched"
     """"batched": pe_rllib's runner stepping num_envs_per_env_runner arenas of the numpy world at
     once (pe_rllib.training.batched_runner; timeouts are truncations); "rllib": RLlib's stock
@@ -465,6 +483,8 @@ class TrainingConfig:
         _non_negative(self, "entropy_coeff", "vf_loss_coeff", "num_gpus_per_learner")
         _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)
         _check(0.0 <= self.lambda_ <= 1.0, "lambda_", "must be in [0, 1]", self.lambda_)
+        _check(self.action_distribution in ACTION_DISTRIBUTIONS, "action_distribution",
+               f"must be one of {', '.join(ACTION_DISTRIBUTIONS)}", self.action_distribution)
         for name in ("stop_iterations", "num_epochs", "train_batch_size_per_learner", "minibatch_size",
                      "num_envs_per_env_runner", "checkpoint_every", "keep_checkpoints"):
             _check(getattr(self, name) >= 1, name, "must be >= 1", getattr(self, name))
@@ -505,6 +525,9 @@ class TrainingConfig:
                "deterministic_modules", f"must be distinct roles out of {ROLES}", self.deterministic_modules)
         _check(not self.deterministic_modules or self.sampler == "batched", "deterministic_modules",
                "needs sampler: batched (RLlib's own runner explores with every module)", self.deterministic_modules)
+        _check(self.action_distribution != "squashed" or self.sampler == "batched", "action_distribution",
+               "squashed needs sampler: batched (RLlib's own runner would clip, not squash, the actions)",
+               self.action_distribution)
 
 
     @property
@@ -616,6 +639,15 @@ class LeagueConfig:
     """Episodes per candidate and generation of an anchor search."""
     anchor_selection_episodes: int = 200
     """Fresh episodes on which an anchor search picks its result among its finalists."""
+    anchor_opponents: bool = True
+    """Whether searched anchors join the pool as opponents of the other role (True), or only teach their own
+    role (``distill_coeff``) and measure the current policies (``anchor_success``, cross-play) (False)."""
+    distill_coeff: float = 0.0
+    """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
+    of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
+    best controller the search found against the other role's current policy) does on the same batch of
+    observations, ``coeff * mean ||mean(s) - anchor(s)||^2`` (for a squashed distribution, tanh of the
+    mean), added to PPO's loss. 0 = off; needs ``anchor_every``."""
 
     exploiters: bool = False
     """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
@@ -649,6 +681,9 @@ class LeagueConfig:
         _check(isinstance(self.anchor_population, int) and self.anchor_population >= 2, "anchor_population",
                "must be an integer >= 2", self.anchor_population)
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
+        _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
+        _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
+               "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
         _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
@@ -784,6 +819,9 @@ class ExperimentConfig:
         if self.curriculum.enabled and self.training.sampler != "batched":
             raise ConfigError("curriculum.enabled: needs training.sampler: batched (its runners switch worlds "
                               "between iterations)")
+        if self.selfplay.frozen_deterministic and self.training.sampler != "batched":
+            raise ConfigError("selfplay.frozen_deterministic: needs training.sampler: batched (RLlib's own runner "
+                              "explores with every module)")
         if self.league.with_exploiters and self.training.sampler != "batched":
             raise ConfigError("league.exploiters: needs training.sampler: batched (an exploiter's episode picks "
                               "both roles' modules at once)")

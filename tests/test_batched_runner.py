@@ -317,3 +317,42 @@ def test_a_deterministic_module_plays_its_mode_while_the_others_explore(embedded
 
     with pytest.raises(ConfigError, match="training.deterministic_modules: needs sampler: batched"):
         batched(deterministic_modules=["evader"], sampler="rllib")
+
+
+def test_the_frozen_role_plays_its_mode_when_frozen_deterministic_and_explores_otherwise(embedded_ray):
+    """``selfplay.frozen_deterministic``: in the evader's first phase the frozen pursuer plays its
+    distribution's mean (as evaluation plays it) while the training evader samples; without the setting
+    both sample."""
+    from ray.rllib.core.columns import Columns
+
+    from pe_rllib.training.algorithm import build_algorithm_config
+
+    def offsets(frozen_deterministic: bool) -> dict[str, float]:
+        experiment = from_dict(ExperimentConfig, {
+            **TINY, "env": {**TINY["env"], "max_steps": 30},
+            "selfplay": {**TINY["selfplay"], "first_role": "evader", "frozen_deterministic": frozen_deterministic},
+            "training": {**TINY["training"], "sampler": "batched", "num_envs_per_env_runner": N}})
+        algo = build_algorithm_config(experiment).build_algo()
+        try:
+            runner = algo.env_runner_group.local_env_runner
+            assert runner.config.policy_mapping_fn.frozen_roles == ("pursuer",)
+            largest = defaultdict(float)
+            for episode in runner.sample(num_timesteps=10 * N):
+                mean = episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS)[:, :2]
+                offset = np.abs(np.asarray(episode.get_actions()) - mean).max()
+                largest[episode.agent_id] = max(largest[episode.agent_id], offset)
+            return largest
+        finally:
+            algo.stop()
+
+    deterministic, exploring = offsets(True), offsets(False)
+    assert deterministic["pursuer"] < 1e-6 and deterministic["evader"] > 1e-3
+    assert exploring["pursuer"] > 1e-3 and exploring["evader"] > 1e-3
+
+
+def test_frozen_deterministic_needs_the_batched_sampler():
+    from pe_rllib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="selfplay.frozen_deterministic: needs training.sampler: batched"):
+        from_dict(ExperimentConfig, {**TINY, "selfplay": {**TINY["selfplay"], "frozen_deterministic": True},
+                                     "training": {**TINY["training"], "sampler": "rllib"}})

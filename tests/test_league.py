@@ -391,6 +391,16 @@ def test_searched_anchors_are_bounded_permanent_and_always_playable():
     assert restored.to_dict() == league.to_dict()
 
 
+def test_anchors_that_are_not_opponents_are_never_planned():
+    """league.anchor_opponents: false keeps searched anchors out of every plan (they only teach and measure)."""
+    league = League(LeagueConfig(pool_size=4, anchor_every=5, anchor_opponents=False))
+    league.add("evader", 1)
+    league.add_anchor("evader", 5, "evasion")
+    plan = league.plan_slots("evader", 2, np.random.default_rng(0))
+    assert plan == {"evader@1": 1.0}
+    assert [e.id for e in league.anchors("evader")] == ["evader@anchor5"]
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("anchor_every", -1, "league.anchor_every: must be an integer >= 0"),
     ("anchor_population", 1, "league.anchor_population: must be an integer >= 2"),

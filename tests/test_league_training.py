@@ -10,6 +10,7 @@ import sys
 import msgpack
 import msgpack_numpy
 import numpy as np
+import pytest
 import torch
 from helpers import start_training, wait_for_checkpoint
 from test_training import TINY
@@ -195,6 +196,59 @@ def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded
     assert all(any("anchor2" in entry for entry in plan) for plan in reports[2].figures["league_slots"].values())
     games = {e["id"]: e["games"] for role in ("pursuer", "evader") for e in league["entries"][role] if e["anchor"]}
     assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0
+
+
+def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(tmp_path, embedded_ray):
+    """league.distill_coeff: the learners get each role's newest anchor as a teacher (after each search and on
+    restore), and the role's training moves its mean action towards the teacher's actions: the evader (trained
+    at iterations 3-4, teacher found at 2) and the pursuer (trained at 5-6, teacher found at 4) end closer to
+    their teachers than they started."""
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.envs.batched import BatchedPursuitEvasion
+    from pe_rllib.policies.families import make_family
+    from pe_rllib.policies.inference import load_policy
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.learner import on_learners
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
+        "training": {**TINY["training"], "stop_iterations": 6, "lr": 3e-3},
+        "league": {"enabled": True, "anchor_every": 2, "anchor_generations": 2, "anchor_population": 4,
+                   "anchor_episodes": 4, "anchor_selection_episodes": 8, "distill_coeff": 10.0},
+    })
+    train(config, output=tmp_path / "run", dashboard=False)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    obs = BatchedPursuitEvasion(256, config.env).reset(seed=3)
+
+    def error(iteration: int, role: str, teacher_at: int) -> float:
+        state = saved_state(checkpoints / f"iter_{iteration:06d}")
+        entry = next(e for e in state["league"]["entries"][role] if e["id"] == f"{role}@anchor{teacher_at}")
+        teacher = make_family(role, config.env, entry["anchor"],
+                              params=np.asarray(state["league_weights"][entry["id"]]["params"]))
+        policy = load_policy(checkpoints / f"iter_{iteration:06d}", role)
+        return float(((policy.act(obs[role]) - teacher.act(obs[role])) ** 2).sum(-1).mean())
+
+    assert error(4, "evader", 2) < error(2, "evader", 2)
+    assert error(6, "pursuer", 4) < error(4, "pursuer", 4)
+    algo = build_algorithm_config(load_experiment(tmp_path / "run" / "experiment.yaml")).build_algo()
+    try:
+        algo.restore_from_path(str((checkpoints / "iter_000006").resolve()))
+        state = saved_state(checkpoints / "iter_000006")
+        teachers = on_learners(algo.learner_group, lambda learner: learner.teachers())[0]
+        for role in ("pursuer", "evader"):
+            newest = [e["id"] for e in state["league"]["entries"][role] if e["anchor"]][-1]
+            assert np.allclose(teachers[role], state["league_weights"][newest]["params"])
+    finally:
+        algo.stop()
+
+
+def test_distillation_needs_searched_anchors():
+    from pe_rllib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="league.distill_coeff: needs anchor_every > 0"):
+        load_experiment("league", {"league.distill_coeff": 1.0})
 
 
 def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_admitted(tmp_path, embedded_ray):

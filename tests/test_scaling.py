@@ -7,7 +7,15 @@ import pytest
 import torch
 from test_training import TINY
 
-from pe_rllib.config import ConfigError, ExperimentConfig, from_dict, load_experiment, rollout_shape, runner_threads
+from pe_rllib.config import (
+    ConfigError,
+    ExperimentConfig,
+    from_dict,
+    load_experiment,
+    rollout_shape,
+    runner_threads,
+    to_dict,
+)
 
 
 def tiny(**training):
@@ -125,14 +133,20 @@ def test_an_acting_module_in_eval_mode_skips_rllibs_toggling_and_acts_the_same()
     assert ours.training
 
 
+@pytest.mark.parametrize("distribution", ["gaussian", "squashed"])
 @pytest.mark.parametrize("explore", [True, False])
-def test_acting_through_the_flattened_actor_draws_the_same_actions_and_logp_as_rllibs_path(explore):
+def test_acting_through_the_flattened_actor_draws_the_same_actions_and_logp_as_rllibs_path(explore, distribution):
     """LearnedPPOModule.act (the batched sampler's per-step call) runs the actor's layers directly and
     samples the Gaussian itself: same dist inputs, same random draws, same log-probabilities as the
-    module's forward plus RLlib's TorchDiagGaussian, for weights changed after the first call too."""
+    module's forward plus RLlib's TorchDiagGaussian (or the squashed one), for weights changed after
+    the first call too."""
     from pe_rllib.policies.rl_module import act_through_rllib, learned_module_spec
 
-    module = learned_module_spec(load_experiment("quickstart")).build()
+    experiment = load_experiment("quickstart")
+    experiment = from_dict(ExperimentConfig, {**to_dict(experiment),
+                                              "training": {**to_dict(experiment.training),
+                                                           "action_distribution": distribution}})
+    module = learned_module_spec(experiment).build()
     module.eval()
     obs = torch.from_numpy(np.random.default_rng(1).normal(size=(32, module.observation_space.shape[0])).astype("f4"))
     for _ in range(2):

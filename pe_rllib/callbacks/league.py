@@ -232,6 +232,30 @@ def search_anchors(algorithm) -> dict:
     return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 
+def teachers(state) -> dict[str, dict]:
+    """Each role's search distillation teacher (``league.distill_coeff``): its newest searched anchor, as
+    ``{role: {"family": name, "params": list}}`` (roles without an anchor yet are left out)."""
+    if state.league is None or not state.league.config.distill_coeff:
+        return {}
+    found = {}
+    for role in ROLES:
+        anchors = state.league.anchors(role)
+        if anchors:
+            newest = anchors[-1]
+            found[role] = {"family": newest.anchor,
+                           "params": np.asarray(state.league_weights[newest.id]["params"]).tolist()}
+    return found
+
+
+def send_teachers(algorithm) -> None:
+    """Give every learner the current search distillation teachers (after an anchor search, and on restore)."""
+    found = teachers(algorithm.selfplay)
+    if found:
+        results = algorithm.learner_group.foreach_learner(lambda learner, _found=found: learner.set_teachers(_found))
+        for result in results:
+            result.get()                                    # re-raises a learner's error
+
+
 def exploiter_weights(algorithm, role: str) -> dict:
     """The weights a reset gives ``role``'s exploiter: fresh random ones (a new module, seeded by run, role and
     iteration) or the role's current ones (``league.exploiter_reset_to``)."""
@@ -310,4 +334,5 @@ def league_figures(state) -> dict:
 
 __all__ = ["add_snapshot", "admit_exploiters", "check_health", "exploiter_game_figures", "exploiters_playing",
            "league_figures", "load_slots", "opponent_modules", "opponent_probabilities", "phase_ended",
-           "plan_modules", "record_games", "reset_exploiter", "search_anchors", "start_league", "step_exploiters"]
+           "plan_modules", "record_games", "reset_exploiter", "search_anchors", "send_teachers", "start_league",
+           "step_exploiters", "teachers"]

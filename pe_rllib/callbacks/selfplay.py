@@ -31,6 +31,7 @@ from pe_rllib.callbacks.league import (
     plan_modules,
     record_games,
     search_anchors,
+    send_teachers,
     step_exploiters,
 )
 from pe_rllib.callbacks.metrics import NAMESPACE
@@ -231,6 +232,8 @@ class SelfPlayCallback(RLlibCallback):
             if league.config.anchors:
                 due = algorithm.iteration % league.config.anchor_every == 0
                 figures.update(search_anchors(algorithm) if due else {"anchor_search_s": 0.0})
+                if due:
+                    send_teachers(algorithm)
             load_slots(algorithm)
             figures.update(league_figures(selfplay))
         if switched:

@@ -220,13 +220,15 @@ class League:
         probability with which a new episode against the pool meets each (see the module docstring).
 
         Snapshot entries beyond ``slots`` share the last slot, one of them (drawn by weight) per
-        iteration; scripted entries and anchors (in modules of their own) are always playable.
+        iteration; scripted entries and anchors (in modules of their own) are always playable (anchors
+        only with ``anchor_opponents``).
         Probabilities sum to 1 (an empty dict when nothing is playable).
         """
         pool = self.entries[opponent_role]
         weights = sampling_weights(pool, self.config)
         snapshots = [i for i, e in enumerate(pool) if not e.scripted and not e.anchor]
-        playable = {i: float(weights[i]) for i, e in enumerate(pool) if e.scripted or e.anchor}
+        playable = {i: float(weights[i]) for i, e in enumerate(pool)
+                    if e.scripted or (e.anchor and self.config.anchor_opponents)}
         if len(snapshots) <= slots:
             playable.update({i: float(weights[i]) for i in snapshots})
         elif slots > 0:

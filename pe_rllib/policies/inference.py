@@ -79,16 +79,17 @@ class LearnedPolicy:
         batch = obs[None] if single else obs
         if batch.shape[-1] != self._dim:
             raise ValueError(f"observation: expected dimension {self._dim} for {self.role}, got {batch.shape[-1]}")
+        from pe_rllib.policies.rl_module import env_actions
+
         with torch.no_grad(), torch_threads(INFERENCE_THREADS):
             out = self.module.forward_inference({"obs": torch.from_numpy(batch)})
-            dist = self._dist_cls.from_logits(out["action_dist_inputs"])
             if self.deterministic:
-                actions = dist.to_deterministic().sample()
+                actions = self._dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
             else:
                 mean, log_std = out["action_dist_inputs"].chunk(2, dim=-1)
                 noise = torch.randn(mean.shape, generator=self._generator)
                 actions = mean + noise * log_std.exp()
-        actions = np.clip(actions.numpy(), -1.0, 1.0).astype(np.float32)
+            actions = env_actions(self._dist_cls, actions).numpy().astype(np.float32)
         return actions[0] if single else actions
 
 

@@ -30,9 +30,51 @@ logger = logging.getLogger(__name__)
 
 
 def model_config(training: TrainingConfig) -> dict:
-    """RLlib's default-model settings for the learned roles (separate policy and value MLPs)."""
+    """RLlib's default-model settings for the learned roles (separate policy and value MLPs), plus the
+    action distribution (``training.action_distribution``, read by :class:`LearnedPPOModule`)."""
     return {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
-            "vf_share_layers": False}
+            "vf_share_layers": False, "action_distribution": training.action_distribution}
+
+
+class SquashedDiagGaussian(TorchDiagGaussian):
+    """A diagonal Gaussian over pre-squash actions ``u``; the env receives ``tanh(u)``.
+
+    The module's samples, stored ``ACTIONS``, log-probabilities and KL are those of RLlib's Gaussian
+    over ``u`` (``tanh`` is a bijection, so PPO's probability ratio and the KL are the same in ``u``
+    and in the squashed action, and no ``atanh`` of a saturated action is ever taken). What reaches the
+    env is :meth:`env_actions` (``tanh``), in place of the clip RLlib's module-to-env pipeline applies;
+    the deterministic action is ``tanh`` of the mean. This is RLlib's own split between ``ACTIONS``
+    (for the learner) and the env's actions, and the squashed normal Brax's PPO uses by default.
+
+    :meth:`entropy` is that of the squashed action, ``H(u) + E[sum log(1 - tanh(u)^2)]``, estimated
+    with one reparameterised sample: with the Gaussian's own entropy, a bonus would pay for pushing
+    the mean and the spread outward together while the squashed actions stay pinned at the bounds.
+
+    Why (BENCHMARKS.md, issue 21): with RLlib's Gaussian the env clips samples, so a policy at the top
+    speed pays for every bit of exploration noise in lost speed (a pursuer whose mean speed action is
+    1 with std 0.3 runs at 94 % of its top speed on average), and trained so, ``converge.yaml``'s
+    policies moved their means to |13| and stds to 20-50: training played near-random bang-bang
+    actions while evaluation plays the mean. Squashed, a saturated ``u`` stays at the bound whatever
+    the noise.
+    """
+
+    @staticmethod
+    def env_actions(actions: torch.Tensor) -> torch.Tensor:
+        """The env's actions for samples (or means) ``u``: ``tanh(u)``, inside [-1, 1]."""
+        return torch.tanh(actions)
+
+    def entropy(self) -> torch.Tensor:
+        u = self._dist.rsample()
+        log_det = 2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))   # log(1 - tanh(u)^2)
+        return super().entropy() + log_det.sum(-1)
+
+
+def env_actions(dist_cls: type, actions: torch.Tensor) -> torch.Tensor:
+    """What the env receives for a learned module's sampled (or deterministic) ``actions``: ``tanh`` of
+    them for :class:`SquashedDiagGaussian`, else the clip to [-1, 1] RLlib's module-to-env pipeline does."""
+    if dist_cls is SquashedDiagGaussian:
+        return SquashedDiagGaussian.env_actions(actions)
+    return actions.clamp(-1.0, 1.0)
 
 
 def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
@@ -59,6 +101,20 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
       shape (another encoder, a recurrent one, another distribution) or the first call's
       outputs differ from RLlib's path, it acts through RLlib's path instead.
     """
+
+    def get_exploration_action_dist_cls(self):
+        return self._action_dist_cls() or super().get_exploration_action_dist_cls()
+
+    def get_inference_action_dist_cls(self):
+        return self._action_dist_cls() or super().get_inference_action_dist_cls()
+
+    def get_train_action_dist_cls(self):
+        return self._action_dist_cls() or super().get_train_action_dist_cls()
+
+    def _action_dist_cls(self) -> type | None:
+        """:class:`SquashedDiagGaussian` where ``model_config`` asks for it, else None (RLlib's choice)."""
+        squashed = (self.model_config or {}).get("action_distribution", "gaussian") == "squashed"
+        return SquashedDiagGaussian if squashed else None
 
     def forward_exploration(self, batch, **kwargs):
         if self.training:
@@ -87,7 +143,8 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
 
     @staticmethod
     def _sample(inputs: torch.Tensor, explore: bool):
-        """TorchDiagGaussian.from_logits(inputs): sample and logp (torch.distributions.Normal's formulas)."""
+        """TorchDiagGaussian.from_logits(inputs) (also SquashedDiagGaussian's): sample and logp
+        (torch.distributions.Normal's formulas)."""
         loc, log_std = inputs.chunk(2, dim=-1)
         if not explore:
             return loc, None, inputs
@@ -112,9 +169,9 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         except AttributeError:
             return []
         sequential = isinstance(actor, torch.nn.Sequential) and isinstance(head, torch.nn.Sequential)
-        if (self.is_stateful() or not sequential
-                or self.get_exploration_action_dist_cls() is not TorchDiagGaussian
-                or self.get_inference_action_dist_cls() is not TorchDiagGaussian):
+        dist_cls = self.get_exploration_action_dist_cls()
+        if (self.is_stateful() or not sequential or dist_cls not in (TorchDiagGaussian, SquashedDiagGaussian)
+                or self.get_inference_action_dist_cls() is not dist_cls):
             return []
         layers = [*actor, *head]
         inputs = obs
@@ -129,7 +186,8 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
 
 
 def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool):
-    """``(actions, logp or None, dist_inputs)`` as RLlib's env runner acts with ``module`` (not a scripted one).
+    """``(actions, logp or None, dist_inputs)`` as RLlib's env runner acts with ``module`` (not a scripted one);
+    ``actions`` as sampled (see :func:`env_actions` for what the env receives).
 
     The module's ``forward_exploration`` or ``forward_inference``, then its action distribution:
     sampled when exploring, its deterministic form otherwise.

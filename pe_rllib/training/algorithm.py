@@ -21,7 +21,7 @@ from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from pe_rllib.callbacks.dashboard import DashboardMetricsCallback
-from pe_rllib.callbacks.league import load_slots, start_league
+from pe_rllib.callbacks.league import load_slots, send_teachers, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
@@ -232,6 +232,7 @@ class SelfPlayPPO(PPO):
             self.selfplay = SelfPlayState(self.experiment, state[STATE_KEY])
             if self.selfplay.league is not None:
                 load_slots(self, replan=False)
+                send_teachers(self)
             apply_selfplay(self)
 
 

@@ -89,7 +89,7 @@ from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.policies.module_ids import is_substitute
-from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib
+from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.rllib_env import experiment_from_env_config
 
@@ -254,15 +254,20 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
     # ------------------------------------------------------------------ acting
 
     def _act(self, role: str, obs: np.ndarray, explore: bool):
-        """Actions (as sampled), env actions (clipped), logp and dist inputs for one role's N arenas."""
+        """Actions (as sampled), env actions (clipped, or squashed: :func:`env_actions`), logp and dist inputs
+        for one role's N arenas."""
         import torch
 
         n = obs.shape[0]
         players = self._player_of[role]
         actions = np.empty((n, 2), np.float32)
+        to_env = np.empty((n, 2), np.float32)
         logp = np.zeros(n, np.float32)
         dist_inputs = np.zeros((n, 4), np.float32)
         distinct = set(players)
+        mapping = self.config.policy_mapping_fn
+        if self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ()):
+            explore = False                                 # the frozen role plays as it is judged
         for player in distinct:
             rows = slice(None) if len(distinct) == 1 else np.flatnonzero(players == player)
             if player in self._kept:
@@ -276,16 +281,18 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             explores = explore and player not in self.experiment.training.deterministic_modules
             if isinstance(module, ScriptedRLModule):       # acts directly, never trained
                 actions[rows] = module.act(batch_obs)
+                to_env[rows] = np.clip(actions[rows], -1.0, 1.0)
                 continue
             if isinstance(module, LearnedPPOModule):
                 sampled, sampled_logp, inputs = module.act(batch_obs, explores)
             else:
                 sampled, sampled_logp, inputs = act_through_rllib(module, batch_obs, explores)
             actions[rows] = sampled.numpy()
+            to_env[rows] = env_actions(module.get_exploration_action_dist_cls(), sampled).numpy()
             if sampled_logp is not None:
                 logp[rows] = sampled_logp.numpy()
             dist_inputs[rows] = inputs.numpy()
-        return actions, np.clip(actions, -1.0, 1.0), logp, dist_inputs
+        return actions, to_env, logp, dist_inputs
 
     # ------------------------------------------------------------------ sampling
 

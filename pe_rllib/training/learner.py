@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.core.columns import Columns
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +29,52 @@ def learner_threads(config) -> int:
 
 
 class SelfPlayPPOLearner(PPOTorchLearner):
-    """PPO's torch learner, run with ``training.num_cpus_per_learner`` torch threads."""
+    """PPO's torch learner, run with ``training.num_cpus_per_learner`` torch threads, plus the search
+    distillation term of ``league.distill_coeff`` for the main roles that have a teacher."""
 
     def build(self) -> None:
         threads = learner_threads(self.config)
         torch.set_num_threads(threads)
         logger.debug("learner: %d torch thread(s)", threads)
         super().build()
+
+    def set_teachers(self, teachers: dict[str, dict]) -> None:
+        """Search distillation targets (``league.distill_coeff``): ``{role: {"family": name, "params": list}}``,
+        each role's newest searched anchor; roles left out have none. Plain controllers, no weights."""
+        from pe_rllib.policies.families import make_family
+        from pe_rllib.training.rllib_env import experiment_from_env_config
+
+        experiment = experiment_from_env_config(self.config.env_config)
+        controllers = {}
+        for role, teacher in teachers.items():
+            controllers[role] = make_family(role, experiment.env, teacher["family"],
+                                            params=np.asarray(teacher["params"], dtype=np.float64))
+        self.__dict__["_teachers"] = controllers
+        self.__dict__["_distill_coeff"] = experiment.league.distill_coeff
+
+    def teachers(self) -> dict[str, list[float]]:
+        """The current teachers' parameters per role (for tests and diagnostics)."""
+        return {role: np.asarray(c.params).tolist() for role, c in self.__dict__.get("_teachers", {}).items()}
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        teacher = self.__dict__.get("_teachers", {}).get(module_id)
+        if teacher is None:
+            return loss
+        obs = batch[Columns.OBS]
+        target = torch.as_tensor(teacher.act(obs.detach().cpu().numpy()), dtype=torch.float32, device=obs.device)
+        module = self.module[module_id].unwrapped()
+        mean = fwd_out[Columns.ACTION_DIST_INPUTS][..., : target.shape[-1]]
+        if getattr(module.get_train_action_dist_cls(), "env_actions", None) is not None:
+            mean = module.get_train_action_dist_cls().env_actions(mean)
+        error = ((mean - target) ** 2).sum(-1)
+        if Columns.LOSS_MASK in batch:
+            mask = batch[Columns.LOSS_MASK]
+            distill = error[mask].sum() / mask.sum().clamp(min=1)
+        else:
+            distill = error.mean()
+        self.metrics.log_value((module_id, "distill_loss"), distill.item(), window=1)
+        return loss + self.__dict__["_distill_coeff"] * distill
 
     def torch_threads(self) -> int:
         """The torch intra-op threads this learner's process runs with (for tests and diagnostics)."""
