@@ -64,7 +64,7 @@ def main() -> None:
         wall = time.perf_counter() - started
         row = {"variant": name, "settings": settings, "iterations": args.iterations, "train_wall_s": round(wall, 1)}
         for mode in ("deterministic", "exploring"):
-            pursuer = load_policy(out, "pursuer", deterministic=mode == "deterministic", seed=1)
+            pursuer = load_policy(out, "pursuer", deterministic=mode == "deterministic")
             result = evaluate(pursuer.env_config, pursuer, evader, 1000,
                               make_env=lambda n, e=evader.experiment: make_batched_env(n, e))
             row[f"capture_{mode}"] = result.capture_rate
