@@ -19,6 +19,8 @@ import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 
+from pe_rllib.policies.rl_module import SquashedDiagGaussian
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,6 +38,8 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         threads = learner_threads(self.config)
         torch.set_num_threads(threads)
         logger.debug("learner: %d torch thread(s)", threads)
+        self._teachers: dict = {}
+        self._distill_coeff = 0.0
         super().build()
 
     def set_teachers(self, teachers: dict[str, dict]) -> None:
@@ -49,24 +53,23 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         for role, teacher in teachers.items():
             controllers[role] = make_family(role, experiment.env, teacher["family"],
                                             params=np.asarray(teacher["params"], dtype=np.float64))
-        self.__dict__["_teachers"] = controllers
-        self.__dict__["_distill_coeff"] = experiment.league.distill_coeff
+        self._teachers = controllers
+        self._distill_coeff = experiment.league.distill_coeff
 
     def teachers(self) -> dict[str, list[float]]:
         """The current teachers' parameters per role (for tests and diagnostics)."""
-        return {role: np.asarray(c.params).tolist() for role, c in self.__dict__.get("_teachers", {}).items()}
+        return {role: np.asarray(c.params).tolist() for role, c in self._teachers.items()}
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
-        teacher = self.__dict__.get("_teachers", {}).get(module_id)
+        teacher = self._teachers.get(module_id)
         if teacher is None:
             return loss
         obs = batch[Columns.OBS]
         target = torch.as_tensor(teacher.act(obs.detach().cpu().numpy()), dtype=torch.float32, device=obs.device)
-        module = self.module[module_id].unwrapped()
         mean = fwd_out[Columns.ACTION_DIST_INPUTS][..., : target.shape[-1]]
-        if getattr(module.get_train_action_dist_cls(), "env_actions", None) is not None:
-            mean = module.get_train_action_dist_cls().env_actions(mean)
+        if self.module[module_id].unwrapped().get_train_action_dist_cls() is SquashedDiagGaussian:
+            mean = SquashedDiagGaussian.env_actions(mean)    # the raw Gaussian mean: unclipped, so never gradient-free
         error = ((mean - target) ** 2).sum(-1)
         if Columns.LOSS_MASK in batch:
             mask = batch[Columns.LOSS_MASK]
@@ -74,7 +77,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         else:
             distill = error.mean()
         self.metrics.log_value((module_id, "distill_loss"), distill.item(), window=1)
-        return loss + self.__dict__["_distill_coeff"] * distill
+        return loss + self._distill_coeff * distill
 
     def torch_threads(self) -> int:
         """The torch intra-op threads this learner's process runs with (for tests and diagnostics)."""
