@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from pe_rllib.config import ROLES, ExperimentConfig
+from pe_rllib.envs.core import CAPTURE, OUTCOME_NAMES, RUNNING
 from pe_rllib.envs.render import ArenaRenderer, Trails, save_animation
+from pe_rllib.envs.rollout import acting, first_episodes
 from pe_rllib.envs.sensing import lidar
-from pe_rllib.safety import make_parallel_env
+from pe_rllib.safety import make_batched_env
 
 logger = logging.getLogger(__name__)
 
@@ -29,42 +31,41 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
     ``.gif``/``.mp4``: the episode, subsampled to at most ``max_frames`` frames; ``.png``:
     the last frame (the whole trajectory). The last frame names the outcome.
     """
-    env = make_parallel_env(config)
+    env = make_batched_env(1, config, autoreset=False)
     renderer = ArenaRenderer(config.env, size_px=size_px)
     stride = max(1, int(np.ceil(config.env.max_steps / max_frames)))
     still = Path(path).suffix.lower() == ".png"
     partial = config.env.observation == "partial"
-    obs, _ = env.reset(seed=seed)
+    obs = env.reset(seed=seed)
+    world = env.world_state()
     trails = Trails()
-    trails.reset(env.world.pose[0])
+    trails.reset(world.pose[0])
     interventions: dict[str, list[np.ndarray]] = {role: [] for role in ROLES}
-    frames, step, outcome = [], 0, "running"
+    frames, step, outcome = [], 0, RUNNING
 
     def draw(caption: str, capture: np.ndarray | None = None) -> None:
-        world = env.world
         rays = lidar(config.env, world.pose[:1], world.obstacles[:1])[0] if partial else None
         marks = [np.array(interventions[role]).reshape(-1, 2) for role in ROLES]
         frames.append(renderer.frame(world.pose[0], world.obstacles[0], trails.arrays(), caption, lidar=rays,
                                      interventions=marks, capture=capture))
 
     try:
-        while env.agents:
+        for transition, _ in first_episodes(env, acting(pursuer, evader), obs):
             if step % stride == 0 and not still:
                 draw(f"{title}  t = {step * config.env.dt:.1f} s")
-            before = env.world.pose[0, :, :2].copy()
-            actions = {"pursuer": pursuer.act(obs["pursuer"]), "evader": evader.act(obs["evader"])}
-            obs, _, _, _, infos = env.step(actions)
-            for i, role in enumerate(ROLES):
-                if infos[role].get("safety_intervened"):
-                    interventions[role].append(before[i])
-            trails.record(env.world.pose[0])
-            outcome = infos["pursuer"].get("outcome", outcome)
+            before = world.pose[0, :, :2].copy()
+            world = env.world_state()
+            for role in ROLES:
+                if transition.infos[role].get("safety_intervened", np.zeros(1, bool))[0]:
+                    interventions[role].append(before[ROLES.index(role)])
+            trails.record(world.pose[0])
+            outcome = int(transition.infos["pursuer"]["outcome"][0])
             step += 1
-        capture = env.world.pose[0, 1, :2].copy() if outcome == "capture" else None
+        capture = world.pose[0, 1, :2].copy() if outcome == CAPTURE else None
         marked = sum(len(points) for points in interventions.values())
-        draw(f"{title}  [{outcome} after {step * config.env.dt:.1f} s, {marked} filter interventions]", capture)
+        draw(f"{title}  [{OUTCOME_NAMES[outcome]} after {step * config.env.dt:.1f} s, {marked} filter interventions]",
+             capture)
     finally:
         renderer.close()
-        env.close()
-    logger.info("recorded %d frames (%s) to %s", len(frames), outcome, path)
+    logger.info("recorded %d frames (%s) to %s", len(frames), OUTCOME_NAMES[outcome], path)
     return save_animation(frames, path, fps=max(1, int(round(1 / (config.env.dt * stride)))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pe_rllib.envs.core import AGENTS
+from pe_rllib.envs.rollout import first_episodes
 
 STILL = np.array([-1.0, 0.0])   # v = 0, omega = 0
 
@@ -25,25 +26,20 @@ def place(env, pose, obstacles=None) -> dict[str, np.ndarray]:
     return obs
 
 
-def run_first_episodes(env, policies, seed=0, max_steps=100_000):
-    """Play until every arena has finished once; returns per-arena first outcome, length and infos at end."""
+def run_first_episodes(env, policies, seed=0):
+    """Play until every arena has finished once (the package's rollout loop); ``policies[role](obs, env)``.
+    Returns per-arena first outcome, length and collisions ``[N, 2]``."""
     obs = env.reset(seed=seed)
     n = env.num_envs
-    finished = np.zeros(n, dtype=bool)
     outcome = np.zeros(n, dtype=np.int64)
     length = np.zeros(n, dtype=np.int64)
     collided = np.zeros((n, 2), dtype=bool)
-    for _ in range(max_steps):
-        actions = {role: policies[role](obs[role], env) for role in AGENTS}
-        obs, _, terminated, truncated, infos = env.step(actions)
-        new = (terminated["pursuer"] | truncated["pursuer"]) & ~finished
-        outcome[new] = infos["pursuer"]["outcome"][new]
-        length[new] = infos["pursuer"]["episode_length"][new]
+    for step, live in first_episodes(env, lambda role, role_obs: policies[role](role_obs, env), obs):
+        new = step.ended & live
+        outcome[new] = step.infos["pursuer"]["outcome"][new]
+        length[new] = step.infos["pursuer"]["episode_length"][new]
         for i, role in enumerate(AGENTS):
-            collided[new, i] = infos[role]["collision"][new]
-        finished |= new
-        if finished.all():
-            break
+            collided[new, i] = step.infos[role]["collision"][new]
     return outcome, length, collided
 
 

@@ -10,7 +10,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from pe_rllib.config import ConfigError
 from pe_rllib.envs import BatchedPursuitEvasion, PursuitEvasionEnv, pursuit_evasion_v0
-from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
+from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.safety import SafetyFilterWrapper
 
@@ -299,3 +299,50 @@ def test_render_rgb_array():
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     assert frame.std() > 5   # something was drawn
     env.close()
+
+
+def test_both_batched_envs_implement_the_world_interface():
+    from pe_rllib.config import ExperimentConfig
+    from pe_rllib.envs.world import BatchedWorld
+    from pe_rllib.safety import SafeBatchedEnv, make_batched_env
+
+    safe = make_batched_env(4, ExperimentConfig())
+    assert isinstance(safe, SafeBatchedEnv) and not hasattr(safe, "__getattr__")
+    for env in (BatchedPursuitEvasion(4), safe):
+        assert isinstance(env, BatchedWorld)
+        obs = env.reset(seed=0)
+        assert obs["pursuer"].shape == (4,) + env.observation_space("pursuer").shape
+
+
+def test_transition_is_pure_and_matches_the_env_step():
+    from pe_rllib.envs import core
+
+    env = BatchedPursuitEvasion(8, n_obstacles=3, observation="partial")
+    env.reset(seed=1)
+    before = env.world_state()
+    kept = before.copy()
+    controls = env.nominal_controls({r: np.full((8, 2), 0.5) for r in AGENTS})
+    after, events = core.transition(env.config, before, controls)
+    for name in ("pose", "t", "last_seen", "last_seen_t", "controls"):
+        assert np.array_equal(getattr(before, name), getattr(kept, name)), name    # the input is not written
+    _, _, terminated, _, infos = env.step({r: np.full((8, 2), 0.5) for r in AGENTS})
+    assert np.allclose(after.pose[~terminated["pursuer"]], env.world_state().pose[~terminated["pursuer"]])
+    assert np.array_equal(events.outcome, infos["pursuer"]["outcome"])
+
+
+def test_set_elapsed_and_start_from_are_the_ways_to_write_a_world():
+    env = BatchedPursuitEvasion(4, n_obstacles=0, max_steps=10)
+    env.reset(seed=0)
+    obs = env.set_elapsed(np.array([0, 3, 6, 9]))
+    assert list(env.world_state().t) == [0, 3, 6, 9]
+    _, _, _, truncated, _ = env.step(still_actions(4))
+    assert list(truncated["pursuer"]) == [False, False, False, True]
+    state = env.world_state()
+    state.pose[:, 0, :2] = state.pose[:, 1, :2] + 0.01               # pursuer on top of the evader
+    assert not np.allclose(env.world_state().pose, state.pose)        # a copy: the world is not written
+    env.start_from(state)
+    _, _, terminated, _, infos = env.step(still_actions(4))
+    assert terminated["pursuer"].all() and infos["pursuer"]["captured"].all()
+    assert obs["pursuer"].shape == (4, env.observation_space("pursuer").shape[0])
+    with pytest.raises(ValueError, match="steps"):
+        env.set_elapsed(np.array([0, 0, 0, 10]))

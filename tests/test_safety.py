@@ -117,7 +117,7 @@ def test_inside_the_barrier_the_filter_relaxes_and_reports_it():
 def _aim_at_nearest_hazard(env):
     """Nominal policy: full speed straight at the nearest obstacle or wall (privileged, test-only)."""
     def act(obs, _env):
-        world, cfg = env.world, env.config
+        world, cfg = env.world_state(), env.config
         xy, theta = world.pose[:, :, :2], world.pose[:, :, 2]
         obstacles = world.obstacles[:, None]
         gaps = np.linalg.norm(xy[:, :, None] - obstacles[..., :2], axis=-1) - obstacles[..., 2]
@@ -175,7 +175,7 @@ def test_filter_is_not_a_brake():
         nominal.append(env.nominal_controls(actions)[..., 0].mean())
         _, _, _, _, infos = env.step(actions)
         interventions.append(np.mean([infos[r]["safety_intervened"].mean() for r in AGENTS]))
-        speed.append(env.world.controls[..., 0].mean())
+        speed.append(env.world_state().controls[..., 0].mean())
     assert np.mean(interventions) < 0.15
     assert np.mean(speed) > 0.8 * np.mean(nominal)
 

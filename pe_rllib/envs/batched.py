@@ -25,13 +25,24 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import gymnasium as gym
 import numpy as np
 
 from pe_rllib.config import EnvConfig, from_dict
 from pe_rllib.envs import core
-from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, RUNNING, TIMEOUT, WorldState
+from pe_rllib.envs.core import AGENTS, WorldState
 from pe_rllib.envs.rewards import TERMS, reward_terms
-from pe_rllib.envs.sensing import observation_layout, observe, update_last_seen, visibility
+from pe_rllib.envs.sensing import observation_layout, observe, visibility, with_last_seen
+
+
+def observation_space(config: EnvConfig) -> gym.spaces.Box:
+    """A new observation space object for one agent of ``config``'s world."""
+    return gym.spaces.Box(-np.inf, np.inf, (observation_layout(config).dim,), np.float32)
+
+
+def action_space() -> gym.spaces.Box:
+    """A new action space object for one agent: ``(a_speed, a_turn)`` in [-1, 1] (see core.action_scale)."""
+    return gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
 def make_env_config(config: EnvConfig | Mapping[str, Any] | None = None, **env_fields: Any) -> EnvConfig:
@@ -47,7 +58,8 @@ def make_env_config(config: EnvConfig | Mapping[str, Any] | None = None, **env_f
 
 
 class BatchedPursuitEvasion:
-    """N pursuit-evasion arenas in lock-step (see module docstring for autoreset)."""
+    """N pursuit-evasion arenas in lock-step (see module docstring for autoreset): the 2-D unicycle world,
+    the first implementation of :class:`~pe_rllib.envs.world.BatchedWorld`."""
 
     agents: tuple[str, str] = AGENTS
 
@@ -65,6 +77,13 @@ class BatchedPursuitEvasion:
         self._history: np.ndarray | None = None   # [N, 2, k, frame_dim]
         self._needs_visibility = (self.config.observation == "partial" or
                                   self.config.reward.visibility > 0)
+        self._spaces = {role: (observation_space(self.config), action_space()) for role in AGENTS}
+
+    def observation_space(self, role: str) -> gym.spaces.Box:
+        return self._spaces[role][0]
+
+    def action_space(self, role: str) -> gym.spaces.Box:
+        return self._spaces[role][1]
 
     # ------------------------------------------------------------------ observation plumbing
 
@@ -73,17 +92,17 @@ class BatchedPursuitEvasion:
             return np.zeros((world.num_envs, 2), dtype=bool)
         return visibility(self.config, world.pose, world.obstacles)
 
-    def _first_history(self, world: WorldState) -> np.ndarray:
-        """Observe ``world`` as the start of an episode: the history is filled with its frame."""
+    def _first_history(self, world: WorldState) -> tuple[WorldState, np.ndarray]:
+        """Observe ``world`` as the start of an episode: the world as sensed (last-seen positions) and the
+        history filled with its frame."""
         seen = self._visibility(world)
-        update_last_seen(self.config, world, seen)
+        world = with_last_seen(self.config, world, seen)
         frame = observe(self.config, world, seen)
-        return np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
+        return world, np.repeat(frame[:, :, None, :], self.config.history_length, axis=2)
 
     def _fresh(self, n: int) -> tuple[WorldState, np.ndarray]:
         """New episodes for n arenas and their first observation history."""
-        world = core.initial_state(self.config, self.np_random, n)
-        return world, self._first_history(world)
+        return self._first_history(core.initial_state(self.config, self.np_random, n))
 
     def _obs_dict(self, history: np.ndarray) -> dict[str, np.ndarray]:
         flat = history.reshape(history.shape[0], 2, -1)
@@ -105,8 +124,32 @@ class BatchedPursuitEvasion:
         """
         if self.world is None:
             raise RuntimeError("refresh_observation() called before reset()")
-        self._history = self._first_history(self.world)
+        self.world, self._history = self._first_history(self.world)
         return self._obs_dict(self._history)
+
+    def world_state(self) -> WorldState:
+        """A copy of the arenas' state (for scripted policies, renderers and scenarios that edit starts)."""
+        if self.world is None:
+            raise RuntimeError("world_state() called before reset()")
+        return self.world.copy()
+
+    def start_from(self, state: WorldState) -> dict[str, np.ndarray]:
+        """Continue every arena from ``state`` (e.g. an edited :meth:`world_state`), observed afresh as an
+        episode start; returns the observations."""
+        if state.num_envs != self.num_envs:
+            raise ValueError(f"state: holds {state.num_envs} arenas, the world has {self.num_envs}")
+        self.world = state.copy()
+        return self.refresh_observation()
+
+    def set_elapsed(self, steps: np.ndarray) -> dict[str, np.ndarray]:
+        """Set the elapsed steps of the episodes in progress (``[N]``, below ``max_steps``), e.g. to stagger
+        the arenas' timeouts; returns the observations, which carry the elapsed time."""
+        steps = np.asarray(steps, dtype=np.int64)
+        if steps.shape != (self.num_envs,) or steps.min() < 0 or steps.max() >= self.config.max_steps:
+            raise ValueError(f"steps: expected [{self.num_envs}] integers in [0, max_steps), got {steps.shape}")
+        state = self.world_state()
+        state.t[:] = steps
+        return self.start_from(state)
 
     def stack_actions(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
         """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys, shapes and dtypes."""
@@ -133,32 +176,17 @@ class BatchedPursuitEvasion:
 
     def step_controls(self, controls: np.ndarray):
         """:meth:`step` with physical controls ``[N, 2, 2]`` (already limited, e.g. by a safety filter)."""
-        cfg, world = self.config, self.world
-        distance_before = core.opponent_distance(world.pose)
-        world.pose = core.integrate(world.pose, controls, cfg.dt)
-        world.controls = controls
-        world.t = world.t + 1
-        obstacle_gap, wall_gap = core.clearances(cfg, world.pose, world.obstacles)
-        clearance = np.minimum(obstacle_gap, wall_gap)
-        collision = clearance < 0
-        distance_after = core.opponent_distance(world.pose)
-        crashed = collision.any(axis=1)
-        captured = (distance_after <= cfg.capture_radius) & ~crashed
-        terminated = crashed | captured
-        truncated = (world.t >= cfg.max_steps) & ~terminated
+        cfg = self.config
+        world, events = core.transition(cfg, self.world, controls)
         seen = self._visibility(world)
         pursuer_terms, evader_terms = reward_terms(
-            cfg.reward, captured=captured, timeout=truncated, distance_before=distance_before,
-            distance_after=distance_after, pursuer_sees=seen[:, 0], clearance=clearance,
-            collision=collision)
-        update_last_seen(cfg, world, seen)
+            cfg.reward, captured=events.captured, timeout=events.truncated, distance_before=events.distance_before,
+            distance_after=events.distance_after, pursuer_sees=seen[:, 0], clearance=events.clearance,
+            collision=events.collision)
+        world = self.world = with_last_seen(cfg, world, seen)
         frame = observe(cfg, world, seen)
         self._history = np.concatenate([self._history[:, :, 1:], frame[:, :, None]], axis=2)
-
-        outcome = np.full(self.num_envs, RUNNING)
-        outcome[truncated] = TIMEOUT
-        outcome[captured] = CAPTURE
-        outcome[crashed] = COLLISION
+        terminated, truncated, outcome = events.terminated, events.truncated, events.outcome
         done = terminated | truncated
         episode_length = world.t.copy()
         final = self._obs_dict(self._history)
@@ -174,9 +202,9 @@ class BatchedPursuitEvasion:
         for i, (role, terms) in enumerate(zip(AGENTS, (pursuer_terms, evader_terms))):
             rewards[role] = sum(terms[t] for t in TERMS).astype(np.float32)
             infos[role] = {
-                "collision": collision[:, i], "captured": captured, "clearance": clearance[:, i],
-                "visible": seen[:, i], "distance": distance_after, "reward_terms": terms, "outcome": outcome,
-                "episode_length": episode_length, "final_obs": final[role],
+                "collision": events.collision[:, i], "captured": events.captured,
+                "clearance": events.clearance[:, i], "visible": seen[:, i], "distance": events.distance_after,
+                "reward_terms": terms, "outcome": outcome, "episode_length": episode_length, "final_obs": final[role],
             }
         flags = {role: terminated for role in AGENTS}, {role: truncated for role in AGENTS}
         return obs, rewards, flags[0], flags[1], infos

@@ -271,6 +271,45 @@ def opponent_distance(pose: np.ndarray) -> np.ndarray:
     return np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
 
 
+@dataclass(frozen=True)
+class Events:
+    """What one :func:`transition` did, per arena."""
+
+    clearance: np.ndarray        # [N, 2] body clearance to the nearest obstacle or wall (negative: collision)
+    collision: np.ndarray        # [N, 2] bool
+    captured: np.ndarray         # [N] bool (never together with a collision)
+    terminated: np.ndarray       # [N] bool: captured or crashed
+    truncated: np.ndarray        # [N] bool: the time limit, where not terminated
+    distance_before: np.ndarray  # [N] robot distance before the step
+    distance_after: np.ndarray   # [N]
+
+    @property
+    def outcome(self) -> np.ndarray:
+        """Outcome codes ``[N]`` (RUNNING, CAPTURE, TIMEOUT, COLLISION; a crash outranks a capture)."""
+        out = np.full(self.captured.shape, RUNNING)
+        out[self.truncated] = TIMEOUT
+        out[self.captured] = CAPTURE
+        out[self.collision.any(axis=1)] = COLLISION
+        return out
+
+
+def transition(cfg: EnvConfig, state: WorldState, controls: np.ndarray) -> tuple[WorldState, Events]:
+    """The world after physical ``controls [N, 2, 2]`` for one step, and what happened (pure: ``state`` is
+    not written; the new state shares its unchanged arrays)."""
+    distance_before = opponent_distance(state.pose)
+    after = dataclasses.replace(state, pose=integrate(state.pose, controls, cfg.dt), controls=controls,
+                                t=state.t + 1)
+    obstacle_gap, wall_gap = clearances(cfg, after.pose, after.obstacles)
+    clearance = np.minimum(obstacle_gap, wall_gap)
+    collision = clearance < 0
+    distance_after = opponent_distance(after.pose)
+    crashed = collision.any(axis=1)
+    captured = (distance_after <= cfg.capture_radius) & ~crashed
+    terminated = crashed | captured
+    truncated = (after.t >= cfg.max_steps) & ~terminated
+    return after, Events(clearance, collision, captured, terminated, truncated, distance_before, distance_after)
+
+
 def global_state(cfg: EnvConfig, state: WorldState) -> np.ndarray:
     """Global state ``[N, 11 + 3M]`` float32: ``[px, py, pth, ex, ey, eth, pv, pw, ev, ew, t/T, obstacles...]``."""
     n = state.num_envs

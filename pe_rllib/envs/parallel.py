@@ -58,19 +58,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from pe_rllib.config import EnvConfig
-from pe_rllib.envs.batched import BatchedPursuitEvasion
+from pe_rllib.envs.batched import BatchedPursuitEvasion, action_space, observation_space
 from pe_rllib.envs.core import AGENTS, OUTCOME_NAMES, RUNNING, global_state_dim, stack_actions
-from pe_rllib.envs.sensing import observation_layout
-
-
-def observation_space(config: EnvConfig) -> spaces.Box:
-    """A new observation space object for one agent of ``config``'s world."""
-    return spaces.Box(-np.inf, np.inf, (observation_layout(config).dim,), np.float32)
-
-
-def action_space() -> spaces.Box:
-    """A new action space object for one agent: ``(a_speed, a_turn)`` in [-1, 1] (see core.action_scale)."""
-    return spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
 class PursuitEvasionEnv(ParallelEnv):

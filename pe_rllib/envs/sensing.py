@@ -29,6 +29,7 @@ field of view, range and occlusion (the masking curriculum); LiDAR stays local.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -242,11 +243,12 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np
     return out
 
 
-def update_last_seen(cfg: EnvConfig, state: WorldState, visible: np.ndarray) -> None:
-    """Record the opponent's position for observers that see it now (in place; partial mode only)."""
+def with_last_seen(cfg: EnvConfig, state: WorldState, visible: np.ndarray) -> WorldState:
+    """``state`` with the opponent's position recorded for observers that see it now (partial mode only;
+    otherwise ``state`` itself). Pure: ``state``'s arrays are not written."""
     if cfg.observation != "partial":
-        return
-    seen = visible | state.full_obs[:, None]
+        return state
+    seen = (visible | state.full_obs[:, None])[..., None]
     opponent_xy = state.pose[:, ::-1, :2]
-    state.last_seen[seen] = opponent_xy[seen]
-    state.last_seen_t[seen] = np.broadcast_to(state.t[:, None], seen.shape)[seen]
+    return dataclasses.replace(state, last_seen=np.where(seen, opponent_xy, state.last_seen),
+                               last_seen_t=np.where(seen[..., 0], state.t[:, None], state.last_seen_t))

@@ -174,28 +174,6 @@ def sample_starts(tube: Tube, rng: np.random.Generator, count: int, *, inside: b
     return np.concatenate(found)[:count]
 
 
-class _WallWatch:
-    """Passes a batched env through, recording each arena's smallest clearance during its first episode."""
-
-    def __init__(self, env) -> None:
-        self.env = env
-        self.clearance = np.full(env.num_envs, np.inf)
-        self.finished = np.zeros(env.num_envs, dtype=bool)
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
-    def step(self, actions):
-        obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        live = ~self.finished
-        for role in ("pursuer", "evader"):
-            self.clearance[live] = np.minimum(self.clearance[live], infos[role]["clearance"][live])
-        self.finished |= terminated["pursuer"] | truncated["pursuer"]
-        return obs, rewards, terminated, truncated, infos
-
-
 def play_starts(experiment: ExperimentConfig, pursuer, evader, starts: np.ndarray, *, seed: int,
                 progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Play the pair once from each relative start ``[n, 3]``; returns ``(outcome [n], wall_clearance [n])``."""
@@ -205,26 +183,20 @@ def play_starts(experiment: ExperimentConfig, pursuer, evader, starts: np.ndarra
     clearance = np.zeros(len(starts))
     for offset in range(0, len(starts), NUM_ENVS):
         chunk = starts[offset:offset + NUM_ENVS]
-        watches = []
+        headings = np.random.default_rng([seed, offset]).uniform(-math.pi, math.pi, len(chunk))
 
-        def make_env(n: int):
-            watches.append(_WallWatch(make_batched_env(n, experiment)))
-            return watches[-1]
+        def prepare(state, chunk=chunk, headings=headings):
+            pursuer_pose = np.stack([np.zeros(len(chunk)), np.zeros(len(chunk)), headings], axis=1)
+            state.pose[:] = _tube().world_pose(chunk, pursuer_pose)
+            state.controls[:] = 0.0
+            state.t[:] = 0
+            state.last_seen_t[:] = -1
+            return state
 
-        def prepare(env, chunk=chunk):
-            world = env.world
-            heading = env.np_random.uniform(-math.pi, math.pi, len(chunk))
-            pursuer_pose = np.stack([np.zeros(len(chunk)), np.zeros(len(chunk)), heading], axis=1)
-            world.pose[:] = _tube().world_pose(chunk, pursuer_pose)
-            world.controls[:] = 0.0
-            world.t[:] = 0
-            world.last_seen_t[:] = -1
-            return env.refresh_observation()
-
-        record = play_first_episodes(make_env, pursuer, evader, len(chunk), seed=seed + offset // NUM_ENVS,
-                                     prepare=prepare)
+        record = play_first_episodes(lambda n: make_batched_env(n, experiment), pursuer, evader, len(chunk),
+                                     seed=seed + offset // NUM_ENVS, prepare=prepare)
         outcome[offset:offset + len(chunk)] = record.outcome
-        clearance[offset:offset + len(chunk)] = watches[0].clearance
+        clearance[offset:offset + len(chunk)] = record.min_clearance
         if progress is not None:
             progress(offset + len(chunk), len(starts))
     return outcome, clearance

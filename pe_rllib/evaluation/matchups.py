@@ -18,6 +18,8 @@ import numpy as np
 from pe_rllib.config import EnvConfig
 from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, TIMEOUT
+from pe_rllib.envs.rollout import acting, first_episodes
+from pe_rllib.envs.world import BatchedWorld
 
 logger = logging.getLogger(__name__)
 
@@ -80,43 +82,42 @@ class FirstEpisodes:
     outcome: np.ndarray                  # [n] outcome codes (core.CAPTURE, TIMEOUT, COLLISION)
     length: np.ndarray                   # [n] steps
     collided: dict[str, np.ndarray]      # {role: [n] bool}
+    min_clearance: np.ndarray            # [n] smallest body clearance of either robot to an obstacle or wall
     interventions: int = 0               # safety-filter interventions over the live agent steps
     infeasible: int = 0
     agent_steps: int = 0
     filtered: bool = False
 
 
-def play_first_episodes(make_env: Callable[[int], BatchedPursuitEvasion], pursuer: Policy, evader: Policy, n: int,
-                        *, seed: int, prepare: Callable[[object], dict] | None = None) -> FirstEpisodes:
-    """Play ``n`` arenas until each has finished its first episode (the one rollout loop of evaluation).
+def play_first_episodes(make_env: Callable[[int], BatchedWorld], pursuer: Policy, evader: Policy, n: int,
+                        *, seed: int, prepare: Callable[[object], object] | None = None) -> FirstEpisodes:
+    """Play ``n`` arenas until each has finished its first episode (evaluation's use of the rollout loop).
 
-    ``prepare(env) -> obs``, when given, runs after ``env.reset(seed=seed)`` and may place the
-    arenas' starts (edit ``env.world``, then return ``env.refresh_observation()``).
+    ``prepare(state) -> state``, when given, runs after ``env.reset(seed=seed)`` on a copy of the
+    world's state (:meth:`~pe_rllib.envs.world.BatchedWorld.world_state`) and may place the arenas'
+    starts; the arenas then start from what it returns.
     """
     env = make_env(n)
     obs = env.reset(seed=seed)
     if prepare is not None:
-        obs = prepare(env)
-    policies = dict(zip(AGENTS, (pursuer, evader)))
+        obs = env.start_from(prepare(env.world_state()))
     record = FirstEpisodes(outcome=np.zeros(n, dtype=np.int64), length=np.zeros(n, dtype=np.int64),
-                           collided={role: np.zeros(n, dtype=bool) for role in AGENTS})
-    finished = np.zeros(n, dtype=bool)
-    while not finished.all():
-        actions = {role: policies[role].act(obs[role]) for role in AGENTS}
-        obs, _, terminated, truncated, infos = env.step(actions)
-        live = ~finished
+                           collided={role: np.zeros(n, dtype=bool) for role in AGENTS},
+                           min_clearance=np.full(n, np.inf))
+    for step, live in first_episodes(env, acting(pursuer, evader), obs):
+        infos = step.infos
         for role in AGENTS:
+            record.min_clearance[live] = np.minimum(record.min_clearance[live], infos[role]["clearance"][live])
             if "safety_intervened" in infos[role]:
                 record.filtered = True
                 record.interventions += int(infos[role]["safety_intervened"][live].sum())
                 record.infeasible += int(infos[role]["safety_infeasible"][live].sum())
                 record.agent_steps += int(live.sum())
-        new = (terminated["pursuer"] | truncated["pursuer"]) & live
+        new = step.ended & live
         record.outcome[new] = infos["pursuer"]["outcome"][new]
         record.length[new] = infos["pursuer"]["episode_length"][new]
         for role in AGENTS:
             record.collided[role][new] = infos[role]["collision"][new]
-        finished |= new
     return record
 
 
@@ -152,7 +153,7 @@ def evaluate(
     seed: int = 0,
     num_envs: int = 1024,
     names: tuple[str, str] = ("pursuer", "evader"),
-    make_env: Callable[[int], BatchedPursuitEvasion] | None = None,
+    make_env: Callable[[int], BatchedWorld] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MatchupResult:
     """Play ``episodes`` episodes and aggregate outcomes.

@@ -119,10 +119,8 @@ def candidate_rates(experiment: ExperimentConfig, controller: ParametricPolicy, 
     count = len(params)
     controller.set_params(np.repeat(params, episodes, axis=0))
 
-    def tiled_starts(env) -> dict:
-        world = env.world
-        world.assign(np.ones(world.num_envs, dtype=bool), world.take(np.tile(np.arange(episodes), count)))
-        return env.refresh_observation()
+    def tiled_starts(state):
+        return state.take(np.tile(np.arange(episodes), count))
 
     pair = (controller, opponent) if controller.role == "pursuer" else (opponent, controller)
     record = play_first_episodes(lambda n: make_batched_env(n, experiment), *pair, count * episodes, seed=seed,

@@ -52,17 +52,38 @@ class RoleFilters:
 
 
 class SafeBatchedEnv:
-    """A :class:`BatchedPursuitEvasion` whose controls pass through a :class:`SafetyFilter` per agent."""
+    """A :class:`BatchedPursuitEvasion` whose controls pass through a :class:`SafetyFilter` per agent.
+
+    The same :class:`~pe_rllib.envs.world.BatchedWorld` interface as the wrapped env (it forwards the
+    protocol's members explicitly); the wrapped env itself is ``env``.
+    """
 
     def __init__(self, env: BatchedPursuitEvasion, safety: SafetyConfig | None = None) -> None:
         self.env = env
         self.safety = safety or SafetyConfig()
         self.filters = RoleFilters(env.config, self.safety)
+        self.agents, self.num_envs, self.config = env.agents, env.num_envs, env.config
 
-    def __getattr__(self, name: str) -> Any:   # reset, state, world, config, layout, ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.env, name)
+    def observation_space(self, role: str):
+        return self.env.observation_space(role)
+
+    def action_space(self, role: str):
+        return self.env.action_space(role)
+
+    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
+        return self.env.reset(seed=seed)
+
+    def world_state(self) -> WorldState:
+        return self.env.world_state()
+
+    def start_from(self, state: WorldState) -> dict[str, np.ndarray]:
+        return self.env.start_from(state)
+
+    def set_elapsed(self, steps: np.ndarray) -> dict[str, np.ndarray]:
+        return self.env.set_elapsed(steps)
+
+    def nominal_controls(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.env.nominal_controls(actions)
 
     def step(self, actions: Mapping[str, np.ndarray]):
         env = self.env

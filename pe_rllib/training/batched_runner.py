@@ -88,6 +88,7 @@ from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
+from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies.module_ids import is_substitute
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
@@ -193,9 +194,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             # be empty or noisy. So the first episodes' clocks are staggered over
             # [0, max_steps); the observation carries the elapsed time, so these are ordinary
             # states. Later episodes start at 0.
-            world = self.arenas.world
-            world.t[:] = (np.arange(self.num_envs) * self.experiment.env.max_steps) // self.num_envs
-            self._obs = self.arenas.refresh_observation()
+            self._obs = self.arenas.set_elapsed((np.arange(self.num_envs) * self.experiment.env.max_steps)
+                                                // self.num_envs)
         self._segments = [None] * self.num_envs
         self._module_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
         self._player_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
@@ -325,16 +325,18 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
         for role in ROLES:
             obs[role][0] = self._obs[role]
-        for t in range(steps):
-            env_actions = {}
+
+        def act(role: str, role_obs: np.ndarray):
+            sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
+            return to_env, (sampled, role_logp, inputs)
+
+        for step in rollout(self.arenas, act, self._obs, steps):
+            t, infos, terminated = step.t, step.infos, step.terminated
             for role in ROLES:
-                sampled, clipped, logp[role][t], dist_inputs[role][t] = self._act(role, obs[role][t], explore)
-                actions[role][t], env_actions[role] = sampled, clipped
-            next_obs, step_rewards, terminated, truncated, infos = self.arenas.step(env_actions)
-            ended = terminated["pursuer"] | truncated["pursuer"]
-            for role in ROLES:
-                rewards[role][t] = step_rewards[role]
-                obs[role][t + 1] = next_obs[role]       # a new episode's first obs where one ended
+                actions[role][t], logp[role][t], dist_inputs[role][t] = step.extras[role]
+                rewards[role][t] = step.rewards[role]
+                obs[role][t + 1] = step.next_obs[role]      # a new episode's first obs where one ended
+            ended = step.ended
             self._stats.record(infos, ended, self._module_of, self._label_of)
             for arena in np.flatnonzero(ended):
                 last_obs = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
