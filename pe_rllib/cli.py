@@ -376,8 +376,8 @@ def cmd_exploit(args: argparse.Namespace) -> int:
 
 
 def cmd_league(args: argparse.Namespace) -> int:
-    from pe_rllib.league import League
     from pe_rllib.rundir import read_msgpack_state, resolve_checkpoint
+    from pe_rllib.selfplay import League
 
     checkpoint = resolve_checkpoint(args.run)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)

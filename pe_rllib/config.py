@@ -328,7 +328,7 @@ SELFPLAY_MODES = ("alternating", "simultaneous")
 
 @dataclass(frozen=True)
 class SelfPlayConfig:
-    """Who trains when (AMS-DRL style alternating freezing), see pe_rllib.callbacks.schedule."""
+    """Who trains when (AMS-DRL style alternating freezing), see pe_rllib.selfplay.schedule."""
 
     mode: str = "alternating"
     """"alternating": one role trains while the other is frozen; "simultaneous": both train."""
@@ -595,7 +595,7 @@ EXPLOITER_RESETS = ("fresh", "main")
 
 @dataclass(frozen=True)
 class LeagueConfig:
-    """Opponent pool per role with prioritised sampling and Elo ratings (pe_rllib.league)."""
+    """Opponent pool per role with prioritised sampling and Elo ratings (pe_rllib.selfplay)."""
 
     enabled: bool = False
     """Off: plain alternating self-play (the frozen role is always its current weights, or a snapshot
@@ -723,7 +723,7 @@ CURRICULUM_RULES = ("balance", "capture")
 
 @dataclass(frozen=True)
 class CurriculumConfig:
-    """Levels of the world that get harder as the pair improves (pe_rllib.league.curriculum)."""
+    """Levels of the world that get harder as the pair improves (pe_rllib.selfplay.curriculum)."""
 
     enabled: bool = False
     levels: tuple[dict, ...] = ()
@@ -764,7 +764,7 @@ HEALTH_ROLLBACK = ("offender", "bilateral", "none")
 
 @dataclass(frozen=True)
 class HealthConfig:
-    """Detect a collapsing self-play and roll back (pe_rllib.league.health)."""
+    """Detect a collapsing self-play and roll back (pe_rllib.selfplay.health)."""
 
     enabled: bool = False
     domination_threshold: float = 0.9

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from pe_rllib.config import ConfigError, CurriculumConfig, HealthConfig, LeagueConfig, load_experiment
-from pe_rllib.league import Curriculum, EloTable, HealthMonitor, League, expected_score, sampling_weights
-from pe_rllib.league.pool import CURRENT, PoolEntry
+from pe_rllib.selfplay import Curriculum, EloTable, HealthMonitor, League, expected_score, sampling_weights
+from pe_rllib.selfplay.pool import CURRENT, PoolEntry
 
 
 def roundtrip(data: dict) -> dict:
@@ -157,7 +157,7 @@ def test_each_episode_draws_its_opponent_by_the_pfsp_weights_when_the_pool_fits_
     from types import SimpleNamespace
 
     from pe_rllib.callbacks.league import opponent_modules, opponent_probabilities, plan_modules
-    from pe_rllib.callbacks.snapshots import OpponentMapping
+    from pe_rllib.selfplay.snapshots import OpponentMapping
 
     league = pfsp_league(5)
     weights = dict(zip((e.id for e in league.pool("evader")), sampling_weights(league.pool("evader"), league.config)))
@@ -253,7 +253,7 @@ def test_scripted_entries_are_permanent_drawn_and_rated_but_not_counted():
 
 
 def test_the_mapping_draws_stand_ins_only_for_frozen_roles():
-    from pe_rllib.callbacks.snapshots import OpponentMapping
+    from pe_rllib.selfplay.snapshots import OpponentMapping
 
     mapping = OpponentMapping(probability=0.6, seed=0)
     mapping.configure(["evader"], {"evader": ["evader_snapshot_0", "evader_scripted_straight_flee"],
@@ -440,7 +440,7 @@ def test_an_anchor_module_plays_the_parameters_it_is_given_as_state():
 def test_an_exploiter_episode_pairs_the_exploiter_with_the_other_roles_current_policy():
     """OpponentMapping.assign: with probability exploiter_share a new episode is the training role's exploiter
     against the other role's own module (never a stand-in); otherwise the same draws as asking per role."""
-    from pe_rllib.callbacks.snapshots import OpponentMapping
+    from pe_rllib.selfplay.snapshots import OpponentMapping
 
     mapping = OpponentMapping(probability=1.0)
     mapping.configure(["evader"], {"evader": ["evader_snapshot_0"]}, seed=4,

@@ -25,7 +25,7 @@ def test_importing_the_config_pulls_in_no_heavy_or_upper_layer():
 LAYERS = {               # a module may import only from its own layer or a lower one
     "config": 0, "files": 0, "rundir": 0, "status": 1,
     "envs": 1,
-    "safety": 2, "policies": 2, "evaluation": 2, "rendering": 2, "plots": 2, "league": 2,
+    "safety": 2, "policies": 2, "evaluation": 2, "rendering": 2, "plots": 2, "selfplay": 2,
     "callbacks": 3, "training": 3,
     "cli": 4,
 }

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.config import SelfPlayConfig
+from pe_rllib.selfplay.schedule import PhaseSchedule
 
 
 def roles_over(schedule, iterations, env_steps=1000):

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.config import ConfigError, bundled_sweeps
 from pe_rllib.rundir import verify_checkpoint
+from pe_rllib.selfplay.schedule import PhaseSchedule
 from pe_rllib.training.sweep import METRIC, RESULTS_FILE, SWEEP_FILE, load_sweep
 
 STOP = 12

@@ -65,10 +65,10 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     ratings (:meth:`League.record_evaluation`). With exploiters, each exploiter also plays the other role's
     current policy: ``exploiter_success_<role>`` (capture / escape rate), what admits it to the pool."""
     from pe_rllib.evaluation.suite import Player, play
-    from pe_rllib.league.pool import CURRENT
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
     from pe_rllib.policies.scripted import make_scripted
+    from pe_rllib.selfplay.pool import CURRENT
 
     experiment = algo.experiment
     state, settings = algo.selfplay, experiment.evaluation

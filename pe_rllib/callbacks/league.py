@@ -1,4 +1,4 @@
-"""Driver-side application of the league and the health monitor (the decisions: :mod:`pe_rllib.league`).
+"""Driver-side application of the league and the health monitor (the decisions: :mod:`pe_rllib.selfplay`).
 
 Between iterations, on the driver:
 
@@ -38,8 +38,8 @@ import numpy as np
 from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES, other_role
-from pe_rllib.league.pool import CURRENT
 from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
+from pe_rllib.selfplay.pool import CURRENT
 
 logger = logging.getLogger(__name__)
 

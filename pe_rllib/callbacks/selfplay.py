@@ -1,6 +1,6 @@
 """Driver-side self-play sequencing: one callback, run in ``on_train_result``.
 
-Decisions live in pure objects (:class:`~pe_rllib.callbacks.schedule.PhaseSchedule`);
+Decisions live in pure objects (:class:`~pe_rllib.selfplay.schedule.PhaseSchedule`);
 this module only reads the iteration's runner metrics, writes the driver-side figures
 into ``result["pe"]`` (directly: metrics-logger values written here would surface one
 iteration late) and applies freezing for the next iteration.

@@ -2,7 +2,7 @@
 
 Modules: ``pursuer`` and ``evader`` (trainable) plus ``selfplay.opponent_slots`` frozen
 snapshot slots per role, all declared up front. The agent-to-module mapping is a
-picklable :class:`~pe_rllib.callbacks.snapshots.OpponentMapping` with its own seeded
+picklable :class:`~pe_rllib.selfplay.snapshots.OpponentMapping` with its own seeded
 RNG: each agent plays its own module, except that the frozen role may be played by a
 snapshot. Who trains is decided by the phase schedule and applied to the learners
 (``policies_to_train``). Schedule and snapshot pool are part of the algorithm's
@@ -23,12 +23,9 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from pe_rllib.callbacks.dashboard import DashboardMetricsCallback
 from pe_rllib.callbacks.league import load_slots, send_teachers, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
-from pe_rllib.callbacks.schedule import PhaseSchedule
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
-from pe_rllib.callbacks.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, rollout_shape, to_dict
 from pe_rllib.files import write_atomic
-from pe_rllib.league import Curriculum, HealthMonitor, League
 from pe_rllib.policies.module_ids import (
     anchor_id,
     exploiter_id,
@@ -46,6 +43,9 @@ from pe_rllib.rundir import (
     verify_checkpoint,
     write_manifest,
 )
+from pe_rllib.selfplay import Curriculum, HealthMonitor, League
+from pe_rllib.selfplay.schedule import PhaseSchedule
+from pe_rllib.selfplay.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.training.learner import SelfPlayPPOLearner
 from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
 

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from pe_rllib.config import ROLES, LeagueConfig, other_role
-from pe_rllib.league.elo import EloTable
+from pe_rllib.selfplay.elo import EloTable
 
 CURRENT = "current"
 """Stands for the opponent's current weights in a slot plan."""
