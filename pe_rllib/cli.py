@@ -376,12 +376,12 @@ def cmd_exploit(args: argparse.Namespace) -> int:
 
 
 def cmd_league(args: argparse.Namespace) -> int:
-    from pe_rllib.rundir import read_msgpack_state, resolve_checkpoint
+    from pe_rllib.rundir import resolve_checkpoint, selfplay_state
     from pe_rllib.selfplay import League
 
     checkpoint = resolve_checkpoint(args.run)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
-    state = read_msgpack_state(checkpoint / "algorithm_state.msgpack").get("pe_selfplay", {})
+    state = selfplay_state(checkpoint)
     if "league" not in state:
         raise CliError(f"{args.run}: this run has no league (league.enabled: false)")
     league = League.from_dict(experiment.league, state["league"])

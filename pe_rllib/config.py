@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 import yaml
 
@@ -316,11 +316,12 @@ class SafetyConfig:
             _check(agent in ROLES, "agents", "entries must be 'pursuer' or 'evader'", agent)
 
     @property
-    def omega_weight(self) -> float:
-        """The effective turn-rate weight (derived: d^2 unless set)."""
+    def qp_weights(self) -> tuple[float, float]:
+        """The QP's weights on the ``(v, omega)`` corrections: ``weight_v`` and ``weight_omega`` (derived:
+        ``weight_v * d^2`` unless set)."""
         if self.weight_omega is not None:
-            return self.weight_omega
-        return self.weight_v * self.control_point_distance ** 2
+            return self.weight_v, self.weight_omega
+        return self.weight_v, self.weight_v * self.control_point_distance ** 2
 
 
 SELFPLAY_MODES = ("alternating", "simultaneous")
@@ -840,9 +841,20 @@ class ExperimentConfig:
                 raise ConfigError(f"curriculum.levels[{i}]: {err}") from None
 
 
+Section = TypeVar("Section")
+
+
+def replaced(section: Section, overrides: Mapping[str, Any], path: str) -> Section:
+    """``section`` (a config dataclass) with some fields replaced, validated like the section read from YAML
+    at ``path`` (errors name ``path.field``); ``section`` itself when there is nothing to replace."""
+    if not overrides:
+        return section
+    return from_dict(type(section), {**to_dict(section), **overrides}, path)
+
+
 def env_with(env: EnvConfig, overrides: Mapping[str, Any]) -> EnvConfig:
     """``env`` with some fields replaced (a curriculum level), validated like any env section."""
-    return from_dict(EnvConfig, {**to_dict(env), **overrides}, "env")
+    return replaced(env, overrides, "env")
 
 
 def check_safety_compatible(env: EnvConfig, safety: SafetyConfig) -> None:

@@ -1,4 +1,4 @@
-"""Learning curves of a run, from its ``progress.jsonl``, in one PNG (``pe-rllib plot``). Headless (Agg).
+"""Learning curves of a run, from its ``progress.jsonl``, in one PNG (``pe-rllib plot``). Headless (no pyplot).
 
 Top: the iteration's capture / escape / collision rates (smoothed) over iterations, the
 background shaded by which role trained (pursuer red, evader blue, both grey). Middle:
@@ -12,28 +12,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pe_rllib import rundir  # noqa: E402
-from pe_rllib.envs.render import COLORS, save_figure  # noqa: E402
-from pe_rllib.rundir import PROGRESS_FILE, RunDirectoryError, require_run_dir  # noqa: E402
+from pe_rllib.envs.render import COLORS, new_figure, save_figure
+from pe_rllib.rundir import read_progress
 
 ROLE_SHADE = {"pursuer": COLORS["pursuer"], "evader": COLORS["evader"]}
 BOTH_SHADE = "0.6"
-
-
-def read_progress(run_dir: Path) -> list[dict]:
-    path = require_run_dir(run_dir) / PROGRESS_FILE
-    if not path.is_file():
-        raise RunDirectoryError(f"{run_dir}: no {PROGRESS_FILE} yet (no iteration finished)")
-    rows = rundir.read_progress(run_dir)
-    if not rows:
-        raise RunDirectoryError(f"{path}: no complete iteration yet")
-    return rows
 
 
 def _series(rows: list[dict], key: str) -> np.ndarray:
@@ -62,12 +47,13 @@ def _shade_phases(ax, iterations: np.ndarray, roles: list[str]) -> None:
 
 def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
     """Write the run's learning curves to ``out`` (.png); returns the path."""
-    rows = read_progress(Path(run_dir))
+    rows = read_progress(Path(run_dir), required=True)
     iterations = _series(rows, "iteration")
     roles = [str(row.get("training_roles", "")) for row in rows]
     evaluated = [row for row in rows if "eval_pursuer_vs_scripted" in row]
     panels = 3 if evaluated else 2
-    fig, axes = plt.subplots(panels, 1, figsize=(9, 2.6 * panels + 0.6), dpi=100, sharex=True)
+    fig = new_figure(figsize=(9, 2.6 * panels + 0.6), dpi=100)
+    axes = fig.subplots(panels, 1, sharex=True)
     rates, gap = axes[0], axes[1]
     for ax in axes:
         _shade_phases(ax, iterations, roles)

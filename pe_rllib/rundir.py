@@ -125,11 +125,15 @@ def checkpoints_newest_first(run_dir: Path) -> list[Path]:
     return sorted(found, key=checkpoint_iteration, reverse=True)
 
 
-def read_progress(run_dir: Path) -> list[dict]:
-    """The rows of ``RUN/progress.jsonl`` in order ([] if none yet), skipping a half-written line
-    (the run is writing it, or was killed mid-write) and anything that is not a row."""
-    path = Path(run_dir) / PROGRESS_FILE
+def read_progress(run_dir: Path, *, required: bool = False) -> list[dict]:
+    """The rows of ``RUN/progress.jsonl`` in order, skipping a half-written line (the run is writing it,
+    or was killed mid-write) and anything that is not a row. With no row yet: [] (a run that has not
+    finished an iteration), or with ``required`` a one-line :class:`RunDirectoryError` (which also
+    names a directory that is not a run)."""
+    path = (require_run_dir(run_dir) if required else Path(run_dir)) / PROGRESS_FILE
     if not path.is_file():
+        if required:
+            raise RunDirectoryError(f"{run_dir}: no {PROGRESS_FILE} yet (no iteration finished)")
         return []
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -139,6 +143,8 @@ def read_progress(run_dir: Path) -> list[dict]:
             continue
         if isinstance(row, dict) and isinstance(row.get("iteration"), int):
             rows.append(row)
+    if required and not rows:
+        raise RunDirectoryError(f"{path}: no complete iteration yet")
     return rows
 
 
@@ -173,6 +179,18 @@ def _decode_data_only(obj: dict):
     import msgpack_numpy
 
     return msgpack_numpy.decode(obj)
+
+
+ALGORITHM_STATE_FILE = "algorithm_state.msgpack"
+"""The algorithm's own state in an RLlib checkpoint directory (msgpack with ``checkpoint_format: msgpack``)."""
+SELFPLAY_STATE_KEY = "pe_selfplay"
+"""The self-play state's key in the algorithm's state (schedule, pools, league, curriculum, health)."""
+
+
+def selfplay_state(checkpoint: Path) -> dict:
+    """A checkpoint's self-play state as data (no code runs); {} when the checkpoint has no algorithm state."""
+    path = Path(checkpoint) / ALGORITHM_STATE_FILE
+    return read_msgpack_state(path).get(SELFPLAY_STATE_KEY, {}) if path.is_file() else {}
 
 
 def read_msgpack_state(path: Path) -> dict:

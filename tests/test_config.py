@@ -64,8 +64,8 @@ def test_file_errors_name_the_file(tmp_path):
 
 def test_derived_values_are_computed_not_stored():
     safety = SafetyConfig(control_point_distance=0.2)
-    assert safety.omega_weight == pytest.approx(0.04)
-    assert "omega_weight" not in to_dict(safety)
+    assert safety.qp_weights[1] == pytest.approx(0.04)
+    assert "qp_weights" not in to_dict(safety)
     assert EnvConfig(arena_width=30, robot_radius=0.2, obstacle_clearance=0.3).spawn_half_extent == (14.5, 9.5)
 
 

@@ -1,6 +1,7 @@
 """The package as a user installs it, and the layering it is built on."""
 
 import ast
+import os
 import subprocess
 import sys
 import zipfile
@@ -155,3 +156,11 @@ def test_the_test_suite_uses_its_own_ray_token():
     token = Path(os.environ["RAY_AUTH_TOKEN_PATH"])
     assert token.is_file() and not str(token).startswith(str(Path.home() / ".ray"))
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
+
+
+def test_importing_the_plotting_modules_selects_no_matplotlib_backend():
+    code = ("import sys, pe_rllib.plots, pe_rllib.envs.render, pe_rllib.evaluation.certify_plot, pe_rllib.rendering; "
+            "print('matplotlib.pyplot' in sys.modules)")
+    env = {**os.environ, "MPLBACKEND": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"

@@ -68,7 +68,7 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
     from pe_rllib.policies.scripted import make_scripted
-    from pe_rllib.selfplay.pool import CURRENT
+    from pe_rllib.selfplay.pool import CURRENT, game_score
 
     experiment = algo.experiment
     state, settings = algo.selfplay, experiment.evaluation
@@ -97,18 +97,17 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
         matchups += [(player(ids[0], "pursuer", exploiters[ids[0]]), ours["evader"]),
                      (ours["pursuer"], player(ids[1], "evader", exploiters[ids[1]]))]
     for row in play(experiment, matchups, settings.episodes, seed=settings.seed):
-        pursuer_score = (row.capture_rate + 0.5 * row.collision_rate) * row.episodes
         if row.pursuer == exploiter_id("pursuer"):
             figures["exploiter_success_pursuer"] = row.capture_rate
         elif row.evader == exploiter_id("evader"):
             figures["exploiter_success_evader"] = row.escape_rate
-        elif row.pursuer == "pursuer":
-            opponent = CURRENT if row.evader == "evader" else row.evader
-            state.league.record_evaluation(opponent, "pursuer", games=row.episodes,
-                                           learner_score=min(max(pursuer_score, 0.0), row.episodes))
         else:
-            state.league.record_evaluation(row.pursuer, "evader", games=row.episodes,
-                                           learner_score=min(max(row.episodes - pursuer_score, 0.0), row.episodes))
+            learner = "pursuer" if row.pursuer == "pursuer" else "evader"
+            opponent = row.evader if learner == "pursuer" else row.pursuer
+            state.league.record_evaluation(
+                CURRENT if opponent in ROLES else opponent, learner, games=row.episodes,
+                learner_score=game_score(learner, row.episodes, row.capture_rate * row.episodes,
+                                         row.collision_rate * row.episodes))
     return {**figures, **{f"elo_{role}": state.league.elo.rating(role) for role in ROLES}}
 
 

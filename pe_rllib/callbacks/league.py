@@ -39,7 +39,7 @@ from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES, other_role
 from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
-from pe_rllib.selfplay.pool import CURRENT
+from pe_rllib.selfplay.pool import CURRENT, game_score
 
 logger = logging.getLogger(__name__)
 
@@ -96,20 +96,18 @@ def record_games(algorithm, runner_results: dict) -> int:
         games = int(np.nan_to_num(float(counts.get("episodes", 0.0))))
         if games <= 0:
             continue
-        captures = float(np.nan_to_num(float(counts.get("captures", 0.0))))
-        draws = float(np.nan_to_num(float(counts.get("collisions", 0.0))))
-        pursuer_score = captures + 0.5 * draws
         if pursuer_module == "pursuer":
             opponent = CURRENT if evader_module == "evader" else _entry_played(state, evader_module)
-            learner, score = "pursuer", pursuer_score
+            learner = "pursuer"
         elif evader_module == "evader":
-            opponent = _entry_played(state, pursuer_module)
-            learner, score = "evader", games - pursuer_score
+            opponent, learner = _entry_played(state, pursuer_module), "evader"
         else:
             continue                                  # neither side current (not a game the league rates)
         if opponent is None:
             continue                                  # the cold-start opponent, or a slot not from the league
-        state.league.record_games(opponent, learner, games=games, learner_score=min(max(score, 0.0), games))
+        captures, collisions = (float(np.nan_to_num(float(counts.get(key, 0.0)))) for key in ("captures", "collisions"))
+        state.league.record_games(opponent, learner, games=games,
+                                  learner_score=game_score(learner, games, captures, collisions))
         recorded += games
     return recorded
 

@@ -30,8 +30,22 @@ _SUMMED = ("episodes", "captures", "escapes", "collisions", "capture_steps",
            "filter_interventions", "filter_infeasible", "agent_steps", "substitute_episodes")
 
 
-def episode_summary(chunks) -> dict:
-    """Outcome, length, min distance, interventions and per-term returns of one episode (all chunks)."""
+def summary_record(outcome: str, steps: int, min_distance: float, interventions: int, infeasible: int,
+                   reward_terms: dict[str, dict[str, float]], modules: list[str],
+                   labels: list[str] | None = None) -> dict:
+    """One finished episode as :func:`log_episode_counts` takes it (the stock path's callback and the batched
+    runner both build it here): ``outcome`` is a name of ``core.OUTCOME_NAMES``; ``modules`` the module ids
+    that played the roles (``substitute``: a snapshot or scripted module played a side) and ``labels``
+    what the matchup counts name them (the league's entry ids; default: the module ids)."""
+    return {"outcome": outcome, "steps": steps, "min_distance": min_distance, "interventions": interventions,
+            "infeasible": infeasible, "reward_terms": reward_terms,
+            "return": float(sum(value for terms in reward_terms.values() for value in terms.values())),
+            "substitute": any(is_substitute(module) for module in modules),
+            "modules": list(labels if labels is not None else modules)}
+
+
+def episode_summary(chunks, modules: list[str]) -> dict:
+    """:func:`summary_record` of one episode from its chunks' per-step infos (the stock path)."""
     outcome, steps, min_distance, interventions, infeasible = "running", 0, float("inf"), 0, 0
     terms = {role: defaultdict(float) for role in ROLES}
     for chunk in chunks:
@@ -48,13 +62,12 @@ def episode_summary(chunks) -> dict:
                 infeasible += int(info.get("safety_infeasible", False))
                 for term, value in info["reward_terms"].items():
                     terms[role][term] += value
-    return {"outcome": outcome, "steps": steps, "min_distance": min_distance,
-            "interventions": interventions, "infeasible": infeasible, "reward_terms": terms}
+    return summary_record(outcome, steps, min_distance, interventions, infeasible,
+                          {role: dict(role_terms) for role, role_terms in terms.items()}, modules)
 
 
 def log_episode_counts(metrics_logger, summary: dict) -> None:
-    """Log one finished episode's ``summary`` (see :func:`episode_summary`, plus ``substitute``: a
-    snapshot or scripted module played a side) under the ``pe`` namespace. Shared by the
+    """Log one finished episode's ``summary`` (:func:`summary_record`) under the ``pe`` namespace. Shared by the
     stock runner's callback and the batched runner, so both report the same names and meanings."""
     outcome, steps = summary["outcome"], summary["steps"]
     counts = {
@@ -85,8 +98,5 @@ class EpisodeMetricsCallback(RLlibCallback):
     def on_episode_end(self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs) -> None:
         if metrics_logger is None:
             return
-        summary = episode_summary([*(prev_episode_chunks or []), episode])
         modules = [str(episode.module_for(a)) for a in ROLES]
-        summary["substitute"] = any(is_substitute(m) for m in modules)
-        summary["modules"] = modules
-        log_episode_counts(metrics_logger, summary)
+        log_episode_counts(metrics_logger, episode_summary([*(prev_episode_chunks or []), episode], modules))

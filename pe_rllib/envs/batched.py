@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 import numpy as np
 
-from pe_rllib.config import EnvConfig, from_dict
+from pe_rllib.config import EnvConfig, from_dict, replaced
 from pe_rllib.envs import core
 from pe_rllib.envs.core import AGENTS, WorldState
 from pe_rllib.envs.rewards import TERMS, reward_terms
@@ -48,13 +48,8 @@ def action_space() -> gym.spaces.Box:
 def make_env_config(config: EnvConfig | Mapping[str, Any] | None = None, **env_fields: Any) -> EnvConfig:
     """An :class:`EnvConfig` from an existing one, a mapping and/or keyword fields (validated)."""
     if isinstance(config, EnvConfig):
-        if not env_fields:
-            return config
-        from pe_rllib.config import to_dict
-        merged = {**to_dict(config), **env_fields}
-    else:
-        merged = {**dict(config or {}), **env_fields}
-    return from_dict(EnvConfig, merged, "env")
+        return replaced(config, env_fields, "env")
+    return from_dict(EnvConfig, {**dict(config or {}), **env_fields}, "env")
 
 
 class BatchedPursuitEvasion:

@@ -1,4 +1,5 @@
-"""Matplotlib rendering of one arena (rgb arrays, GIF/PNG files). Headless (Agg)."""
+"""Matplotlib rendering of one arena (rgb arrays, GIF/PNG files). Headless: figures are drawn on their own
+Agg canvas, without pyplot, so importing this module selects no backend for the user's session."""
 
 from __future__ import annotations
 
@@ -6,17 +7,22 @@ import io
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle, Wedge
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Circle, Rectangle, Wedge  # noqa: E402
-
-from pe_rllib.config import ROLES, EnvConfig  # noqa: E402
-from pe_rllib.files import write_atomic  # noqa: E402
+from pe_rllib.config import ROLES, EnvConfig
+from pe_rllib.files import write_atomic
 
 COLORS = {"pursuer": "#d62728", "evader": "#1f77b4"}
+
+
+def new_figure(**kwargs) -> Figure:
+    """A matplotlib figure on its own Agg canvas (no pyplot: no global figure list, no backend choice)."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 class Trails:
@@ -58,7 +64,7 @@ class ArenaRenderer:
         self.cfg = cfg
         aspect = cfg.arena_height / cfg.arena_width
         dpi = 80
-        self.fig = plt.figure(figsize=(size_px / dpi, size_px * aspect / dpi + 0.4), dpi=dpi)
+        self.fig = new_figure(figsize=(size_px / dpi, size_px * aspect / dpi + 0.4), dpi=dpi)
         self.ax = self.fig.add_axes((0.02, 0.02, 0.96, 0.96 * (1 - 0.4 / (size_px * aspect / dpi + 0.4))))
 
     def frame(self, pose: np.ndarray, obstacles: np.ndarray, trails: Sequence[np.ndarray] = (),
@@ -112,7 +118,7 @@ class ArenaRenderer:
         return np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
 
     def close(self) -> None:
-        plt.close(self.fig)
+        self.fig.clear()
 
 
 VIDEO_HINT = "pip install imageio-ffmpeg (or pe_rllib[video])"
@@ -147,7 +153,7 @@ def save_figure(fig, path: str | Path) -> Path:
     """Write a matplotlib figure to ``path`` as PNG, atomically, and close it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
+    fig.clear()
     path = Path(path)
     write_atomic(path, buffer.getvalue())
     return path

@@ -1,4 +1,4 @@
-"""The picture of a certificate: tube slices with the sampled starts coloured by outcome. Headless (Agg).
+"""The picture of a certificate: tube slices with the sampled starts coloured by outcome. Headless (no pyplot).
 
 Four panels, one per relative heading psi in {0, pi/2, pi, -pi/2} (the evader's heading in the
 pursuer's frame; the pursuer sits at the origin facing +x). Each shades the tube's slice at that
@@ -13,14 +13,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pe_rllib.envs.core import CAPTURE, TIMEOUT  # noqa: E402
-from pe_rllib.envs.render import COLORS, save_figure  # noqa: E402
+from pe_rllib.envs.core import CAPTURE, TIMEOUT
+from pe_rllib.envs.render import COLORS, new_figure, save_figure
 
 SLICES = (0.0, math.pi / 2, math.pi, -math.pi / 2)
 SLICE_NAMES = ("psi = 0 (same heading)", "psi = pi/2", "psi = pi (head-on)", "psi = -pi/2")
@@ -34,13 +32,14 @@ def plot_certificate(result, tube, out: str | Path) -> Path:
     """Write ``result``'s tube slices and starts (``CertifyResult``, its ``Tube``) to ``out`` (.png)."""
     grid = tube.grid
     x_axis, y_axis, psi_axis = grid.axes()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 9.6), dpi=100, sharex=True, sharey=True)
+    fig = new_figure(figsize=(10, 9.6), dpi=100)
+    axes = fig.subplots(2, 2, sharex=True, sharey=True)
     for ax, psi, name in zip(axes.ravel(), SLICES, SLICE_NAMES):
         k = int(np.argmin(np.abs(np.angle(np.exp(1j * (psi_axis - psi))))))
         values = tube.values[:, :, k].T
         ax.contourf(x_axis, y_axis, values, levels=[values.min() - 1, 0.0], colors=[COLORS["pursuer"]], alpha=0.15)
         ax.contour(x_axis, y_axis, values, levels=[0.0], colors=[COLORS["pursuer"]], linewidths=1.5)
-        ax.add_patch(plt.Circle((0, 0), result.world["capture_radius"], color="0.3", fill=False, ls="--"))
+        ax.add_patch(Circle((0, 0), result.world["capture_radius"], color="0.3", fill=False, ls="--"))
         ax.annotate("", xy=(0.8, 0), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "black", "lw": 1.5})
         for side, marker in (("inside", "o"), ("outside", "^")):
             states, outcome, excluded = result.starts[side]
@@ -52,7 +51,7 @@ def plot_certificate(result, tube, out: str | Path) -> Path:
             if dropped.any():
                 ax.scatter(states[dropped, 0], states[dropped, 1], s=14, marker="x", c="0.6")
         for radius in result.distances:
-            ax.add_patch(plt.Circle((0, 0), radius, color="0.6", fill=False, lw=0.8, ls=":"))
+            ax.add_patch(Circle((0, 0), radius, color="0.6", fill=False, lw=0.8, ls=":"))
         ax.set_title(f"{name}; starts within pi/4", fontsize=9)
         ax.set_aspect("equal")
         ax.set_xlim(x_axis[0], x_axis[-1])
@@ -62,12 +61,12 @@ def plot_certificate(result, tube, out: str | Path) -> Path:
     for ax in axes[:, 0]:
         ax.set_ylabel("y: evader to the pursuer's left [m]")
     boundary = f"tube boundary (T = {result.world['horizon']:g} s)"
-    handles = [plt.Line2D([], [], color=COLORS["pursuer"], lw=1.5, label=boundary),
-               plt.Line2D([], [], ls="", marker="o", color="0.3", label="start inside the tube"),
-               plt.Line2D([], [], ls="", marker="^", color="0.3", label="start outside the tube"),
-               plt.Line2D([], [], ls="", marker="s", color=COLORS["pursuer"], label="captured"),
-               plt.Line2D([], [], ls="", marker="s", color=COLORS["evader"], label="escaped"),
-               plt.Line2D([], [], ls="", marker="x", color="0.6", label="excluded (wall)")]
+    handles = [Line2D([], [], color=COLORS["pursuer"], lw=1.5, label=boundary),
+               Line2D([], [], ls="", marker="o", color="0.3", label="start inside the tube"),
+               Line2D([], [], ls="", marker="^", color="0.3", label="start outside the tube"),
+               Line2D([], [], ls="", marker="s", color=COLORS["pursuer"], label="captured"),
+               Line2D([], [], ls="", marker="s", color=COLORS["evader"], label="escaped"),
+               Line2D([], [], ls="", marker="x", color="0.6", label="excluded (wall)")]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
     inside, outside = result.inside, result.outside
     fig.suptitle(f"{Path(result.checkpoint).parent.parent.name}/{Path(result.checkpoint).name}: capture from inside "

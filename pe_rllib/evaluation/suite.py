@@ -21,7 +21,7 @@ from typing import Callable
 
 from pe_rllib.config import ROLES, ConfigError, ExperimentConfig, load_experiment, to_dict
 from pe_rllib.evaluation.matchups import MatchupResult, evaluate
-from pe_rllib.rundir import EXPERIMENT_FILE, read_msgpack_state, resolve_checkpoint
+from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint, selfplay_state
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,7 @@ class RunEvaluation:
 
 def filled_snapshots(checkpoint: Path) -> dict[str, int]:
     """How many snapshot slots per role hold a snapshot, from the checkpoint's msgpack state (no code)."""
-    path = checkpoint / "algorithm_state.msgpack"
-    if not path.is_file():
-        return {role: 0 for role in ROLES}
-    pool = read_msgpack_state(path).get("pe_selfplay", {}).get("pool", {})
+    pool = selfplay_state(checkpoint).get("pool", {})
     return {role: int(pool.get("filled", {}).get(role, 0)) for role in ROLES}
 
 

@@ -21,8 +21,7 @@ from pe_rllib.config import (
     ExperimentConfig,
     SafetyConfig,
     check_safety_compatible,
-    from_dict,
-    to_dict,
+    replaced,
 )
 from pe_rllib.envs.core import action_scale
 from pe_rllib.safety import kernels
@@ -46,6 +45,16 @@ def _as_batch(name: str, value: np.ndarray, shape: tuple[int | None, ...]) -> np
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
+SLACK_MARGIN = 1e-6
+"""Relative margin on the minimal slack, so that rounding cannot leave the relaxed problem infeasible."""
+
+
+def relaxed(b: np.ndarray, slack: np.ndarray | float) -> np.ndarray:
+    """Bounds ``b [..., K]`` of ``A u >= b`` lowered by the minimal ``slack [...]`` (plus the margins): the
+    least relaxation that makes the constraints feasible, as both solvers relax them."""
+    return b - (np.asarray(slack) * (1 + SLACK_MARGIN) + FEASIBILITY_TOL)[..., None]
+
+
 class SafetyFilter:
     """Discrete-time VCP-CBF safety filter for one role.
 
@@ -64,15 +73,14 @@ class SafetyFilter:
         else:
             env = config or EnvConfig()
             safety = safety or SafetyConfig()
-        if safety_fields:
-            safety = from_dict(SafetyConfig, {**to_dict(safety), **safety_fields}, "safety")
+        safety = replaced(safety, safety_fields, "safety")
         if role not in ROLES:
             raise ValueError(f"role: must be 'pursuer' or 'evader', got {role!r}")
         check_safety_compatible(env, safety)
         self.env, self.safety, self.role = env, safety, role
         low, high = action_scale(env)
         self.low, self.high = low[ROLES.index(role)], high[ROLES.index(role)]
-        self.weights = (safety.weight_v, safety.omega_weight)
+        self.weights = safety.qp_weights
         self._reference = None
 
     def constraints(self, states: np.ndarray, obstacles: np.ndarray, others: np.ndarray | None = None
@@ -171,8 +179,7 @@ class SafetyFilter:
         bad = np.flatnonzero(~feasible)
         if bad.size:
             s = minimal_slack(a[bad], b[bad], self.low, self.high)
-            relaxed_b = b[bad] - (s * (1 + 1e-6) + FEASIBILITY_TOL)[:, None]
-            u, ok = solve_qp(a[bad], relaxed_b, nominal[bad], self.low, self.high, self.weights)
+            u, ok = solve_qp(a[bad], relaxed(b[bad], s), nominal[bad], self.low, self.high, self.weights)
             u[~ok] = self._fallback(a[bad][~ok], b[bad][~ok])
             safe[bad], slack[bad] = u, s
             status[bad] = np.where(ok, RELAXED, FALLBACK)
@@ -189,7 +196,7 @@ class SafetyFilter:
             u, _ = self._reference.solve(a[row], b[row], nominal[row])
             if u is None:
                 slack[row] = self._reference.minimal_slack(a[row], b[row])
-                u, _ = self._reference.solve(a[row], b[row] - slack[row] * (1 + 1e-6) - FEASIBILITY_TOL, nominal[row])
+                u, _ = self._reference.solve(a[row], relaxed(b[row], slack[row]), nominal[row])
                 status[row] = RELAXED if u is not None else FALLBACK
                 if u is None:
                     u = self._fallback(a[row:row + 1], b[row:row + 1])[0]

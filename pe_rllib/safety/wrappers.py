@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from pe_rllib.config import EnvConfig, ExperimentConfig, SafetyConfig, from_dict, to_dict
+from pe_rllib.config import EnvConfig, ExperimentConfig, SafetyConfig, replaced
 from pe_rllib.envs import core
 from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, WorldState
@@ -113,9 +113,7 @@ class SafetyFilterWrapper(BaseParallelWrapper):
 
     def __init__(self, env, safety: SafetyConfig | None = None, **safety_fields: Any) -> None:
         super().__init__(env)
-        base = safety or SafetyConfig()
-        if safety_fields:
-            base = from_dict(SafetyConfig, {**to_dict(base), **safety_fields}, "safety")
+        base = replaced(safety or SafetyConfig(), safety_fields, "safety")
         if not isinstance(env.unwrapped, PursuitEvasionEnv):
             raise TypeError(f"SafetyFilterWrapper needs a PursuitEvasionEnv, got {type(env.unwrapped).__name__}")
         self.safety = base

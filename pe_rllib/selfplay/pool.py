@@ -53,6 +53,17 @@ from pe_rllib.selfplay.elo import EloTable
 CURRENT = "current"
 """Stands for the opponent's current weights in a slot plan."""
 
+DRAW_SCORE = 0.5
+"""A collision ends a game without a winner: each side scores half a game (a draw in Elo's terms)."""
+
+
+def game_score(role: str, games: float, captures: float, collisions: float) -> float:
+    """``role``'s score in [0, games] over ``games`` games with ``captures`` captures and ``collisions``
+    draws (the one scoring rule of the league's win rates and Elo, from training and evaluation games)."""
+    pursuer = captures + DRAW_SCORE * collisions
+    score = pursuer if role == "pursuer" else games - pursuer
+    return min(max(score, 0.0), games)
+
 
 def entry_id(role: str, iteration: int | str) -> str:
     """``role@iteration`` for a snapshot, ``role@name`` for a scripted entry."""

@@ -38,6 +38,7 @@ from pe_rllib.policies.rl_module import anchor_module_spec, learned_module_spec,
 from pe_rllib.rundir import (
     EXPERIMENT_FILE,
     POLICIES,
+    SELFPLAY_STATE_KEY,
     RunDirectoryError,
     refuse_pickles,
     verify_checkpoint,
@@ -51,7 +52,6 @@ from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env
 
 logger = logging.getLogger(__name__)
 
-STATE_KEY = "pe_selfplay"
 
 
 def _plan(entries) -> dict[str, float]:
@@ -223,13 +223,13 @@ class SelfPlayPPO(PPO):
 
     def get_state(self, *args, **kwargs):
         state = super().get_state(*args, **kwargs)
-        state[STATE_KEY] = self.selfplay.to_dict()
+        state[SELFPLAY_STATE_KEY] = self.selfplay.to_dict()
         return state
 
     def set_state(self, state) -> None:
         super().set_state(state)
-        if STATE_KEY in state:
-            self.selfplay = SelfPlayState(self.experiment, state[STATE_KEY])
+        if SELFPLAY_STATE_KEY in state:
+            self.selfplay = SelfPlayState(self.experiment, state[SELFPLAY_STATE_KEY])
             if self.selfplay.league is not None:
                 load_slots(self, replan=False)
                 send_teachers(self)

@@ -83,13 +83,12 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
 
-from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
+from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts, summary_record
 from pe_rllib.config import ROLES, env_with, runner_threads
-from pe_rllib.envs.core import CAPTURE, COLLISION, TIMEOUT
+from pe_rllib.envs.core import OUTCOME_NAMES
 from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.envs.rollout import rollout
-from pe_rllib.policies.module_ids import is_substitute
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.rllib_env import experiment_from_env_config
@@ -455,18 +454,11 @@ class _EpisodeStats:
                 self.terms[role][term] += values
         outcome = infos["pursuer"]["outcome"]
         for arena in np.flatnonzero(ended):
-            self.finished[arena] = {
-                "outcome": {CAPTURE: "capture", TIMEOUT: "timeout", COLLISION: "collision"}[int(outcome[arena])],
-                "steps": int(self.steps[arena]),
-                "min_distance": float(self.min_distance[arena]),
-                "interventions": int(self.interventions[arena]),
-                "infeasible": int(self.infeasible[arena]),
-                "reward_terms": {role: {term: float(self.terms[role][term][arena]) for term in TERMS}
-                                 for role in ROLES},
-                "return": float(sum(self.terms[role][term][arena] for role in ROLES for term in TERMS)),
-                "substitute": any(is_substitute(module_of[role][arena]) for role in ROLES),
-                "modules": [str(label_of[role][arena]) for role in ROLES],
-            }
+            self.finished[arena] = summary_record(
+                OUTCOME_NAMES[int(outcome[arena])], int(self.steps[arena]), float(self.min_distance[arena]),
+                int(self.interventions[arena]), int(self.infeasible[arena]),
+                {role: {term: float(self.terms[role][term][arena]) for term in TERMS} for role in ROLES},
+                [str(module_of[role][arena]) for role in ROLES], [str(label_of[role][arena]) for role in ROLES])
 
 
 __all__ = ["BatchedSelfPlayRunner"]
