@@ -22,7 +22,9 @@ def runner(embedded_ray):
     from pe_rllib.training.algorithm import build_algorithm_config
 
     algo = build_algorithm_config(batched()).build_algo()
-    yield algo.env_runner_group.local_env_runner
+    runner = algo.env_runner_group.local_env_runner
+    runner.frozen_episodes = True             # these tests look at both roles' episodes
+    yield runner
     algo.stop()
 
 
@@ -78,6 +80,7 @@ def test_first_episodes_are_staggered_so_timeouts_do_not_end_together(runner):
     from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
 
     fresh = BatchedSelfPlayRunner(config=runner.config)
+    fresh.frozen_episodes = True
     try:
         episodes = fresh.sample(num_timesteps=30 * N)
         ends = {e.t_started + len(e) for e in episodes if e.agent_id == "pursuer" and e.is_truncated}
@@ -156,6 +159,7 @@ def test_one_arena_replays_the_stock_runner_step_for_step(embedded_ray):
 
     stock_algo, stock = runner("rllib")
     batched_algo, ours = runner("batched")
+    ours.frozen_episodes = True                       # the stock runner hands over the frozen pursuer's too
     try:
         ours.module.set_state(stock.module.get_state())
         stock_episodes = stock.sample(num_timesteps=300, explore=False)
@@ -179,6 +183,24 @@ def test_one_arena_replays_the_stock_runner_step_for_step(embedded_ray):
     finally:
         stock_algo.stop()
         batched_algo.stop()
+
+
+def test_the_frozen_roles_episodes_are_not_built_but_their_steps_are_counted(embedded_ray):
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+    runner = BatchedSelfPlayRunner(config=build_algorithm_config(batched()))
+    try:
+        runner.config.policy_mapping_fn.configure(["evader"], {"evader": []}, seed=0)
+        runner.get_metrics()
+        episodes = runner.sample(num_timesteps=10 * N)
+        assert {e.agent_id for e in episodes} == {"pursuer"}
+        assert sum(len(e) for e in episodes) == 10 * N
+        assert runner.metrics.peek(("num_module_steps_sampled", "evader")) == 10 * N
+        runner.frozen_episodes = True
+        assert {e.agent_id for e in runner.sample(num_timesteps=10 * N)} == {"pursuer", "evader"}
+    finally:
+        runner.stop()
 
 
 def test_an_iteration_in_which_no_episode_ended_reports_zero_episodes():
@@ -249,6 +271,7 @@ def test_a_stand_in_keeps_its_weights_until_its_episode_ends(embedded_ray):
         "training": {**TINY["training"], "sampler": "batched", "num_envs_per_env_runner": N}}))
     slot = "evader_snapshot_0"
     runner = BatchedSelfPlayRunner(config=config)
+    runner.frozen_episodes = True                     # what the frozen evader's slot played
     try:
         mapping = runner.config.policy_mapping_fn
         mapping.configure(["evader"], {"evader": [slot]}, seed=0, probability=1.0, labels={slot: "evader@1"})
@@ -336,6 +359,7 @@ def test_the_frozen_role_plays_its_mode_when_frozen_deterministic_and_explores_o
         try:
             runner = algo.env_runner_group.local_env_runner
             assert runner.config.policy_mapping_fn.frozen_roles == ("pursuer",)
+            runner.frozen_episodes = True             # what the frozen pursuer played
             largest = defaultdict(float)
             for episode in runner.sample(num_timesteps=10 * N):
                 mean = episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS)[:, :2]

@@ -212,3 +212,19 @@ def test_agent_avoidance_keeps_a_robot_off_the_other(agent_avoidance):
         assert closest >= body_contact + filt.safety.margin - 0.01
     else:
         assert closest < body_contact
+
+
+def test_the_unchecked_step_of_the_rollout_loop_filters_exactly_like_the_checked_one():
+    envs = [SafeBatchedEnv(BatchedPursuitEvasion(64, n_obstacles=8)) for _ in range(2)]
+    for env in envs:
+        env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        actions = {r: rng.uniform(-1, 1, (64, 2)).astype(np.float32) for r in AGENTS}
+        checked = envs[0].step(actions)
+        unchecked = envs[1].step(actions, validate=False)
+        for role in AGENTS:
+            assert np.array_equal(checked[0][role], unchecked[0][role])
+            assert np.array_equal(checked[4][role]["safety_intervened"], unchecked[4][role]["safety_intervened"])
+    with pytest.raises(ValueError, match="actions"):
+        envs[0].step({"pursuer": np.zeros((64, 3)), "evader": np.zeros((64, 2))})

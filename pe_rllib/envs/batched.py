@@ -150,8 +150,9 @@ class BatchedPursuitEvasion:
         """``{role: [N, 2]}`` -> ``[N, 2, 2]`` float64, validating keys, shapes and dtypes."""
         return core.stack_actions(actions, self.num_envs)
 
-    def step(self, actions: Mapping[str, np.ndarray]):
-        """Advance every arena one step.
+    def step(self, actions: Mapping[str, np.ndarray], *, validate: bool = True):
+        """Advance every arena one step (``validate=False``: the caller vouches for the actions' keys, shapes
+        and dtypes, e.g. the rollout loop after its first step).
 
         Returns ``(obs, rewards, terminated, truncated, infos)``: dicts keyed by role
         with arrays of shape ``[N]`` (obs ``[N, D]``). ``infos[role]`` holds per-arena
@@ -161,13 +162,14 @@ class BatchedPursuitEvasion:
         ``{term: [N]}``, ``outcome`` (0 running, 1 capture, 2 timeout, 3 collision),
         ``episode_length`` and ``final_obs`` ``[N, D]``.
         """
-        return self.step_controls(self.nominal_controls(actions))
+        return self.step_controls(self.nominal_controls(actions, validate=validate))
 
-    def nominal_controls(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
+    def nominal_controls(self, actions: Mapping[str, np.ndarray], *, validate: bool = True) -> np.ndarray:
         """Physical controls ``[N, 2, 2]`` the actions ask for (the pursuer waits during ``prep_steps``)."""
         if self.world is None:
             raise RuntimeError("step() called before reset()")
-        return core.nominal_controls(self.config, self.world.t, self.stack_actions(actions))
+        stacked = self.stack_actions(actions) if validate else core.stack_trusted(actions, self.num_envs)
+        return core.nominal_controls(self.config, self.world.t, stacked)
 
     def step_controls(self, controls: np.ndarray):
         """:meth:`step` with physical controls ``[N, 2, 2]`` (already limited, e.g. by a safety filter)."""

@@ -230,6 +230,15 @@ def stack_actions(actions: Mapping[str, Any], num_envs: int, single: bool = Fals
     return out
 
 
+def stack_trusted(actions: Mapping[str, np.ndarray], num_envs: int) -> np.ndarray:
+    """:func:`stack_actions` without the checks, for callers that validated the same actions' layout already
+    (the rollout loop validates its first step; its policies return the same layout every step)."""
+    out = np.empty((num_envs, 2, 2))
+    for i, role in enumerate(AGENTS):
+        out[:, i] = actions[role]
+    return out
+
+
 def nominal_controls(cfg: EnvConfig, t: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Physical controls ``[N, 2, 2]`` that actions ``[N, 2, 2]`` ask for at step ``t [N]``:
     the pursuer is held still during the evader's head start (``prep_steps``)."""

@@ -64,7 +64,8 @@ def rollout(world: BatchedWorld, act: Act, obs: Observations, steps: int | None 
         for role in world.agents:
             acted = act(role, obs[role])
             actions[role], extras[role] = acted if isinstance(acted, tuple) else (acted, None)
-        next_obs, rewards, terminated, truncated, infos = world.step(actions)
+        # The first step validates the actions' keys, shapes and dtypes; act returns the same layout every step.
+        next_obs, rewards, terminated, truncated, infos = world.step(actions, validate=t == 0)
         yield Transition(t, obs, actions, extras, next_obs, rewards, terminated, truncated, infos)
         obs = next_obs
 

@@ -12,7 +12,8 @@ Everything above the world reads it through these members only:
 * ``agents`` (pursuer first), ``num_envs``, ``config`` (the world's frozen config, with at least
   ``max_steps`` and ``dt``), ``observation_space(role)`` and ``action_space(role)`` (one arena's);
 * ``reset(seed) -> obs`` and ``step(actions) -> (obs, rewards, terminated, truncated, infos)``,
-  all dicts keyed by role with ``[N, ...]`` arrays;
+  all dicts keyed by role with ``[N, ...]`` arrays; ``step(actions, validate=False)`` skips the
+  checks of the actions' keys, shapes and dtypes (the rollout loop checks its first step only);
 * per-arena infos every world reports (the episode statistics evaluation and training count):
   ``outcome`` (codes of :mod:`pe_rllib.envs.core`: 0 running, 1 capture, 2 timeout, 3 collision),
   ``episode_length``, ``collision`` (this role crashed), ``distance`` (between the robots),
@@ -49,7 +50,7 @@ class BatchedWorld(Protocol):
 
     def reset(self, seed: int | None = None) -> Observations: ...
 
-    def step(self, actions: Mapping[str, np.ndarray]) -> StepResult: ...
+    def step(self, actions: Mapping[str, np.ndarray], *, validate: bool = True) -> StepResult: ...
 
     def world_state(self) -> Any: ...
 

@@ -105,7 +105,7 @@ class SafetyFilter:
         return build(self.env, self.safety, states, obstacles, others)
 
     def filter(self, states: np.ndarray, actions: np.ndarray, obstacles: np.ndarray,
-               others: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+               others: np.ndarray | None = None, *, validate: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Safe actions for poses ``states [N, 3]`` and nominal ``actions [N, 2]`` (physical ``v, omega``).
 
         ``obstacles [N, M, 3]``; ``others [N, 3]`` is the other robot's pose (used with
@@ -114,14 +114,20 @@ class SafetyFilter:
         ``min_barrier`` (smallest barrier value h before the step), ``status`` (0 optimal,
         1 relaxed, 2 fallback) and ``infeasible`` (status != 0), each ``[N]``.
 
-        Shapes that disagree raise ``ValueError``. Rows with a non-finite pose, obstacle or
+        Shapes that disagree raise ``ValueError`` (``validate=False``: the caller vouches for the shapes
+        and dtypes, as the env wrappers do for the world's own arrays). Rows with a non-finite pose, obstacle or
         other-robot pose cannot be certified: they get the stop action (v = 0, omega = 0)
         with status 2 (fallback), never "safe". A non-finite nominal action is replaced by
         the stop action before the QP (so the result is still certified) and also reported
         as status 2.
         """
-        states, obstacles, others = self._validate_world(states, obstacles, others)
-        nominal = _as_batch("actions", actions, (states.shape[0], 2))
+        if validate:
+            states, obstacles, others = self._validate_world(states, obstacles, others)
+            nominal = _as_batch("actions", actions, (states.shape[0], 2))
+        else:                                   # contiguous float64 for the compiled kernels, nothing checked
+            states, obstacles, nominal = (np.ascontiguousarray(x, dtype=np.float64)
+                                          for x in (states, obstacles, actions))
+            others = None if others is None else np.ascontiguousarray(others, dtype=np.float64)
         broken_world = ~np.isfinite(states).all(axis=1) | ~np.isfinite(obstacles).all(axis=(1, 2))
         if others is not None:
             broken_world |= ~np.isfinite(others).all(axis=1)

@@ -42,8 +42,8 @@ class RoleFilters:
         infos = {}
         for i, role in enumerate(AGENTS):
             if role in self.filters:
-                controls[:, i], info = self.filters[role].filter(
-                    world.pose[:, i], controls[:, i], world.obstacles, world.pose[:, 1 - i])
+                controls[:, i], info = self.filters[role].filter(     # the world's own arrays: no checks
+                    world.pose[:, i], controls[:, i], world.obstacles, world.pose[:, 1 - i], validate=False)
             else:
                 info = {key: np.zeros(n, dtype=bool if key in ("intervened", "infeasible") else np.float64)
                         for key in INFO_KEYS}
@@ -82,12 +82,12 @@ class SafeBatchedEnv:
     def set_elapsed(self, steps: np.ndarray) -> dict[str, np.ndarray]:
         return self.env.set_elapsed(steps)
 
-    def nominal_controls(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.env.nominal_controls(actions)
+    def nominal_controls(self, actions: Mapping[str, np.ndarray], *, validate: bool = True) -> np.ndarray:
+        return self.env.nominal_controls(actions, validate=validate)
 
-    def step(self, actions: Mapping[str, np.ndarray]):
+    def step(self, actions: Mapping[str, np.ndarray], *, validate: bool = True):
         env = self.env
-        controls, filter_infos = self.filters(env.world, env.nominal_controls(actions))
+        controls, filter_infos = self.filters(env.world, env.nominal_controls(actions, validate=validate))
         obs, rewards, terminated, truncated, infos = env.step_controls(controls)
         for role in AGENTS:
             infos[role].update(filter_infos[role])

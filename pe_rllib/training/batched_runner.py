@@ -146,6 +146,9 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._stats = None
         self._kept: dict[str, object] = {}                  # copies of stand-ins that arenas still play
         self._kept_ids = itertools.count()
+        self.frozen_episodes = False
+        """Also hand the learners the frozen roles' episodes (which they would discard: for tests and
+        diagnostics that inspect what the frozen side played)."""
 
     def set_world_overrides(self, overrides: dict) -> bool:
         """Play the experiment's world with ``overrides`` (a curriculum level; {} = the experiment's own).
@@ -355,7 +358,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def _episodes(self, arena, begin, end, obs, actions, logp, dist_inputs, rewards, last_obs,
                   *, terminated: bool) -> list[SingleAgentEpisode]:
-        """One SingleAgentEpisode per role for fragment steps [begin, end) of ``arena``'s current episode.
+        """One SingleAgentEpisode per training role for fragment steps [begin, end) of ``arena``'s current
+        episode (a frozen role's is not built: see ``frozen_episodes``).
 
         ``last_obs`` is the episode's final observation when it ended at ``end`` (then it is
         terminated, or else truncated by the time limit); None for a chunk that continues.
@@ -363,8 +367,12 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         out = []
         length = end - begin
         truncated = last_obs is not None and not terminated
+        frozen = () if self.frozen_episodes else getattr(self.config.policy_mapping_fn, "frozen_roles", ())
         for role in ROLES:
             segment = self._segments[arena][role]
+            self._stats.module_steps[segment.module_id] += length
+            if role in frozen:        # its modules are not in policies_to_train: the learners would drop it
+                continue
             observations = obs[role][begin:end + 1, arena]
             if last_obs is not None:
                 observations = np.concatenate([observations[:-1], last_obs[role][None]])
@@ -389,7 +397,6 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 multi_agent_episode_id=segment.pair_id,
             )
             out.append(episode.to_numpy() if self.episodes_to_numpy else episode)
-            self._stats.module_steps[segment.module_id] += length
         return out
 
     # ------------------------------------------------------------------ metrics
