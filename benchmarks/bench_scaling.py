@@ -62,7 +62,7 @@ def measure(config: str, overrides: dict, iterations: int) -> dict:
 
     import pe_rllib.training.algorithm as algorithm_module
     from pe_rllib.config import load_experiment
-    from pe_rllib.training.run import init_ray
+    from pe_rllib.training.session import init_ray
 
     init_ray(dashboard=False)
     experiment = load_experiment(config, overrides)

@@ -25,7 +25,7 @@ import time
 from common import save
 
 from pe_rllib.config import load_experiment
-from pe_rllib.training.run import init_ray, keep_embedded_ray_on_loopback
+from pe_rllib.training.session import init_ray, keep_embedded_ray_on_loopback
 
 ITERATIONS = 3
 SAMPLE_SECONDS = 6.0

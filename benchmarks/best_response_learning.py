@@ -25,7 +25,8 @@ from pe_rllib.evaluation import evaluate
 from pe_rllib.policies import load_policy
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.exploit import exploit_experiment
-from pe_rllib.training.run import init_ray, train
+from pe_rllib.training.run import train
+from pe_rllib.training.session import init_ray
 
 DEFAULT_VARIANTS = {"vf_clip_10": {"training.vf_clip_param": 10.0},
                     "vf_clip_1e5": {"training.vf_clip_param": 100_000.0}}

@@ -24,7 +24,8 @@ from common import save
 from pe_rllib.config import load_experiment
 from pe_rllib.evaluation.certify import DEFAULT_CELLS, certify
 from pe_rllib.rundir import read_progress
-from pe_rllib.training.run import init_ray, train
+from pe_rllib.training.run import train
+from pe_rllib.training.session import init_ray
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from common import save
 
 from pe_rllib.config import load_experiment
-from pe_rllib.training.run import init_ray, train
+from pe_rllib.training.run import train
+from pe_rllib.training.session import init_ray
 
 
 def rss_mb(pid: int) -> float:

@@ -22,7 +22,8 @@ from pe_rllib.config import load_experiment
 from pe_rllib.evaluation.suite import evaluate_run, strength
 from pe_rllib.rundir import checkpoint_iteration, latest_checkpoint
 from pe_rllib.training.exploit import exploit
-from pe_rllib.training.run import init_ray, train
+from pe_rllib.training.run import train
+from pe_rllib.training.session import init_ray
 
 
 def main() -> None:

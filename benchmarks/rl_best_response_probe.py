@@ -26,7 +26,8 @@ from pe_rllib.policies.inference import load_policy
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
 from pe_rllib.safety.wrappers import make_batched_env
 from pe_rllib.training.exploit import exploit_experiment
-from pe_rllib.training.run import init_ray, train
+from pe_rllib.training.run import train
+from pe_rllib.training.session import init_ray
 
 
 def with_settings(experiment: ExperimentConfig, settings: list[str]) -> ExperimentConfig:

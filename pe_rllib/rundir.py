@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -287,3 +288,41 @@ def refuse_pickles(checkpoint: Path) -> None:
                                 "never resumes one (a pickle runs code when loaded)")
     for state in sorted(checkpoint.rglob("*.msgpack")):
         read_msgpack_state(state)
+
+
+def trim_progress(run_dir: Path, iteration: int) -> int:
+    """Drop progress rows after ``iteration`` (written by a run killed after its last checkpoint)."""
+    path = run_dir / PROGRESS_FILE
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [row for row in read_progress(run_dir) if row["iteration"] <= iteration]
+    dropped = len(lines) - len(kept)           # later rows and a half-written last line
+    if dropped:
+        write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
+        logger.info("progress: dropped %d row(s) after iteration %d", dropped, iteration)
+    return dropped
+
+
+def check_new_run_dir(output: Path) -> None:
+    """A new run's directory must be creatable and must not hold a run (checked before Ray starts)."""
+    for parent in [output, *output.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise RunDirectoryError(f"{output}: {parent} is a file, not a directory")
+        if parent.exists():
+            break
+    if (output / EXPERIMENT_FILE).exists():
+        raise RunDirectoryError(f"{output}: already holds a run; continue it with --resume {output}")
+
+
+def remove_new_entries(run_dir: Path, existing: set[str], created: bool) -> None:
+    """Undo a failed start: remove a directory the run created, or what it added to an existing one."""
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in set(os.listdir(run_dir)) - existing:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

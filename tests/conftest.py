@@ -35,7 +35,7 @@ def embedded_ray():
     """One embedded Ray for the in-process training tests (train() leaves a Ray it did not start running)."""
     import ray
 
-    from pe_rllib.training.run import init_ray
+    from pe_rllib.training.session import init_ray
 
     init_ray(dashboard=False)
     yield

@@ -18,8 +18,7 @@ from helpers import start_training, train_tiny, wait_for_checkpoint
 from test_training import TINY
 
 from pe_rllib.policies import load_policy
-from pe_rllib.rundir import RunDirectoryError, read_progress, verify_checkpoint, write_manifest
-from pe_rllib.training.run import trim_progress
+from pe_rllib.rundir import RunDirectoryError, read_progress, trim_progress, verify_checkpoint, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -252,7 +251,7 @@ def test_embedded_ray_listens_on_loopback_only(tmp_path):
 
 LISTEN_SCRIPT = '''
 import json, os, socket, time
-from pe_rllib.training.run import init_ray
+from pe_rllib.training.session import init_ray
 
 def listening_inodes():
     out = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from helpers import start_training, wait_for_checkpoint
 
 from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
@@ -73,23 +74,43 @@ def test_progress_and_metrics_are_recorded(tiny_run):
             "runners/reward_terms/evader/timeout"} <= set(scalars)
     assert [step for step, _ in scalars["pe/capture_rate"]] == [1, 2, 3, 4]
     assert [value for _, value in scalars["pe/capture_rate"]] == pytest.approx([line["capture_rate"] for line in lines])
+    texts = tensorboard_texts(run_dir / "tensorboard")
+    experiment = yaml.safe_load((run_dir / "experiment.yaml").read_text())
+    (text,) = [t for tag, values in texts.items() if tag.startswith("experiment") for t in values]
+    assert yaml.safe_load(text.strip("`\n")) == experiment           # the run's whole experiment, as text
 
 
-def tensorboard_scalars(directory: Path) -> dict:
-    """{tag: [(step, value)]} from TensorBoard event files (TFRecord framing, tensorboardX protos)."""
+def _tensorboard_events(directory: Path):
+    """The events of TensorBoard event files (TFRecord framing, tensorboardX protos)."""
     import struct
 
     from tensorboardX.proto.event_pb2 import Event
 
-    out = {}
     for path in sorted(directory.glob("events.out.tfevents.*")):
         data, offset = path.read_bytes(), 0
         while offset < len(data):
             (length,) = struct.unpack_from("<Q", data, offset)
-            event = Event.FromString(data[offset + 12: offset + 12 + length])
+            yield Event.FromString(data[offset + 12: offset + 12 + length])
             offset += 12 + length + 4
-            for value in event.summary.value:
+
+
+def tensorboard_scalars(directory: Path) -> dict:
+    """{tag: [(step, value)]} of the scalars in TensorBoard event files."""
+    out = {}
+    for event in _tensorboard_events(directory):
+        for value in event.summary.value:
+            if not value.HasField("tensor"):
                 out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out
+
+
+def tensorboard_texts(directory: Path) -> dict:
+    """{tag: [text]} of the text summaries in TensorBoard event files."""
+    out = {}
+    for event in _tensorboard_events(directory):
+        for value in event.summary.value:
+            if value.HasField("tensor") and value.tensor.string_val:
+                out.setdefault(value.tag, []).extend(v.decode() for v in value.tensor.string_val)
     return out
 
 

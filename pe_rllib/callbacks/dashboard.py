@@ -1,4 +1,5 @@
-"""Live run figures for the Ray dashboard: ``ray.util.metrics`` gauges, set by the driver every iteration.
+"""Live run figures for the Ray dashboard: ``ray.util.metrics`` gauges, set by the driver every iteration
+(:class:`DashboardGauges`, published by the self-play callback after it wrote the iteration's figures).
 
 Ray exports them on every node's metrics endpoint (``--metrics-export-port``) with a
 ``ray_`` prefix, from where Prometheus scrapes them and the dashboard's Grafana panels
@@ -11,8 +12,6 @@ evaluation yet) is not set.
 from __future__ import annotations
 
 import math
-
-from ray.rllib.callbacks.callbacks import RLlibCallback
 
 from pe_rllib.callbacks.evaluation import LATEST
 from pe_rllib.callbacks.metrics import NAMESPACE
@@ -43,11 +42,11 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class DashboardMetricsCallback(RLlibCallback):
-    """Sets the gauges from the iteration's ``result["pe"]`` (after the self-play callback wrote it)."""
+class DashboardGauges:
+    """Sets the gauges from an iteration's ``result["pe"]`` (:class:`~pe_rllib.callbacks.selfplay.SelfPlayCallback`
+    calls :meth:`publish` once it has written it)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.gauges = None
 
     def _create(self) -> dict:
@@ -59,7 +58,7 @@ class DashboardMetricsCallback(RLlibCallback):
                        for name, text in PER_ROLE.items()})
         return gauges
 
-    def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
+    def publish(self, algorithm, result: dict) -> None:
         if self.gauges is None:
             self.gauges = self._create()
         run = getattr(algorithm, "run_name", None) or algorithm.trial_name

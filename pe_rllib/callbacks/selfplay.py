@@ -16,6 +16,7 @@ import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED
 
+from pe_rllib.callbacks.dashboard import DashboardGauges
 from pe_rllib.callbacks.evaluation import LATEST, evaluation_figures
 from pe_rllib.callbacks.league import (
     add_snapshot,
@@ -168,13 +169,88 @@ def iteration_figures(runner_results: dict) -> dict:
     }
 
 
+def _observe_iteration(algorithm, figures: dict, result: dict, finished_roles: list[str]) -> str | None:
+    """The iteration's outcomes into the league, exploiters, health monitor and curriculum (their figures
+    into ``figures``); returns the role the health monitor wants to train next (None: no preference)."""
+    selfplay = algorithm.selfplay
+    runner_results = result.get(ENV_RUNNER_RESULTS, {})
+    next_role = None
+    if selfplay.league is not None:
+        figures["league_games"] = record_games(algorithm, runner_results)
+    if exploiters_playing(selfplay):
+        figures["exploiter_games"] = exploiter_game_figures(runner_results)
+        figures["exploiter_reset"] = step_exploiters(algorithm, finished_roles)
+    if selfplay.health is not None:
+        events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
+        figures["health_events"] = events
+        figures["health_interventions"] = sum(selfplay.health.counts.values())
+        next_role = next((event["next_role"] for event in events if event["next_role"]), None)
+    curriculum = selfplay.curriculum
+    if curriculum.config.enabled:
+        figures["curriculum_level"] = curriculum.level
+        if curriculum.observe(figures):         # the runners get the level's world at the next sync
+            logger.info("curriculum: level %d from the next iteration on", curriculum.level)
+        figures["curriculum_next"] = curriculum.level
+    return next_role
+
+
+def _advance_schedule(selfplay, env_steps: int, next_role: str | None, finished_roles: list[str]) -> bool:
+    """Count the iteration in the phase schedule, honouring the health monitor's choice of the next role;
+    returns whether the phase switched."""
+    switched = selfplay.schedule.record_iteration(env_steps)
+    if next_role is not None and selfplay.config.mode == "alternating":
+        if switched and selfplay.schedule.training_roles != [next_role]:
+            selfplay.schedule.start_phase_for(next_role, advance=False)     # skip to the weaker side's phase
+        elif not switched and next_role not in finished_roles:
+            selfplay.schedule.start_phase_for(next_role, advance=True)      # end this phase now
+            switched = True
+    return switched
+
+
+def _snapshot(algorithm, switched: bool, finished_roles: list[str]) -> None:
+    """At a phase switch the finished roles join the frozen pool; with a league also every
+    ``snapshot_every`` iterations of a phase."""
+    selfplay, league = algorithm.selfplay, algorithm.selfplay.league
+    if switched:
+        for role in finished_roles:
+            snapshot = None
+            if league is not None:
+                snapshot = add_snapshot(algorithm, role)
+            else:
+                slot = selfplay.pool.record(role)
+                if slot is not None:
+                    copy_weights(algorithm, role, slot)
+            phase_ended(algorithm, role, snapshot)
+    elif league is not None and league.config.snapshot_every:
+        if selfplay.schedule.state.iterations_in_phase % league.config.snapshot_every == 0:
+            for role in finished_roles:
+                add_snapshot(algorithm, role)
+
+
+def _league_step(algorithm, figures: dict) -> None:
+    """Searched anchors when due (and their teachers to the learners), then the slots' next plan."""
+    league = algorithm.selfplay.league
+    if league.config.anchors:
+        due = algorithm.iteration % league.config.anchor_every == 0
+        figures.update(search_anchors(algorithm) if due else {"anchor_search_s": 0.0})
+        if due:
+            send_teachers(algorithm)
+    load_slots(algorithm)
+    figures.update(league_figures(algorithm.selfplay))
+
+
 class SelfPlayCallback(RLlibCallback):
-    """Sequences the algorithm's self-play state once per iteration.
+    """Sequences the algorithm's self-play state once per iteration, then publishes its figures (the
+    iteration's ``result["pe"]``, the latest evaluation and the dashboard gauges).
 
     On a phase switch: the roles that just trained are snapshotted into their next slot,
     freezing moves to the new phase's roles, and every env runner's mapping learns the new
     frozen roles and snapshot counts.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gauges = DashboardGauges()
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
         selfplay = algorithm.selfplay
@@ -184,58 +260,14 @@ class SelfPlayCallback(RLlibCallback):
         figures = iteration_figures(runner_results)
         kept = float(runner_results.get(NAMESPACE, {}).get("kept_stand_in_steps", 0.0))
         figures["kept_stand_in_share"] = kept / (2 * env_steps) if env_steps and math.isfinite(kept) else 0.0
-        figures.update({
-            "training_roles": ",".join(selfplay.schedule.training_roles),
-            "phase": selfplay.schedule.state.phase,
-            "env_steps": env_steps,
-        })
+        figures.update({"training_roles": ",".join(selfplay.schedule.training_roles),
+                        "phase": selfplay.schedule.state.phase, "env_steps": env_steps})
         finished_roles = list(selfplay.schedule.training_roles)
-        league, next_role = selfplay.league, None
-        if league is not None:
-            figures["league_games"] = record_games(algorithm, runner_results)
-        if exploiters_playing(selfplay):
-            figures["exploiter_games"] = exploiter_game_figures(runner_results)
-            figures["exploiter_reset"] = step_exploiters(algorithm, finished_roles)
-        if selfplay.health is not None:
-            events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
-            figures["health_events"] = events
-            figures["health_interventions"] = sum(selfplay.health.counts.values())
-            next_role = next((event["next_role"] for event in events if event["next_role"]), None)
-        curriculum = selfplay.curriculum
-        if curriculum.config.enabled:
-            figures["curriculum_level"] = curriculum.level
-            if curriculum.observe(figures):         # the runners get the level's world at the next sync
-                logger.info("curriculum: level %d from the next iteration on", curriculum.level)
-            figures["curriculum_next"] = curriculum.level
-        switched = selfplay.schedule.record_iteration(env_steps)
-        if next_role is not None and selfplay.config.mode == "alternating":
-            if switched and selfplay.schedule.training_roles != [next_role]:
-                selfplay.schedule.start_phase_for(next_role, advance=False)     # skip to the weaker side's phase
-            elif not switched and next_role not in finished_roles:
-                selfplay.schedule.start_phase_for(next_role, advance=True)      # end this phase now
-                switched = True
-        if switched:
-            for role in finished_roles:           # the phase's result joins the frozen pool
-                snapshot = None
-                if league is not None:
-                    snapshot = add_snapshot(algorithm, role)
-                else:
-                    slot = selfplay.pool.record(role)
-                    if slot is not None:
-                        copy_weights(algorithm, role, slot)
-                phase_ended(algorithm, role, snapshot)
-        elif league is not None and league.config.snapshot_every:
-            if selfplay.schedule.state.iterations_in_phase % league.config.snapshot_every == 0:
-                for role in finished_roles:
-                    add_snapshot(algorithm, role)
-        if league is not None:
-            if league.config.anchors:
-                due = algorithm.iteration % league.config.anchor_every == 0
-                figures.update(search_anchors(algorithm) if due else {"anchor_search_s": 0.0})
-                if due:
-                    send_teachers(algorithm)
-            load_slots(algorithm)
-            figures.update(league_figures(selfplay))
+        next_role = _observe_iteration(algorithm, figures, result, finished_roles)
+        switched = _advance_schedule(selfplay, env_steps, next_role, finished_roles)
+        _snapshot(algorithm, switched, finished_roles)
+        if selfplay.league is not None:
+            _league_step(algorithm, figures)
         if switched:
             apply_freezing(algorithm, selfplay.schedule.training_roles)
         # Mapping and world reach the runners in SelfPlayPPO.training_step (sync_env_runners).
@@ -243,11 +275,12 @@ class SelfPlayCallback(RLlibCallback):
         figures["snapshots_filled"] = dict(selfplay.pool.filled)
         fresh, latest = evaluation_figures(algorithm)          # after the decisions: the weights that play on
         figures.update(fresh)
-        if league is not None and league.config.exploiters and fresh:
+        if selfplay.league is not None and selfplay.league.config.exploiters and fresh:
             success = {role: fresh[f"eval_exploiter_success_{role}"] for role in ROLES}
             figures["exploiter_admitted"] = admit_exploiters(algorithm, success)
         result[NAMESPACE] = figures
         result[LATEST] = latest
+        self.gauges.publish(algorithm, result)
 
     def on_env_runners_recreated(self, *, algorithm, is_evaluation: bool = False, **kwargs) -> None:
         """Recreated runners come back with the original config: re-sync them now (when RLlib

@@ -20,7 +20,6 @@ import yaml
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-from pe_rllib.callbacks.dashboard import DashboardMetricsCallback
 from pe_rllib.callbacks.league import load_slots, send_teachers, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
@@ -48,7 +47,7 @@ from pe_rllib.selfplay import Curriculum, HealthMonitor, League
 from pe_rllib.selfplay.schedule import PhaseSchedule
 from pe_rllib.selfplay.snapshots import OpponentMapping, SnapshotPool
 from pe_rllib.training.learner import SelfPlayPPOLearner
-from pe_rllib.training.rllib_env import RLlibPursuitEvasion, experiment_from_env_config, register
+from pe_rllib.training.rllib_env import experiment_from_env_config, register
 
 logger = logging.getLogger(__name__)
 
@@ -266,18 +265,10 @@ def runner_class(sampler: str) -> dict:
 
 
 def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR") -> PPOConfig:
-    """The RLlib PPO config for an experiment (env, modules, runners, learners, callbacks).
-
-    ``log_level`` is RLlib's. ERROR by default: at WARN, PPO's KL-coefficient update
-    warns "KL divergence ... non-finite" every iteration for the *frozen* module (it peeks
-    that module's emptied KL metric, gets NaN and, correctly, leaves its coefficient alone).
-    """
+    """The RLlib PPO config for an experiment (env, modules, runners, learners, callbacks); ``log_level`` is
+    RLlib's (see :func:`~pe_rllib.training.session.init_ray`, which applies it before RLlib validates)."""
     training = experiment.training
-    # RLlib applies config.log_level to its logger only in Algorithm.setup, after config
-    # validation has already warned; apply it now so the level holds from the start.
-    logging.getLogger("ray.rllib").setLevel(log_level)
     env_config = {"experiment": to_dict(experiment)}
-    RLlibPursuitEvasion(env_config)                  # proves the env builds before Ray starts work
     schedule = PhaseSchedule(experiment.selfplay)
     initial_roles = trained_modules(schedule.training_roles, experiment.league.with_exploiters)
     spec = module_spec(experiment)
@@ -306,7 +297,7 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
                   num_epochs=training.num_epochs,
                   train_batch_size_per_learner=training.train_batch_size_per_learner,
                   minibatch_size=training.minibatch_size)
-        .callbacks([EpisodeMetricsCallback, SelfPlayCallback, DashboardMetricsCallback])
+        .callbacks([EpisodeMetricsCallback, SelfPlayCallback])
         .fault_tolerance(restart_failed_env_runners=True,
                          max_num_env_runner_restarts=training.max_env_runner_restarts)
         .debugging(seed=training.seed, log_level=log_level)

@@ -353,7 +353,7 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None,
     from ray import tune
 
     from pe_rllib.training.algorithm import SelfPlayPPO
-    from pe_rllib.training.run import init_ray
+    from pe_rllib.training.session import init_ray
 
     if resume is not None:
         directory = Path(resume).expanduser().resolve()
