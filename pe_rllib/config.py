@@ -727,6 +727,7 @@ class CurriculumConfig:
     """Levels of the world that get harder as the pair improves (pe_rllib.selfplay.curriculum)."""
 
     enabled: bool = False
+    """Play the levels (off: the experiment's own world from the start)."""
     levels: tuple[dict, ...] = ()
     """Env overrides per level, easiest first (level 0); the experiment's env is the last, hardest level
     and need not be listed. Fields: min/max_init_distance, n_obstacles, p_full_obs, evader/pursuer_v_max."""
@@ -734,7 +735,9 @@ class CurriculumConfig:
     """"balance": advance when |capture - escape| <= balance_threshold; "capture": when the pursuer's
     capture rate >= capture_threshold. Either for ``consecutive`` iterations in a row."""
     balance_threshold: float = 0.2
+    """The "balance" rule's largest |capture rate - escape rate| (0: exactly even; 1: always holds)."""
     capture_threshold: float = 0.5
+    """The "capture" rule's smallest capture rate of the pursuer."""
     consecutive: int = 3
     """Iterations in a row the rule must hold."""
     min_iterations: int = 10
@@ -768,6 +771,7 @@ class HealthConfig:
     """Detect a collapsing self-play and roll back (pe_rllib.selfplay.health)."""
 
     enabled: bool = False
+    """Watch every iteration (off: no alarms, no rollbacks)."""
     domination_threshold: float = 0.9
     """A side dominates when its success (capture or escape rate) is above this ..."""
     domination_iterations: int = 5

@@ -45,6 +45,14 @@ def _shade_phases(ax, iterations: np.ndarray, roles: list[str]) -> None:
             start = i
 
 
+def event_marks(rows: list[dict]) -> dict[str, list[int]]:
+    """The iterations the curves mark: ``health`` (an intervention: a rollback, or with ``rollback: none``
+    only the weaker side handed the next phase) and ``level_up`` (the curriculum level changed)."""
+    levels = [(row["iteration"], row["curriculum_level"]) for row in rows if row.get("curriculum_level") is not None]
+    return {"health": [row["iteration"] for row in rows if row.get("health_events")],
+            "level_up": [iteration for (_, before), (iteration, after) in zip(levels, levels[1:]) if after != before]}
+
+
 def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
     """Write the run's learning curves to ``out`` (.png); returns the path."""
     rows = read_progress(Path(run_dir), required=True)
@@ -63,13 +71,10 @@ def plot_run(run_dir: str | Path, out: str | Path, *, smooth: int = 5) -> Path:
                label="escape (timeout)")
     rates.plot(iterations, _smooth(_series(rows, "collision_rate"), smooth), color="black", lw=1.5,
                label="collision")
-    # A health event: a rollback, or (rollback: none) only the weaker side handed the next phase.
-    events = [row["iteration"] for row in rows if row.get("health_events")]
-    for i, iteration in enumerate(events):
+    marks = event_marks(rows)
+    for i, iteration in enumerate(marks["health"]):
         rates.axvline(iteration, color="black", ls=":", lw=1, label="health intervention" if i == 0 else None)
-    levels = [(row["iteration"], row["curriculum_level"]) for row in rows if row.get("curriculum_level") is not None]
-    ups = [iteration for (_, before), (iteration, after) in zip(levels, levels[1:]) if after != before]
-    for i, iteration in enumerate(ups):
+    for i, iteration in enumerate(marks["level_up"]):
         rates.axvline(iteration - 0.5, color="green", ls="--", lw=1.2, label="curriculum level up" if i == 0 else None)
     rates.set_ylim(-0.02, 1.02)
     rates.set_ylabel(f"rate ({smooth}-iteration mean)")

@@ -83,21 +83,29 @@ def test_first_episodes_are_staggered_so_timeouts_do_not_end_together(runner):
     fresh.frozen_episodes = True
     try:
         episodes = fresh.sample(num_timesteps=30 * N)
-        ends = {e.t_started + len(e) for e in episodes if e.agent_id == "pursuer" and e.is_truncated}
-        first_lengths = sorted(len(e) for e in episodes if e.agent_id == "pursuer" and e.t_started == 0)
-        assert len(set(first_lengths)) >= N // 2 and ends
+        first = [e for e in episodes if e.agent_id == "pursuer" and e.t_started == 0]
+        # a first episode's chunk starts at fragment step 0, so its length is the step it ended at
+        timeout_steps = {len(e) for e in first if e.is_truncated}
+        assert len({len(e) for e in first}) >= N // 2
+        assert len(timeout_steps) >= 2                       # the first timeouts end at different steps
     finally:
         fresh.stop()
 
 
 def test_logged_log_probabilities_are_those_of_the_sampled_actions(runner):
+    """ACTION_DIST_INPUTS are the module's own forward pass on the stored observations, and ACTION_LOGP the
+    log-probability of the stored actions under that distribution."""
+    import torch
     from ray.rllib.core.columns import Columns
 
     episode = next(e for e in runner.sample(num_timesteps=5 * N) if e.agent_id == "evader")
     module = runner.module["evader"]
-    dist = module.get_exploration_action_dist_cls().from_logits(
-        __import__("torch").from_numpy(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS)))
-    expected = dist.logp(__import__("torch").from_numpy(episode.get_actions())).numpy()
+    obs = torch.from_numpy(np.asarray(episode.get_observations()[:-1], np.float32))
+    with torch.no_grad():
+        inputs = module.forward_exploration({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+    assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS), inputs.numpy(), atol=1e-5)
+    dist = module.get_exploration_action_dist_cls().from_logits(inputs)
+    expected = dist.logp(torch.from_numpy(np.asarray(episode.get_actions()))).numpy()
     assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_LOGP), expected, atol=1e-5)
 
 

@@ -133,7 +133,11 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert after[-1]["health_interventions"] >= state["health"]["counts"]["domination"]
     plot = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "plot", str(run_dir), "--out",
                            str(tmp_path / "curves.png")], capture_output=True, text=True, timeout=120)
-    assert plot.returncode == 0, plot.stderr                       # rollbacks and level-ups are marked
+    assert plot.returncode == 0, plot.stderr
+    from pe_rllib.plots import event_marks
+
+    marks = event_marks(after)                                      # what the curves mark
+    assert marks["health"] and marks["level_up"]                    # rollbacks and level-ups
     league_cli = subprocess.run([sys.executable, "-m", "pe_rllib.cli", "league", str(run_dir)], capture_output=True,
                                 text=True, timeout=120)
     assert league_cli.returncode == 0, league_cli.stderr

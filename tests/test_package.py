@@ -117,8 +117,7 @@ def test_safety_wrapper_delegates_to_the_wrapped_step():
         assert counting.last_actions["pursuer"].shape == (2,)
         changed = not np.allclose(counting.last_actions["pursuer"], full_speed["pursuer"])
         assert changed == infos["pursuer"]["safety_intervened"]
-    assert counting.steps == 30 or infos["pursuer"].get("outcome") in ("capture", "timeout")
-    assert infos["pursuer"].get("outcome") != "collision"
+    assert infos["pursuer"].get("outcome") in ("capture", "timeout")        # it ended, and never in a collision
 
 
 def test_each_agent_owns_its_spaces():

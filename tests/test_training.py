@@ -322,8 +322,11 @@ def test_partial_observation_with_history_trains(tmp_path, embedded_ray):
     config = from_dict(ExperimentConfig, {
         **TINY, "env": {**TINY["env"], "observation": "partial", "p_full_obs": 0.5, "history_length": 2,
                         "n_lidar_rays": 8},
-        "training": {**TINY["training"], "stop_iterations": 1}})
+        "training": {**TINY["training"], "stop_iterations": 2, "checkpoint_every": 1}})
     summary = train(config, output=tmp_path / "run", dashboard=False)
     policy = load_policy(summary.run_dir, "evader")
     assert policy.module.observation_space.shape == ((23 + 8) * 2,)
     assert summary.last.figures["episodes"] >= 1
+    checkpoints = [summary.run_dir / "checkpoints" / f"iter_{i:06d}" for i in (1, 2)]
+    before, after = (module_weights(c, EXPECTED_ROLES[1]) for c in checkpoints)
+    assert not np.array_equal(before, after)                 # iteration 2 trained its role on these observations

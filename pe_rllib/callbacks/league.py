@@ -40,6 +40,7 @@ from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES, other_role
 from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
 from pe_rllib.selfplay.pool import CURRENT, game_score
+from pe_rllib.selfplay.snapshots import role_seed
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,12 @@ def check_health(algorithm, figures: dict, learner_results: dict) -> list[dict]:
                        event.reason, event.role, event.iteration, event.value, ", ".join(event.rollback) or "nothing",
                        event.next_role or "as scheduled")
     records = [event.to_dict() for event in events]
-    state.events = (state.events + records)[-100:]
+    state.events = (state.events + records)[-HEALTH_EVENTS_KEPT:]
     return records
+
+
+HEALTH_EVENTS_KEPT = 100
+"""The newest health events the checkpointed state keeps (``pe-rllib status`` shows them)."""
 
 
 def phase_ended(algorithm, role: str, snapshot: str | None) -> None:
@@ -190,7 +195,7 @@ def load_slots(algorithm, *, replan: bool = True) -> dict[str, dict[str, float]]
 def _role_seed(algorithm, role: str) -> int:
     """A seed for this iteration's random work on ``role`` (an anchor search, a fresh exploiter), from the run's
     seed, so a resumed run repeats it."""
-    return int(algorithm.config.seed or 0) * 1_009 + algorithm.iteration * 2 + ROLES.index(role)
+    return role_seed(int(algorithm.config.seed or 0), algorithm.iteration, role)
 
 
 def exploiters_playing(state) -> bool:

@@ -39,6 +39,7 @@ from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
 from pe_rllib.config import ROLES
 from pe_rllib.policies.module_ids import exploiter_id, slot_id, trained_modules
+from pe_rllib.selfplay.snapshots import runner_seed
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
                   _labels=labels, _weights=weights, _world=world, _exploiters=exploiters, _share=share):
         mapping = env_runner.config.policy_mapping_fn
         configured = mapping.configured
-        seed = (base * 1_000_003 + iteration * 1_009 + int(env_runner.worker_index)) % 2**32
+        seed = runner_seed(base, iteration, int(env_runner.worker_index))
         mapping.configure(_frozen, _opponents, seed, _fixed, probability=_probability, labels=_labels,
                           weights=_weights, exploiters=_exploiters, exploiter_share=_share)
         if _world is not None:

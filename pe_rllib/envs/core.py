@@ -319,6 +319,10 @@ def transition(cfg: EnvConfig, state: WorldState, controls: np.ndarray) -> tuple
     return after, Events(clearance, collision, captured, terminated, truncated, distance_before, distance_after)
 
 
+GLOBAL_STATE_FIXED = 11
+"""Entries of the global state before the obstacles: two poses (6), two controls (4) and the time (1)."""
+
+
 def global_state(cfg: EnvConfig, state: WorldState) -> np.ndarray:
     """Global state ``[N, 11 + 3M]`` float32: ``[px, py, pth, ex, ey, eth, pv, pw, ev, ew, t/T, obstacles...]``."""
     n = state.num_envs
@@ -326,9 +330,9 @@ def global_state(cfg: EnvConfig, state: WorldState) -> np.ndarray:
              (state.t / cfg.max_steps)[:, None], state.obstacles.reshape(n, -1)]
     out = np.concatenate(parts, axis=1)
     inactive = np.repeat(state.obstacles[:, :, 2] <= 0, 3, axis=1)
-    out[:, 11:][inactive] = 0.0
+    out[:, GLOBAL_STATE_FIXED:][inactive] = 0.0
     return out.astype(np.float32)
 
 
 def global_state_dim(cfg: EnvConfig) -> int:
-    return 11 + 3 * cfg.n_obstacles
+    return GLOBAL_STATE_FIXED + 3 * cfg.n_obstacles

@@ -96,7 +96,8 @@ def play(experiment: ExperimentConfig, matchups: list[tuple[Player, Player]], ep
 
 
 def strength(rows: list[MatchupResult]) -> dict[str, float]:
-    """Headline figures of a scripted evaluation (see :func:`scripted_matchups`).
+    """Headline figures of a scripted evaluation: ``rows`` as :func:`scripted_matchups` orders them (trained
+    vs trained first; then the rows of the trained pursuer and of the trained evader, by their names).
 
     ``pursuer_vs_scripted``: the trained pursuer's mean capture rate over the scripted evaders;
     ``evader_vs_scripted``: the trained evader's mean escape rate over the scripted pursuers;
@@ -107,12 +108,9 @@ def strength(rows: list[MatchupResult]) -> dict[str, float]:
     ``evader_shortfall``: the same for the evader (the best scripted evader's escape rate
     against the trained pursuer, minus the trained evader's).
     """
-    trained = next(r for r in rows if r.pursuer.startswith("trained") and r.evader.startswith("trained"))
-    def trained_side(name: str) -> bool:
-        return name.startswith("trained")
-
-    versus_scripted_evaders = [r for r in rows if trained_side(r.pursuer) and not trained_side(r.evader)]
-    versus_scripted_pursuers = [r for r in rows if trained_side(r.evader) and not trained_side(r.pursuer)]
+    trained = rows[0]                                                   # the order of scripted_matchups
+    versus_scripted_evaders = [r for r in rows[1:] if r.pursuer == trained.pursuer]
+    versus_scripted_pursuers = [r for r in rows[1:] if r.evader == trained.evader]
     best = max(r.capture_rate for r in versus_scripted_pursuers)
     best_escape = max(r.escape_rate for r in versus_scripted_evaders)
     return {

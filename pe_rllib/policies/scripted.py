@@ -22,6 +22,18 @@ from pe_rllib.config import ROLES, SCRIPTED_POLICIES, ConfigError, EnvConfig
 from pe_rllib.envs.core import controls_to_actions
 from pe_rllib.envs.sensing import observation_layout
 
+FLAG_ON = 0.5
+"""Boolean observation entries are 0.0 or 1.0; above this they read as set."""
+EPS = 1e-9
+"""Guards divisions by distances and squared ranges that can reach zero."""
+MIN_SPEED_FRACTION = 0.25
+"""Share of top speed a controller keeps while turning towards a target behind it (it never stops)."""
+BEARING_GAIN = 1.0
+"""Proportional navigation's pure-pursuit term: turn rate per radian of bearing to the target."""
+RAYS_PER_SIDE = 4
+"""LiDAR repulsion is normalised by a quarter of the rays (those facing one side), so it does not grow
+with the ray count."""
+
 
 class ScriptedPolicy:
     """Base class: geometry helpers over one role's observations."""
@@ -67,9 +79,9 @@ class ScriptedPolicy:
         position, velocity = block[:, 0:2] * self.scale, block[:, 3:5] * v_ref
         if "visible" not in self.layout.slices:
             return position, velocity, np.ones(len(obs), dtype=bool)
-        visible = self.layout.part(obs, "visible")[:, 0] > 0.5
+        visible = self.layout.part(obs, "visible")[:, 0] > FLAG_ON
         last = self.layout.part(obs, "last_seen")
-        ever = last[:, 3] > 0.5
+        ever = last[:, 3] > FLAG_ON
         position = np.where(visible[:, None], position, last[:, 0:2] * self.scale)
         velocity = np.where(visible[:, None], velocity, 0.0)
         return position, velocity, visible | ever
@@ -95,12 +107,12 @@ class ScriptedPolicy:
             radius = block[..., 2] * cfg.obstacle_radius_max
             distance = np.linalg.norm(rel, axis=-1)
             gap = distance - radius - cfg.robot_radius
-            weights = weight(gap) * (block[..., 3] > 0.5)
-            push -= (weights[..., None] * rel / np.maximum(distance, 1e-9)[..., None]).sum(axis=1)
+            weights = weight(gap) * (block[..., 3] > FLAG_ON)
+            push -= (weights[..., None] * rel / np.maximum(distance, EPS)[..., None]).sum(axis=1)
         if "lidar" in self.layout.slices:
             rays = self.layout.part(obs, "lidar") * cfg.lidar_range
             angles = np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
-            weights = weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // 4)
+            weights = weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // RAYS_PER_SIDE)
             push -= np.stack([(weights * np.cos(angles)).sum(1), (weights * np.sin(angles)).sum(1)], axis=1)
         walls = self.layout.part(obs, "walls") * self.scale - cfg.robot_radius
         own = self.layout.part(obs, "own")
@@ -115,7 +127,7 @@ class ScriptedPolicy:
         """Actions that turn towards ego-frame ``direction`` ``[B, 2]`` and slow down when misaligned."""
         error = np.arctan2(direction[:, 1], direction[:, 0])
         omega = np.clip(self.heading_gain * error, -self.env_config.omega_max, self.env_config.omega_max)
-        v = self.v_max * np.clip(speed, 0.0, 1.0) * np.clip(np.cos(error), 0.25, 1.0)
+        v = self.v_max * np.clip(speed, 0.0, 1.0) * np.clip(np.cos(error), MIN_SPEED_FRACTION, 1.0)
         return self.to_actions(v, omega)
 
     def to_actions(self, v: np.ndarray, omega: np.ndarray) -> np.ndarray:
@@ -125,7 +137,7 @@ class ScriptedPolicy:
 
     def _toward(self, obs: np.ndarray, target: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Head for ``target`` (ego frame) while repelled by hazards; explore forward when unknown."""
-        unit = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-9)
+        unit = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), EPS)
         unit = np.where(known[:, None], unit, np.array([1.0, 0.0]))
         return self.steer(unit + self.repulsion(obs))
 
@@ -155,10 +167,10 @@ class LeadPursuit(ScriptedPolicy):
         with np.errstate(divide="ignore", invalid="ignore"):
             roots = np.stack([(-b - np.sqrt(disc)) / (2 * a), (-b + np.sqrt(disc)) / (2 * a)], 1)
             linear = np.where(np.abs(b) > 1e-12, -c / b, np.nan)      # a == 0: equal speeds
-        roots = np.where(np.abs(a)[:, None] < 1e-9, linear[:, None], roots)
+        roots = np.where(np.abs(a)[:, None] < EPS, linear[:, None], roots)
         roots = np.where((roots > 0) & np.isfinite(roots), roots, np.inf)
         t = roots.min(axis=1)
-        lead = np.isfinite(t) & (disc >= 0) | (np.abs(a) < 1e-9) & np.isfinite(t)
+        lead = np.isfinite(t) & (disc >= 0) | (np.abs(a) < EPS) & np.isfinite(t)
         target = np.where(lead[:, None], r + v * np.where(np.isfinite(t), t, 0.0)[:, None], r)
         return self._toward(obs, target, known)
 
@@ -177,14 +189,14 @@ class ProportionalNavigation(ScriptedPolicy):
         own = self.layout.part(obs, "own")
         own_v = own[:, 4] * self.v_max
         v_rel = v_opp - np.stack([own_v, np.zeros_like(own_v)], axis=1)
-        los_rate = (r[:, 0] * v_rel[:, 1] - r[:, 1] * v_rel[:, 0]) / np.maximum((r ** 2).sum(1), 1e-9)
+        los_rate = (r[:, 0] * v_rel[:, 1] - r[:, 1] * v_rel[:, 0]) / np.maximum((r ** 2).sum(1), EPS)
         bearing = np.arctan2(r[:, 1], r[:, 0])
         push = self.repulsion(obs)
-        unit = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-9) + push
+        unit = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), EPS) + push
         avoid_error = np.arctan2(unit[:, 1], unit[:, 0]) - bearing
-        omega = self.navigation_gain * los_rate + 1.0 * bearing + self.heading_gain * avoid_error
+        omega = self.navigation_gain * los_rate + BEARING_GAIN * bearing + self.heading_gain * avoid_error
         omega = np.clip(omega, -self.env_config.omega_max, self.env_config.omega_max)
-        v = self.v_max * np.clip(np.cos(bearing + avoid_error), 0.25, 1.0)
+        v = self.v_max * np.clip(np.cos(bearing + avoid_error), MIN_SPEED_FRACTION, 1.0)
         # Without a target (partial observation, never seen) explore like the others do.
         return np.where(known[:, None], self.to_actions(v, omega), self._toward(obs, r, known))
 
@@ -214,7 +226,7 @@ class Circling(ScriptedPolicy):
         n = len(obs)
         omega = np.full(n, min(self.v_max / self.radius, self.env_config.omega_max))
         push = self.repulsion(obs)
-        pushed = np.linalg.norm(push, axis=1) > 1e-9
+        pushed = np.linalg.norm(push, axis=1) > EPS
         avoid = self.steer(np.array([1.0, 0.0]) + push)
         circle = self.to_actions(np.full(n, self.v_max), omega)
         return np.where(pushed[:, None], avoid, circle)

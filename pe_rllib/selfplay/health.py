@@ -88,7 +88,7 @@ class HealthMonitor:
             values = {k: stats.get(k) for k in ("total_loss", "entropy", "mean_kl_loss") if stats.get(k) is not None}
             broken = {k: v for k, v in values.items() if not math.isfinite(float(v))}
             if broken:
-                name, value = next(iter(broken.items()))
+                value = next(iter(broken.values()))
                 events.append(self._event(iteration, "non_finite", role, float(value), None))
                 continue
             if "entropy" in values and values["entropy"] < self.config.min_entropy:

@@ -17,6 +17,21 @@ import numpy as np
 from pe_rllib.config import ROLES, other_role
 from pe_rllib.policies.module_ids import slot_id
 
+SEED_PRIME_LARGE, SEED_PRIME_SMALL = 1_000_003, 1_009
+"""Multipliers that spread (run seed, iteration, index) over distinct seeds: primes larger than any
+iteration count and index in use, so no two combinations of a run share a seed."""
+
+
+def runner_seed(run_seed: int, iteration: int, runner_index: int) -> int:
+    """A runner's mapping seed for an iteration (32 bits): runners draw different opponent sequences, and a
+    resumed run draws the same ones again."""
+    return (run_seed * SEED_PRIME_LARGE + iteration * SEED_PRIME_SMALL + runner_index) % 2**32
+
+
+def role_seed(run_seed: int, iteration: int, role: str) -> int:
+    """A seed for an iteration's random work on ``role`` (an anchor search, a fresh exploiter)."""
+    return run_seed * SEED_PRIME_SMALL + iteration * len(ROLES) + ROLES.index(role)
+
 
 @dataclass
 class SnapshotPool:

@@ -95,6 +95,11 @@ from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
 
+ACTION_DIM = 2
+"""``(a_speed, a_turn)`` per robot."""
+DIST_INPUTS = 2 * ACTION_DIM
+"""A diagonal Gaussian's inputs per step: the action means and log-stds."""
+
 
 class _Spaces:
     """What RLlib's runner machinery reads of an env (spaces, agents); the arenas live elsewhere."""
@@ -262,10 +267,10 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
         n = obs.shape[0]
         players = self._player_of[role]
-        actions = np.empty((n, 2), np.float32)
-        to_env = np.empty((n, 2), np.float32)
+        actions = np.empty((n, ACTION_DIM), np.float32)
+        to_env = np.empty((n, ACTION_DIM), np.float32)
         logp = np.zeros(n, np.float32)
-        dist_inputs = np.zeros((n, 4), np.float32)
+        dist_inputs = np.zeros((n, DIST_INPUTS), np.float32)
         distinct = set(players)
         mapping = self.config.policy_mapping_fn
         if self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ()):
@@ -319,9 +324,9 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         n = self.num_envs
         dim = {role: self._obs[role].shape[1] for role in ROLES}
         obs = {role: np.empty((steps + 1, n, dim[role]), np.float32) for role in ROLES}
-        actions = {role: np.empty((steps, n, 2), np.float32) for role in ROLES}
+        actions = {role: np.empty((steps, n, ACTION_DIM), np.float32) for role in ROLES}
         logp = {role: np.empty((steps, n), np.float32) for role in ROLES}
-        dist_inputs = {role: np.empty((steps, n, 4), np.float32) for role in ROLES}
+        dist_inputs = {role: np.empty((steps, n, DIST_INPUTS), np.float32) for role in ROLES}
         rewards = {role: np.empty((steps, n), np.float32) for role in ROLES}
         episodes: list[SingleAgentEpisode] = []
         start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
