@@ -186,7 +186,7 @@ def test_certify_refuses_a_world_with_obstacles_in_one_line(open_run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--grid", "5"], "--grid: must be in [9, 201] cells, got 5"),
     (["--episodes", "0"], "--episodes: must be in [1, 100000], got 0"),
-    (["--out", "tube.gif"], "--out tube.gif: must end in .png"),
+    (["--out", "tube.gif"], "--out: must end in .png, got tube.gif"),
 ])
 def test_bad_certify_options_are_one_line(tmp_path, args, message):
     result = cli("certify", str(tmp_path), *args)

@@ -65,3 +65,31 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_known_ray_line_is_dropped_from_stderr_and_everything_else_passes():
+    code = ("import os, sys\n"
+            "from pe_rllib.cli.terminal import KNOWN_RAY_LINES, without_known_ray_lines\n"
+            "with without_known_ray_lines():\n"
+            "    os.write(2, b'[E core_worker.cc:2465] Actor ... ' + KNOWN_RAY_LINES[0].encode() + b'. See 53727\\n')\n"
+            "    os.write(2, b'a real error\\n')\n"
+            "    print('python stderr', file=sys.stderr)\n"
+            "    os.write(2, b'no newline at the end')\n"
+            "print(' and after', file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr == "a real error\npython stderr\nno newline at the end and after\n"
+
+
+def test_the_first_screen_of_train_with_remote_runners_is_clean(tmp_path):
+    """What a new user sees: our lines only (where it runs, one line per iteration, the summary), no Ray
+    error line, although RLlib starts two remote env runners with restarts (ray-project/ray 53727)."""
+    result = cli("train", "--config", "quickstart", "--output", str(tmp_path / "run"), "--no-dashboard",
+                 "--stop-iters", "1", "--set", "training.num_env_runners=2",
+                 "--set", "training.train_batch_size_per_learner=512", "--set", "training.minibatch_size=256",
+                 "--set", "training.num_epochs=1", "--set", "evaluation.every=0")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("embedded local Ray") and "run directory" in lines[0]
+    assert lines[1].startswith("iter 1/1") and lines[2].startswith("done: 1 iterations")

@@ -217,7 +217,8 @@ def _check_ray_cluster_spec(spec: dict) -> dict:
 def test_kuberay_manifests_have_the_fields_kuberay_requires(name, kind):
     import shlex
 
-    from pe_rllib.cli import _load_config, build_parser
+    from pe_rllib.cli import build_parser
+    from pe_rllib.cli.common import load_config
 
     text = (CLUSTER / name).read_text()
     _no_secrets(text)
@@ -230,7 +231,7 @@ def test_kuberay_manifests_have_the_fields_kuberay_requires(name, kind):
         command = shlex.split(spec["entrypoint"])
         assert command[:2] == ["pe-rllib", "train"]
         args = build_parser().parse_args(command[1:])
-        experiment = _load_config(args)                      # the entrypoint's experiment is valid here
+        experiment = load_config(args)                      # the entrypoint's experiment is valid here
         assert experiment.training.num_gpus_per_learner >= 1
         capacity = _check_ray_cluster_spec(spec["rayClusterSpec"])
         runner_cpus = experiment.training.num_env_runners * experiment.training.num_cpus_per_env_runner

@@ -110,11 +110,11 @@ def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path,
         assert 0.0 <= row["eval_pursuer_vs_pool"] <= 1.0 and 0.0 <= row["eval_evader_vs_pool"] <= 1.0
     scalars = tensorboard_scalars(tmp_path / "run" / "tensorboard")
     assert [step for step, _ in scalars["pe/eval_pursuer_vs_scripted"]] == [2, 3]
-    from pe_rllib.cli import _progress_line
+    from pe_rllib.cli.formatting import progress_line
 
-    assert "eval vs scripted: pursuer capture" in _progress_line(reports[1])
-    assert "eval vs own snapshots: pursuer capture" in _progress_line(reports[1])
-    assert "eval vs scripted" not in _progress_line(reports[0])
+    assert "eval vs scripted: pursuer capture" in progress_line(reports[1])
+    assert "eval vs own snapshots: pursuer capture" in progress_line(reports[1])
+    assert "eval vs scripted" not in progress_line(reports[0])
 
 
 def test_plot_draws_the_curves_a_person_looks_for(pooled_run, tmp_path):

@@ -129,7 +129,7 @@ def test_render_cli_writes_png_gif_and_mp4(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--out", "x.jpg"], "--out x.jpg: must end in .gif or .mp4 or .png"),
+    (["--out", "x.jpg"], "--out: must end in .gif or .mp4 or .png, got x.jpg"),
     (["--out", "x.png", "--max-frames", "0"], "--max-frames: must be in [1, 10000]"),
     (["--out", "x.png", "--pursuer", "nobody"], "nobody"),
     (["/nonexistent/run", "--out", "x.png"], "/nonexistent/run: no such run or checkpoint directory"),

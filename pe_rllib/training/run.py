@@ -10,6 +10,7 @@ that change the run (:data:`RESUME_SAFE_FIELDS` may change).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 import yaml
 
@@ -265,6 +266,7 @@ def train(
     log_level: str = "ERROR",
     on_start: Callable[[str, Path], None] | None = None,
     on_iteration: Callable[[IterationReport], None] | None = None,
+    build_guard: Callable[[], ContextManager] | None = None,
 ) -> TrainSummary:
     """Train (or continue) a self-play run; returns where its checkpoint is.
 
@@ -272,7 +274,9 @@ def train(
     resources) is checked before the first iteration, and a run that fails before its
     first checkpoint leaves no run directory behind (a new run) or an unchanged one (a
     resume). One process writes a run directory at a time (:class:`~pe_rllib.rundir.RunLock`).
-    ``log_level`` is Ray's and RLlib's (:func:`~pe_rllib.training.session.init_ray`).
+    ``log_level`` is Ray's and RLlib's (:func:`~pe_rllib.training.session.init_ray`). ``build_guard()``, when
+    given, is entered around the algorithm's build (where its env runners start): the CLI drops Ray's known
+    noise there.
     """
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
@@ -304,7 +308,8 @@ def train(
         write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(to_dict(experiment), sort_keys=False))
         if on_start is not None:
             on_start(f"{where}; {sampling_summary(experiment.training)}", run_dir)
-        algo = _start_algorithm(algo_config, plan, init_weights, run_dir.resolve().name)
+        with build_guard() if build_guard is not None else contextlib.nullcontext():
+            algo = _start_algorithm(algo_config, plan, init_weights, run_dir.resolve().name)
         scalars = ScalarLog(run_dir, purge_step=resumed_at + 1 if resume is not None else None)
         try:
             scalars.write_experiment(to_dict(experiment), resumed_at)
