@@ -1,7 +1,7 @@
 """How training throughput scales with env runners, arenas per runner and the learner's device.
 
     python benchmarks/bench_scaling.py [--runners 1 2 4] [--iterations 6] [--repeats 2]
-        [--baseline-tree DIR] [--name scaling_2core]
+        [--baseline-tree DIR [--baseline-only]] [--name scaling_2core]
 
 Every configuration is the quickstart (its world, self-play and PPO settings: 4,000-step
 batches, 10 epochs, minibatch 500) with the runners and arenas changed, measured in a fresh
@@ -120,8 +120,9 @@ def run_child(config: str, overrides: dict, iterations: int, tree: Path | None =
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = f"{tree}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    command = [sys.executable, __file__, "--child", json.dumps({"config": config, "overrides": overrides,
-                                                                 "iterations": iterations})]
+    script = tree / "benchmarks" / Path(__file__).name if tree is not None else Path(__file__)   # its own measure()
+    command = [sys.executable, str(script), "--child", json.dumps({"config": config, "overrides": overrides,
+                                                                   "iterations": iterations})]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tree or Path.cwd(), timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -205,6 +206,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="measure each configuration this many times (median)")
     parser.add_argument("--baseline-tree", type=Path, help="an earlier checkout whose quickstart is the baseline")
     parser.add_argument("--name", default="scaling")
+    parser.add_argument("--baseline-only", action="store_true",
+                        help="measure only the quickstart of this tree against --baseline-tree's (no grid)")
     parser.add_argument("--resummarize", action="store_true", help="summarize and plot results/NAME.json again")
     args = parser.parse_args()
     if args.resummarize:
@@ -223,7 +226,7 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     print(f"{cores} cores, CUDA: {cuda}; {args.iterations} iterations per measurement after 2 warm-up", flush=True)
     rows = []
-    plan = grid(cores, args.runners, cuda, args.scale_runners)
+    plan = [] if args.baseline_only else grid(cores, args.runners, cuda, args.scale_runners)
     for repeat in range(args.repeats):
         if args.baseline_tree is not None:
             rows.append(run_child("quickstart", {}, args.iterations, args.baseline_tree.resolve(),

@@ -1,0 +1,152 @@
+"""The root of the tree (:class:`ExperimentConfig`), its cross-section checks, and loading an experiment from a
+YAML file or a bundled name with dotted overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pe_rllib.config.base import ConfigError, from_dict, set_dotted, to_dict
+from pe_rllib.config.selfplay import CurriculumConfig, HealthConfig, LeagueConfig, SelfPlayConfig
+from pe_rllib.config.training import EvaluationConfig, TrainingConfig
+from pe_rllib.config.world import EnvConfig, SafetyConfig, check_safety_compatible, env_with
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Root of the config tree. More sections (training, self-play, league) plug in here."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The world, shared by training, evaluation and rendering."""
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    """The CBF safety filter wrapped around the env."""
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    """Alternating-freezing schedule."""
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    """RLlib algorithm, resources and checkpoints."""
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    """Periodic evaluation against fixed scripted opponents during training."""
+    league: LeagueConfig = field(default_factory=LeagueConfig)
+    """Opponent pool, prioritised sampling, Elo."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """World levels that harden as the pair improves."""
+    health: HealthConfig = field(default_factory=HealthConfig)
+    """Domination / collapse detection and rollback."""
+
+    def __post_init__(self) -> None:
+        if self.safety.enabled:
+            check_safety_compatible(self.env, self.safety)
+        if self.curriculum.enabled and self.training.sampler != "batched":
+            raise ConfigError("curriculum.enabled: needs training.sampler: batched (its runners switch worlds "
+                              "between iterations)")
+        if self.selfplay.frozen_deterministic and self.training.sampler != "batched":
+            raise ConfigError("selfplay.frozen_deterministic: needs training.sampler: batched (RLlib's own runner "
+                              "explores with every module)")
+        if self.league.with_exploiters and self.training.sampler != "batched":
+            raise ConfigError("league.exploiters: needs training.sampler: batched (an exploiter's episode picks "
+                              "both roles' modules at once)")
+        if self.league.with_exploiters and not self.evaluation.every:
+            raise ConfigError("league.exploiters: needs evaluation.every > 0 (the deterministic cross-play that "
+                              "admits an exploiter to the pool)")
+        if self.league.enabled and self.selfplay.opponent_slots < 1:
+            raise ConfigError("league.enabled: needs selfplay.opponent_slots >= 1 (the fixed modules pool entries "
+                              "are loaded into)")
+        for i, level in enumerate(self.curriculum.levels):
+            try:                                     # every level must be a valid world of its own
+                world = env_with(self.env, level)
+                if self.safety.enabled:
+                    check_safety_compatible(world, self.safety)
+            except ConfigError as err:
+                raise ConfigError(f"curriculum.levels[{i}]: {err}") from None
+
+
+def experiment_with(experiment: "ExperimentConfig", overrides: Mapping[str, Any]) -> "ExperimentConfig":
+    """``experiment`` with dotted-path ``overrides`` applied, validated as a whole (one-line errors)."""
+    data = to_dict(experiment)
+    for dotted, value in overrides.items():
+        set_dotted(data, dotted, value)
+    return from_dict(ExperimentConfig, data)
+
+
+BUNDLED_PACKAGE = "pe_rllib.tune_configs"
+
+
+SWEEP_SUFFIX = "_sweep"
+"""Bundled files named ``*_sweep.yaml`` are Tune sweeps (``pe-rllib tune``), not experiments."""
+
+
+def _bundled(sweeps: bool) -> dict[str, Path]:
+    from importlib.resources import files
+
+    found = {Path(entry.name).stem: Path(str(entry)) for entry in files(BUNDLED_PACKAGE).iterdir()
+             if entry.name.endswith(".yaml")}
+    return {name: path for name, path in found.items() if name.endswith(SWEEP_SUFFIX) == sweeps}
+
+
+def bundled_experiments() -> dict[str, Path]:
+    """The experiment YAMLs shipped with the package, by name (``quickstart``, ``ra1``, ...)."""
+    return _bundled(sweeps=False)
+
+
+def bundled_sweeps() -> dict[str, Path]:
+    """The sweep YAMLs shipped with the package, by name (``speed_ratio_sweep``, ...)."""
+    return _bundled(sweeps=True)
+
+
+def experiment_path(name_or_path: str | Path, sweep: bool = False) -> Path:
+    """An experiment file (or, with ``sweep``, a sweep file): an existing path, else a bundled one's name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ConfigError(f"{path}: not a file")
+    bundled = _bundled(sweeps=sweep)
+    stem = path.stem if path.suffix == ".yaml" else path.name
+    if stem in bundled and (len(path.parts) == 1 or path.parent.name == "tune_configs"):
+        return bundled[stem]
+    kind = "sweeps" if sweep else "experiments"
+    raise ConfigError(f"{path}: config file not found (bundled {kind}: {', '.join(sorted(bundled))})")
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (safe loader), with one-line errors naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def load_experiment(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+                    ) -> ExperimentConfig:
+    """Load an :class:`ExperimentConfig` from a YAML file (or defaults), then apply overrides.
+
+    ``path`` is a file or the name of a bundled experiment (see :func:`experiment_path`).
+    ``overrides`` maps dotted paths to values, e.g. ``{"env.evader_v_max": 1.15}``.
+    Errors name the file and the key path on one line.
+    """
+    data: dict[str, Any] = {}
+    where = ""
+    if path is not None:
+        path = experiment_path(path)
+        where = f"{path}: "
+        data = read_yaml_mapping(path)
+    for dotted, value in (overrides or {}).items():
+        set_dotted(data, dotted, value)
+    try:
+        return from_dict(ExperimentConfig, data)
+    except ConfigError as err:
+        raise ConfigError(f"{where}{err}") from None

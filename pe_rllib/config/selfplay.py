@@ -1,0 +1,274 @@
+"""Self-play's sections: the freezing schedule (:class:`SelfPlayConfig`), the league, the curriculum and the
+health monitor."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+from pe_rllib.config.base import ROLES, SCRIPTED_POLICIES, _at_most, _check, _positive, other_role
+
+SELFPLAY_MODES = ("alternating", "simultaneous")
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """Who trains when (AMS-DRL style alternating freezing), see pe_rllib.selfplay.schedule."""
+
+    mode: str = "alternating"
+    """"alternating": one role trains while the other is frozen; "simultaneous": both train."""
+    first_role: str = "evader"
+    """The role that trains first (during the cold start, against the untrained, random opponent)."""
+    cold_start_iterations: int = 2
+    """Length of the cold-start phase (phase 0) in iterations; 0 skips it."""
+    cold_start_opponent: str = "untrained"
+    """Who plays against first_role during the cold start: "untrained" (the other role's freshly
+    initialised, stochastic network, i.e. random play) or a scripted policy name for that role
+    (e.g. "pure_pursuit")."""
+    warmup_phase_lengths: tuple[int, ...] = (1, 2)
+    """Lengths of the first alternating phases after the cold start (short early, longer later)."""
+    phase_length: int = 4
+    """Length of every later phase in iterations (1 = micro-phases: switch every iteration)."""
+    max_phase_env_steps: int = 0
+    """Force a switch once a phase has sampled this many env steps (0 = no budget)."""
+    opponent_slots: int = 0
+    """K frozen snapshot modules per role (ROLE_snapshot_0..K-1); a role's weights are copied into
+    its next slot (round-robin) whenever its training phase ends."""
+    snapshot_probability: float = 0.0
+    """Per episode, the probability that the frozen role is played by one of its filled snapshots
+    (uniformly) instead of its current weights."""
+    frozen_deterministic: bool = False
+    """The frozen role's learned modules (current weights, snapshots, pool entries) play their action
+    distribution's mode, as evaluation and ``exploit`` play them, instead of sampling from it. The
+    training role then learns to answer the policy it is judged against, not that policy's
+    exploration noise (measured on ``converge.yaml``: the trained pursuer captured 0.30 of the
+    deterministic evader and 0.76 of the same evader exploring; BENCHMARKS.md, issue 21). Learning
+    modules always explore. Batched sampler only."""
+
+    def __post_init__(self) -> None:
+        _check(self.mode in SELFPLAY_MODES, "mode", f"must be one of {SELFPLAY_MODES}", self.mode)
+        _check(self.first_role in ROLES, "first_role", f"must be one of {ROLES}", self.first_role)
+        for name in ("cold_start_iterations", "max_phase_env_steps", "opponent_slots"):
+            _check(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
+        _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
+        if self.cold_start_opponent != "untrained":
+            opponent = other_role(self.first_role)
+            names = SCRIPTED_POLICIES[opponent]
+            _check(self.cold_start_opponent in names, "cold_start_opponent",
+                   f"must be 'untrained' or a scripted {opponent} ({', '.join(names)})",
+                   self.cold_start_opponent)
+        _check(0.0 <= self.snapshot_probability <= 1.0, "snapshot_probability", "must be in [0, 1]",
+               self.snapshot_probability)
+        _check(self.snapshot_probability == 0.0 or self.opponent_slots > 0, "snapshot_probability",
+               "needs opponent_slots > 0", self.snapshot_probability)
+        object.__setattr__(self, "warmup_phase_lengths", tuple(self.warmup_phase_lengths))
+        for length in self.warmup_phase_lengths:
+            _check(length >= 1, "warmup_phase_lengths", "entries must be >= 1", length)
+
+
+PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
+EXPLOITER_RESETS = ("fresh", "main")
+
+
+@dataclass(frozen=True)
+class LeagueConfig:
+    """Opponent pool per role with prioritised sampling and Elo ratings (pe_rllib.selfplay)."""
+
+    enabled: bool = False
+    """Off: plain alternating self-play (the frozen role is always its current weights, or a snapshot
+    slot per ``selfplay.snapshot_probability``)."""
+    pool_size: int = 8
+    """Snapshots kept per role; beyond it the least useful is evicted (never the oldest, the milestone)."""
+    snapshot_every: int = 0
+    """Also add the training role's weights every this many of its iterations (0 = at phase ends only)."""
+    current_share: float = 0.5
+    """Share of the training role's episodes against the opponent's current weights; the rest draw
+    a snapshot from the pool."""
+    sampling: str = "pfsp_hard"
+    """How pool opponents are drawn: "uniform", "pfsp_hard" ((1 - p)^power, p = the learner's win rate
+    against the snapshot: hard opponents first), "pfsp_var" (p (1 - p): even opponents first) or
+    "hedge" (exponential weights on the learner's cumulative losses)."""
+    pfsp_power: float = 2.0
+    """Exponent of pfsp_hard."""
+    hedge_eta: float = 0.1
+    """Learning rate of the hedge weights (per game lost by the learner)."""
+    elo_k: float = 16.0
+    """Elo K-factor per game."""
+    scripted_opponents: tuple[str, ...] = ()
+    """Scripted policies (names from :data:`SCRIPTED_POLICIES`) that join the pool of every role they
+    can play as permanent entries: drawn by the same sampling weights as the snapshots, never
+    evicted, not counted in ``pool_size``, and rated like them (fixed anchors of the Elo scale).
+    Training against them keeps a role robust to simple strategies self-play may never show it,
+    e.g. ``straight_flee`` for the pursuer."""
+    anchor_every: int = 0
+    """Searched anchors: every this many iterations, the yardstick's scripted search (the cross-entropy
+    method over a controller family, as ``pe-rllib exploit --method search``) finds each role's best
+    controller against the other role's current policy, and that controller joins the role's pool as a
+    permanent entry, so the other role trains against what the yardstick would find (0 = off)."""
+    anchor_slots: int = 2
+    """Searched anchors kept per role (the oldest is replaced); each plays in its own module, declared up
+    front, and none counts in ``pool_size``."""
+    anchor_generations: int = 6
+    """Cross-entropy generations per anchor search."""
+    anchor_population: int = 16
+    """Candidates per generation of an anchor search."""
+    anchor_episodes: int = 24
+    """Episodes per candidate and generation of an anchor search."""
+    anchor_selection_episodes: int = 200
+    """Fresh episodes on which an anchor search picks its result among its finalists."""
+    anchor_opponents: bool = True
+    """Whether searched anchors join the pool as opponents of the other role (True), or only teach their own
+    role (``distill_coeff``) and measure the current policies (``anchor_success``, cross-play) (False)."""
+    distill_coeff: float = 0.0
+    """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
+    of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
+    best controller the search found against the other role's current policy) does on the same batch of
+    observations, ``coeff * mean ||mean(s) - anchor(s)||^2`` (for a squashed distribution, tanh of the
+    mean), added to PPO's loss. 0 = off; needs ``anchor_every``."""
+
+    exploiters: bool = False
+    """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
+    phases only against the other role's current policy (``exploiter_share`` of the training role's episodes),
+    is reset every ``exploiter_reset_every`` of its iterations, and whose snapshot joins the pool when the
+    periodic evaluation's deterministic cross-play shows it beating that policy (``exploiter_admit``), so the
+    main role must learn to answer it. Needs the batched sampler and ``evaluation.every``."""
+    exploiter_share: float = 0.25
+    """Share of the training role's episodes its exploiter plays (against the other role's current policy)."""
+    exploiter_reset_every: int = 40
+    """Reset an exploiter after this many iterations of its training (0 = only when admitted)."""
+    exploiter_reset_to: str = "fresh"
+    """What a reset gives an exploiter: "fresh" (new random weights) or "main" (its role's current weights)."""
+    exploiter_admit: float = 0.5
+    """Deterministic success rate against the other role's current policy at which an exploiter's snapshot
+    joins its role's pool (and the exploiter is reset)."""
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.exploiter_share < 1.0, "exploiter_share", "must be in (0, 1)", self.exploiter_share)
+        _check(isinstance(self.exploiter_reset_every, int) and self.exploiter_reset_every >= 0,
+               "exploiter_reset_every", "must be an integer >= 0", self.exploiter_reset_every)
+        _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
+               f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
+        _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
+        for name in ("anchor_every", "anchor_slots"):
+            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
+                   "must be an integer >= 0", getattr(self, name))
+        for name in ("anchor_generations", "anchor_episodes", "anchor_selection_episodes"):
+            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
+                   "must be an integer >= 1", getattr(self, name))
+        _check(isinstance(self.anchor_population, int) and self.anchor_population >= 2, "anchor_population",
+               "must be an integer >= 2", self.anchor_population)
+        _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
+        _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
+        _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
+               "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
+        _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
+               "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
+        _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
+               "must be an integer in [2, 256]", self.pool_size)
+        known = sorted({name for names in SCRIPTED_POLICIES.values() for name in names})
+        for name in self.scripted_opponents:
+            _check(name in known, "scripted_opponents", f"unknown scripted policy (choose from: {', '.join(known)})",
+                   name)
+        _check(len(set(self.scripted_opponents)) == len(self.scripted_opponents), "scripted_opponents",
+               "names must not repeat", list(self.scripted_opponents))
+        _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
+        _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
+        _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)
+        _positive(self, "pfsp_power", "hedge_eta", "elo_k")
+        _at_most(self, 100.0, "pfsp_power", "hedge_eta")
+        _at_most(self, 400.0, "elo_k")
+
+    @property
+    def with_exploiters(self) -> bool:
+        """Whether the roles have main exploiter modules (league on and ``exploiters``)."""
+        return self.enabled and self.exploiters
+
+    @property
+    def anchors(self) -> int:
+        """Anchor modules per role (0 when searched anchors are off)."""
+        return self.anchor_slots if self.enabled and self.anchor_every else 0
+
+    def scripted_entries(self) -> list[tuple[str, str]]:
+        """``(role, name)`` for every scripted opponent and every role it can play (``random``: both)."""
+        return [(role, name) for role in ROLES for name in self.scripted_opponents if name in SCRIPTED_POLICIES[role]]
+
+
+CURRICULUM_FIELDS = ("min_init_distance", "max_init_distance", "n_obstacles", "p_full_obs", "evader_v_max",
+                     "pursuer_v_max")
+CURRICULUM_RULES = ("balance", "capture")
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Levels of the world that get harder as the pair improves (pe_rllib.selfplay.curriculum)."""
+
+    enabled: bool = False
+    """Play the levels (off: the experiment's own world from the start)."""
+    levels: tuple[dict, ...] = ()
+    """Env overrides per level, easiest first (level 0); the experiment's env is the last, hardest level
+    and need not be listed. Fields: min/max_init_distance, n_obstacles, p_full_obs, evader/pursuer_v_max."""
+    rule: str = "balance"
+    """"balance": advance when |capture - escape| <= balance_threshold; "capture": when the pursuer's
+    capture rate >= capture_threshold. Either for ``consecutive`` iterations in a row."""
+    balance_threshold: float = 0.2
+    """The "balance" rule's largest |capture rate - escape rate| (0: exactly even; 1: always holds)."""
+    capture_threshold: float = 0.5
+    """The "capture" rule's smallest capture rate of the pursuer."""
+    consecutive: int = 3
+    """Iterations in a row the rule must hold."""
+    min_iterations: int = 10
+    """Iterations at a level before it can advance."""
+
+    def __post_init__(self) -> None:
+        for i, level in enumerate(self.levels):
+            _check(isinstance(level, Mapping), f"levels[{i}]", "must be a mapping of env fields", level)
+        object.__setattr__(self, "levels", tuple(dict(level) for level in self.levels))
+        for i, level in enumerate(self.levels):
+            unknown = sorted(set(level) - set(CURRICULUM_FIELDS))
+            _check(not unknown, f"levels[{i}]", f"unknown field {unknown[0] if unknown else ''} (curriculum fields: "
+                   f"{', '.join(CURRICULUM_FIELDS)})", level)
+        _check(not self.enabled or self.levels, "levels", "needs at least one level when enabled", self.levels)
+        _check(self.rule in CURRICULUM_RULES, "rule", f"must be one of {CURRICULUM_RULES}", self.rule)
+        _check(0.0 <= self.balance_threshold <= 1.0, "balance_threshold", "must be in [0, 1]",
+               self.balance_threshold)
+        _check(0.0 <= self.capture_threshold <= 1.0, "capture_threshold", "must be in [0, 1]",
+               self.capture_threshold)
+        _check(isinstance(self.consecutive, int) and self.consecutive >= 1, "consecutive", "must be >= 1",
+               self.consecutive)
+        _check(isinstance(self.min_iterations, int) and self.min_iterations >= 0, "min_iterations", "must be >= 0",
+               self.min_iterations)
+
+
+HEALTH_ROLLBACK = ("offender", "bilateral", "none")
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Detect a collapsing self-play and roll back (pe_rllib.selfplay.health)."""
+
+    enabled: bool = False
+    """Watch every iteration (off: no alarms, no rollbacks)."""
+    domination_threshold: float = 0.9
+    """A side dominates when its success (capture or escape rate) is above this ..."""
+    domination_iterations: int = 5
+    """... for this many iterations in a row."""
+    min_entropy: float = -3.0
+    """Entropy collapse: a training module's action entropy below this."""
+    max_kl: float = 0.5
+    """KL blow-up: a training module's mean KL to the sampling policy above this."""
+    rollback: str = "offender"
+    """"offender": roll the dominating (or broken) side back to its last known-good snapshot;
+    "bilateral": both sides; "none": report only."""
+    cooldown: int = 5
+    """Iterations after an intervention before the next domination alarm."""
+
+    def __post_init__(self) -> None:
+        _check(0.5 < self.domination_threshold <= 1.0, "domination_threshold", "must be in (0.5, 1]",
+               self.domination_threshold)
+        _check(isinstance(self.domination_iterations, int) and self.domination_iterations >= 1,
+               "domination_iterations", "must be >= 1", self.domination_iterations)
+        _positive(self, "max_kl")
+        _check(math.isfinite(self.min_entropy), "min_entropy", "must be finite", self.min_entropy)
+        _check(self.rollback in HEALTH_ROLLBACK, "rollback", f"must be one of {HEALTH_ROLLBACK}", self.rollback)
+        _check(isinstance(self.cooldown, int) and self.cooldown >= 0, "cooldown", "must be >= 0", self.cooldown)
