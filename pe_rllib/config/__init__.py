@@ -10,8 +10,9 @@ environments, so a flag can never be honoured by one and silently ignored by ano
 
 The tree lives in sections by concern: :mod:`~pe_rllib.config.base` (roles, errors, the YAML <->
 dataclass mechanism), :mod:`~pe_rllib.config.world` (env and safety), :mod:`~pe_rllib.config.selfplay`
-(schedule, league, curriculum, health), :mod:`~pe_rllib.config.training` (training and evaluation) and
-:mod:`~pe_rllib.config.experiment` (the root and loading). Everything is importable from here.
+(schedule, league, curriculum, health), :mod:`~pe_rllib.config.training` (training and evaluation),
+:mod:`~pe_rllib.config.experiment` (the root and loading) and :mod:`~pe_rllib.config.sweep` (the Tune sweep
+file). Everything but the sweep schema is importable from here.
 """
 
 from pe_rllib.config.base import (
@@ -20,6 +21,7 @@ from pe_rllib.config.base import (
     SUCCESS_RATE,
     ConfigError,
     from_dict,
+    get_dotted,
     other_role,
     replaced,
     set_dotted,
@@ -49,6 +51,6 @@ __all__ = [
     "BUNDLED_PACKAGE", "ROLES", "SCRIPTED_POLICIES", "SUCCESS_RATE", "ConfigError", "CurriculumConfig", "EnvConfig",
     "EvaluationConfig", "ExperimentConfig", "HealthConfig", "LeagueConfig", "RewardConfig", "SafetyConfig",
     "SelfPlayConfig", "TrainingConfig", "bundled_experiments", "bundled_sweeps", "check_safety_compatible",
-    "env_with", "experiment_path", "experiment_with", "from_dict", "load_experiment", "other_role",
+    "env_with", "experiment_path", "experiment_with", "from_dict", "get_dotted", "load_experiment", "other_role",
     "read_yaml_mapping", "replaced", "rollout_shape", "runner_threads", "sampling_summary", "set_dotted", "to_dict",
 ]

@@ -145,6 +145,19 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
+def get_dotted(tree: Mapping[str, Any], dotted: str) -> Any:
+    """The leaf value at ``a.b.c`` of a nested dict (``KeyError`` naming the path when it is missing or a
+    section rather than a field): the one dotted-path reader beside :func:`set_dotted`."""
+    node: Any = tree
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(dotted)
+        node = node[key]
+    if isinstance(node, Mapping):
+        raise KeyError(dotted)
+    return node
+
+
 def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     """``tree[a][b][c] = value`` for ``dotted`` ``"a.b.c"``, creating missing sections (plain dicts)."""
     node = tree

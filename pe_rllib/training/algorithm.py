@@ -24,6 +24,7 @@ from pe_rllib.callbacks.league import load_slots, send_teachers, start_league
 from pe_rllib.callbacks.metrics import EpisodeMetricsCallback
 from pe_rllib.callbacks.selfplay import SelfPlayCallback, apply_selfplay, sync_env_runners
 from pe_rllib.config import ROLES, ExperimentConfig, from_dict, other_role, rollout_shape, to_dict
+from pe_rllib.config.sweep import TRIAL_EXPERIMENT
 from pe_rllib.files import write_atomic
 from pe_rllib.policies.module_ids import (
     anchor_id,
@@ -117,7 +118,6 @@ class SelfPlayState:
         return data
 
 
-TRIAL_EXPERIMENT = "pe_experiment"
 """The key of a Tune trial's config that holds its experiment (a plain dict, search domains resolved)."""
 
 
