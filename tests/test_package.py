@@ -164,3 +164,36 @@ def test_importing_the_plotting_modules_selects_no_matplotlib_backend():
     env = {**os.environ, "MPLBACKEND": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
+
+
+def _code_lines(source: str) -> tuple[ast.Module, set[int]]:
+    """The module's AST and its lines of code: no docstrings (module, class, function or attribute),
+    comments or blank lines."""
+    import io
+    import tokenize
+
+    tree = ast.parse(source)
+    docs = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            docs.update(range(node.lineno, node.end_lineno + 1))
+    skip = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skip:
+            lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docs)
+    return tree, lines
+
+
+def test_no_library_module_is_above_350_lines_of_code_and_no_function_above_60():
+    too_long = []
+    for path in sorted((ROOT / "pe_rllib").rglob("*.py")):
+        tree, lines = _code_lines(path.read_text())
+        if len(lines) > 350:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(lines)} lines of code")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                count = sum(node.lineno <= n <= node.end_lineno for n in lines)
+                if count > 60:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {count} lines of code")
+    assert not too_long, too_long

@@ -87,6 +87,14 @@ def add_world_arguments(parser: argparse.ArgumentParser, config_help: str) -> No
     parser.add_argument("--safety", choices=("on", "off"), help="safety filter (default: from config)")
 
 
+def add_ray_arguments(parser: argparse.ArgumentParser, dashboard: bool = True) -> None:
+    """``--address`` (a Ray cluster) and, for commands that may start embedded Ray with it, ``--no-dashboard``."""
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
+    if dashboard:
+        parser.add_argument("--no-dashboard", action="store_true",
+                            help="do not start the Ray dashboard (embedded Ray)")
+
+
 # --------------------------------------------------------------------------- configs and players
 
 

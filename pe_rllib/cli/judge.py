@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pe_rllib.cli.common import CliError, float_in, int_at_least, int_in, output_file, write_output
+from pe_rllib.cli.common import CliError, add_ray_arguments, float_in, int_at_least, int_in, output_file, write_output
 from pe_rllib.cli.formatting import (
     Progress,
     aligned,
@@ -174,8 +174,7 @@ def add_exploit(sub) -> None:
     exploit.add_argument("--output", help="the RL best-response run directory (default: RUN/exploit/<role>-...); "
                          "repeating the command continues or reuses it")
     exploit.add_argument("--json", type=output_file(".json"), help="write the results and the verdict to this .json")
-    exploit.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
-    exploit.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
+    add_ray_arguments(exploit)
     exploit.set_defaults(func=cmd_exploit)
 
 

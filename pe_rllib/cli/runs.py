@@ -6,7 +6,14 @@ import argparse
 import json
 import time
 
-from pe_rllib.cli.common import DEFAULT_EXPERIMENT, CliError, int_at_least, load_config, parse_overrides
+from pe_rllib.cli.common import (
+    DEFAULT_EXPERIMENT,
+    CliError,
+    add_ray_arguments,
+    int_at_least,
+    load_config,
+    parse_overrides,
+)
 from pe_rllib.cli.formatting import ago, aligned, fmt, progress_line
 from pe_rllib.cli.terminal import without_known_ray_lines
 from pe_rllib.config import load_experiment
@@ -152,8 +159,7 @@ def add_train(sub) -> None:
                        help="training iterations (default: training.stop_iterations)")
     train.add_argument("--output", help="run directory (default: runs/pe-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
-    train.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
-    train.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard (embedded Ray)")
+    add_ray_arguments(train)
     train.set_defaults(func=cmd_train)
 
 
@@ -162,7 +168,7 @@ def add_tune(sub) -> None:
                           "learner settings): grid/random search, ASHA or PBT")
     tune.add_argument("--config", help="sweep YAML or bundled sweep name (speed_ratio_sweep, reward_weights_sweep)")
     tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep (errored trials too)")
-    tune.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else embedded local Ray)")
+    add_ray_arguments(tune, dashboard=False)
     tune.set_defaults(func=cmd_tune)
 
 

@@ -86,7 +86,6 @@ from ray.rllib.utils.metrics import (
 from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts, summary_record
 from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.core import OUTCOME_NAMES
-from pe_rllib.envs.parallel import action_space, observation_space
 from pe_rllib.envs.rewards import TERMS
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
@@ -104,11 +103,11 @@ DIST_INPUTS = 2 * ACTION_DIM
 class _Spaces:
     """What RLlib's runner machinery reads of an env (spaces, agents); the arenas live elsewhere."""
 
-    def __init__(self, experiment, num_envs: int) -> None:
-        self.possible_agents = list(ROLES)
-        self.num_envs = num_envs
-        self.single_observation_space = gym.spaces.Dict({r: observation_space(experiment.env) for r in ROLES})
-        self.single_action_space = gym.spaces.Dict({r: action_space() for r in ROLES})
+    def __init__(self, world) -> None:
+        self.possible_agents = list(world.agents)
+        self.num_envs = world.num_envs
+        self.single_observation_space = gym.spaces.Dict({r: world.observation_space(r) for r in world.agents})
+        self.single_action_space = gym.spaces.Dict({r: world.action_space(r) for r in world.agents})
         self.observation_space = self.single_observation_space
         self.action_space = self.single_action_space
         self.unwrapped = self
@@ -144,7 +143,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self.world_overrides: dict = {}
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.arenas = make_batched_env(self.num_envs, self.experiment)
-        self.env = _Spaces(self.experiment, self.num_envs)
+        self.env = _Spaces(self.arenas)
         self._needs_initial_reset = True
         self._obs = None
         self._segments: list[dict[str, _Segment]] = []
