@@ -86,7 +86,6 @@ from ray.rllib.utils.metrics import (
 from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts, summary_record
 from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.core import OUTCOME_NAMES
-from pe_rllib.envs.rewards import TERMS
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
@@ -439,7 +438,9 @@ class _EpisodeStats:
         self.min_distance = np.full(n, np.inf)
         self.interventions = np.zeros(n, np.int64)
         self.infeasible = np.zeros(n, np.int64)
-        self.terms = {role: {term: np.zeros(n) for term in TERMS} for role in ROLES}
+        self.n = n
+        self.terms: dict[str, dict[str, np.ndarray]] = {role: {} for role in ROLES}
+        """Per role, the running sum of each reward term the world reports."""
         self.finished: dict[int, dict] = {}
         self.module_steps: dict[str, int] = defaultdict(int)
         self.kept_steps = 0
@@ -450,8 +451,8 @@ class _EpisodeStats:
         self.min_distance[arena] = np.inf
         self.interventions[arena] = self.infeasible[arena] = 0
         for role in ROLES:
-            for term in TERMS:
-                self.terms[role][term][arena] = 0.0
+            for sums in self.terms[role].values():
+                sums[arena] = 0.0
 
     def record(self, infos: dict, ended: np.ndarray, module_of: dict, label_of: dict) -> None:
         self.steps += 1
@@ -461,14 +462,17 @@ class _EpisodeStats:
             if "safety_intervened" in info:
                 self.interventions += info["safety_intervened"]
                 self.infeasible += info["safety_infeasible"]
+            sums = self.terms[role]
             for term, values in info["reward_terms"].items():
-                self.terms[role][term] += values
+                if term not in sums:
+                    sums[term] = np.zeros(self.n)
+                sums[term] += values
         outcome = infos["pursuer"]["outcome"]
         for arena in np.flatnonzero(ended):
             self.finished[arena] = summary_record(
                 OUTCOME_NAMES[int(outcome[arena])], int(self.steps[arena]), float(self.min_distance[arena]),
                 int(self.interventions[arena]), int(self.infeasible[arena]),
-                {role: {term: float(self.terms[role][term][arena]) for term in TERMS} for role in ROLES},
+                {role: {term: float(sums[arena]) for term, sums in self.terms[role].items()} for role in ROLES},
                 [str(module_of[role][arena]) for role in ROLES], [str(label_of[role][arena]) for role in ROLES])
 
 
