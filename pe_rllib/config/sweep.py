@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from pe_rllib.config.base import ConfigError, from_dict, get_dotted, set_dotted, to_dict
+from pe_rllib.config.base import ConfigError, _check, from_dict, get_dotted, set_dotted, to_dict
 from pe_rllib.config.experiment import ExperimentConfig, experiment_path, experiment_with, read_yaml_mapping
 
 TRIAL_EXPERIMENT = "pe_experiment"
@@ -62,8 +62,64 @@ LEARNER_FIELDS = ("training.lr", "training.entropy_coeff", "training.clip_param"
 """What PBT may mutate: learner settings that a running trial can take over from a checkpoint. The
 world, the modules and the self-play schedule define what a checkpoint *is* and stay fixed."""
 
-SWEEP_KEYS = ("name", "experiment", "set", "search", "num_samples", "scheduler", "storage_path", "checkpoint",
-              "max_failures", "max_concurrent_trials")
+
+
+@dataclass(frozen=True)
+class CheckpointSection:
+    """``checkpoint:`` of a sweep file."""
+
+    every: int | None = None
+    """Iterations between checkpoints; a multiple of ``evaluation.every`` (default: that interval)."""
+    keep: int = 2
+    """The best checkpoints kept per trial, by the metric."""
+
+    def __post_init__(self) -> None:
+        _check(self.every is None or self.every >= 1, "every", "must be an integer >= 1", self.every)
+        _check(self.keep >= 1, "keep", "must be an integer >= 1", self.keep)
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A sweep file as written, typed: unknown keys and ill-typed values are refused like in any config
+    section (``from_dict``); :func:`load_sweep` resolves it against its experiment into a :class:`Sweep`."""
+
+    search: dict
+    """Dotted experiment fields -> one domain each (``{grid: [...]}``, ``{uniform: [low, high]}``, ...)."""
+    name: str | None = None
+    """The sweep's directory name under ``storage_path`` (default: the file's stem)."""
+    experiment: Any = None
+    """A bundled experiment name, a path (relative to the sweep file) or a mapping (default: the defaults)."""
+    set: dict | None = None
+    """Fixed dotted overrides for every trial."""
+    num_samples: int = 1
+    """Samples of the random domains (grids multiply)."""
+    scheduler: dict | None = None
+    """``{type: fifo | asha | pbt, ...options}`` (default: fifo)."""
+    storage_path: str = "runs/sweeps"
+    """Where sweeps live, relative to the working directory."""
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    max_failures: int = 2
+    """Restarts of a failed trial from its last checkpoint."""
+    max_concurrent_trials: int = 0
+    """Trials at once (0: as many as the resources allow)."""
+
+    def __post_init__(self) -> None:
+        name = self.name
+        _check(name is None or (name and "/" not in name and not name.startswith(".")), "name",
+               "must be a plain directory name", name)
+        _check(isinstance(self.search, Mapping) and bool(self.search), "search", "must map dotted fields to domains",
+               self.search)
+        _check(self.experiment is None or isinstance(self.experiment, (str, Mapping)), "experiment",
+               "must be an experiment name, a path or a mapping", self.experiment)
+        _check(self.set is None or isinstance(self.set, Mapping), "set",
+               "must be a mapping of dotted fields to values", self.set)
+        _check(self.scheduler is None or isinstance(self.scheduler, Mapping), "scheduler",
+               "must be a mapping {type: fifo | asha | pbt, ...}", self.scheduler)
+        _check(self.num_samples >= 1, "num_samples", "must be an integer >= 1", self.num_samples)
+        _check(bool(self.storage_path), "storage_path", "must be a directory path", self.storage_path)
+        _check(self.max_failures >= 0, "max_failures", "must be an integer >= 0", self.max_failures)
+        _check(self.max_concurrent_trials >= 0, "max_concurrent_trials", "must be an integer >= 0",
+               self.max_concurrent_trials)
 
 
 @dataclass(frozen=True)
@@ -165,20 +221,16 @@ def _positive_int(data: Mapping, key: str, default: int, where: str, minimum: in
     return value
 
 
-def _base_experiment(data: Mapping, path: Path, where: str) -> ExperimentConfig:
+def _base_experiment(sweep_file: SweepFile, path: Path, where: str) -> ExperimentConfig:
     """The sweep's ``experiment`` (a bundled name, a path relative to the sweep file, or a mapping) with its
     ``set`` overrides applied and checked."""
-    spec = data.get("experiment", {})
+    spec = sweep_file.experiment if sweep_file.experiment is not None else {}
     if isinstance(spec, str):
         candidate = path.parent / spec
         experiment_data = read_yaml_mapping(experiment_path(candidate if candidate.is_file() else spec))
-    elif isinstance(spec, Mapping):
-        experiment_data = dict(spec)
     else:
-        raise ConfigError(f"{where}experiment: must be an experiment name, a path or a mapping, got {spec!r}")
-    fixed = data.get("set", {}) or {}
-    if not isinstance(fixed, Mapping):
-        raise ConfigError(f"{where}set: must be a mapping of dotted fields to values, got {fixed!r}")
+        experiment_data = dict(spec)
+    fixed = sweep_file.set or {}
     try:
         base = from_dict(ExperimentConfig, experiment_data)
         for dotted in fixed:
@@ -233,16 +285,13 @@ def _scheduler_options(data: Mapping, base: ExperimentConfig, where: str) -> tup
     return kind, options
 
 
-def _checkpointing(data: Mapping, every: int, where: str) -> tuple[int, int]:
-    """``(every, keep)`` of the sweep's ``checkpoint``: every a multiple of the evaluation's interval."""
-    checkpoint = data.get("checkpoint", {}) or {}
-    if not isinstance(checkpoint, Mapping) or set(checkpoint) - {"every", "keep"}:
-        raise ConfigError(f"{where}checkpoint: must be {{every: N, keep: K}}, got {checkpoint!r}")
-    checkpoint_every = _positive_int(checkpoint, "every", every, f"{where}checkpoint.")
+def _checkpointing(section: CheckpointSection, every: int, where: str) -> int:
+    """``checkpoint.every`` (default: the evaluation's interval), a multiple of the evaluation's interval."""
+    checkpoint_every = section.every if section.every is not None else every
     if checkpoint_every % every:
         raise ConfigError(f"{where}checkpoint.every: must be a multiple of evaluation.every ({every}), got "
                           f"{checkpoint_every}: checkpoints are ranked by the metric, which the evaluation measures")
-    return checkpoint_every, _positive_int(checkpoint, "keep", 2, f"{where}checkpoint.")
+    return checkpoint_every
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -250,35 +299,26 @@ def load_sweep(path: str | Path) -> Sweep:
     path = experiment_path(path, sweep=True)
     data = read_yaml_mapping(path)
     where = f"{path}: "
-    unknown = sorted(set(data) - set(SWEEP_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}{unknown[0]}: unknown key (valid keys: {', '.join(SWEEP_KEYS)})")
     if "search" not in data:
         raise ConfigError(f"{where}search: missing (a sweep searches at least one field; to train one "
                           "experiment use `pe-rllib train`)")
-    name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"{where}name: must be a plain directory name, got {name!r}")
-    base = _base_experiment(data, path, where)
-    search = data["search"]
-    if not isinstance(search, Mapping) or not search:
-        raise ConfigError(f"{where}search: must map dotted fields to domains, got {search!r}")
-    domains = tuple(_domain(key, value, base, f"{where}search.") for key, value in search.items())
+    try:
+        sweep_file = from_dict(SweepFile, data)
+    except ConfigError as err:
+        raise ConfigError(f"{where}{err}") from None
+    base = _base_experiment(sweep_file, path, where)
+    domains = tuple(_domain(key, value, base, f"{where}search.") for key, value in sweep_file.search.items())
     _check_grid_combinations(base, domains, where)
     if base.evaluation.every < 1:
         raise ConfigError(f"{where}experiment: evaluation.every must be >= 1 in a sweep (the metric "
                           f"{METRIC} comes from the periodic evaluation)")
     kind, options = _scheduler_options(data, base, where)
-    checkpoint_every, keep = _checkpointing(data, base.evaluation.every, where)
-    storage = data.get("storage_path", "runs/sweeps")
-    if not isinstance(storage, str) or not storage:
-        raise ConfigError(f"{where}storage_path: must be a directory path, got {storage!r}")
     return Sweep(
-        name=name, experiment=base, search=domains, scheduler=kind, **options,
-        num_samples=_positive_int(data, "num_samples", 1, where), storage_path=storage,
-        checkpoint_every=checkpoint_every, keep_checkpoints=keep,
-        max_failures=_positive_int(data, "max_failures", 2, where, minimum=0),
-        max_concurrent_trials=_positive_int(data, "max_concurrent_trials", 0, where, minimum=0),
+        name=sweep_file.name or path.stem, experiment=base, search=domains, scheduler=kind, **options,
+        num_samples=sweep_file.num_samples, storage_path=sweep_file.storage_path,
+        checkpoint_every=_checkpointing(sweep_file.checkpoint, base.evaluation.every, where),
+        keep_checkpoints=sweep_file.checkpoint.keep, max_failures=sweep_file.max_failures,
+        max_concurrent_trials=sweep_file.max_concurrent_trials,
         source={**data, "experiment": to_dict(base), "set": {}})
 
 
