@@ -32,6 +32,12 @@ def without_known_ray_lines(known: tuple[str, ...] = KNOWN_RAY_LINES):
     os.dup2(write_end, 2)
     os.close(write_end)
 
+    def write(data: bytes) -> None:
+        try:
+            os.write(saved, data)
+        except OSError:                   # stderr itself is gone (a closed terminal): keep draining the pipe
+            pass
+
     def forward() -> None:
         pending = b""
         while chunk := os.read(read_end, 65536):
@@ -39,9 +45,9 @@ def without_known_ray_lines(known: tuple[str, ...] = KNOWN_RAY_LINES):
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if not any(text.encode() in line for text in known):
-                    os.write(saved, line + b"\n")
+                    write(line + b"\n")
         if pending:
-            os.write(saved, pending)
+            write(pending)
 
     thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
     thread.start()
