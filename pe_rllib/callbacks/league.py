@@ -124,6 +124,10 @@ def add_snapshot(algorithm, role: str) -> str:
     return entry.id
 
 
+HEALTH_EVENTS_KEPT = 100
+"""The newest health events the checkpointed state keeps (``pe-rllib status`` shows them)."""
+
+
 def check_health(algorithm, figures: dict, learner_results: dict) -> list[dict]:
     """Run the monitor on this iteration; apply rollbacks; returns the events (as dicts)."""
     state = algorithm.selfplay
@@ -139,10 +143,6 @@ def check_health(algorithm, figures: dict, learner_results: dict) -> list[dict]:
     records = [event.to_dict() for event in events]
     state.events = (state.events + records)[-HEALTH_EVENTS_KEPT:]
     return records
-
-
-HEALTH_EVENTS_KEPT = 100
-"""The newest health events the checkpointed state keeps (``pe-rllib status`` shows them)."""
 
 
 def phase_ended(algorithm, role: str, snapshot: str | None) -> None:

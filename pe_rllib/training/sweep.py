@@ -88,7 +88,7 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None,
             raise ConfigError(f"{directory}: already holds a sweep; continue it with --resume {directory}")
         from pe_rllib.training.algorithm import build_algorithm_config
 
-        build_algorithm_config(sweep.experiment)            # the env builds, before Ray starts
+        build_algorithm_config(sweep.experiment)            # the RLlib config builds, before Ray starts
         init_ray(address, dashboard=False)
         check_trial_resources(sweep, embedded=not (address or os.environ.get("RAY_ADDRESS")))
         directory.mkdir(parents=True, exist_ok=True)
