@@ -17,8 +17,9 @@ import numpy as np
 from pe_rllib.config import ROLES, ExperimentConfig
 from pe_rllib.envs.core import CAPTURE, OUTCOME_NAMES, RUNNING
 from pe_rllib.envs.render import ArenaRenderer, Trails, save_animation
-from pe_rllib.envs.rollout import acting, first_episodes
+from pe_rllib.envs.rollout import first_episodes
 from pe_rllib.envs.sensing import lidar
+from pe_rllib.policies.acting import acting
 from pe_rllib.safety import make_batched_env
 
 logger = logging.getLogger(__name__)

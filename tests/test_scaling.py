@@ -160,6 +160,7 @@ def test_acting_through_the_flattened_actor_draws_the_same_actions_and_logp_as_r
             torch.testing.assert_close(fast[1], slow[1], rtol=0, atol=1e-6)
         else:
             assert fast[1] is None and slow[1] is None
+        assert fast[3] is None and slow[3] is None                # a memoryless module has no state
         with torch.no_grad():                                   # a weight sync: copied in place
             for parameter in module.parameters():
                 parameter.add_(0.05)
@@ -173,8 +174,8 @@ def test_a_module_in_training_mode_acts_through_rllibs_path():
     module = learned_module_spec(load_experiment("quickstart")).build()
     module.train()
     obs = torch.zeros(3, module.observation_space.shape[0])
-    actions, logp, inputs = module.act(obs, True)
-    assert actions.shape == (3, 2) and logp.shape == (3,) and inputs.shape == (3, 4)
+    actions, logp, inputs, state = module.act(obs, True)
+    assert actions.shape == (3, 2) and logp.shape == (3,) and inputs.shape == (3, 4) and state is None
     assert "_actor_path" not in module.__dict__ and module.training
 
 

@@ -13,6 +13,9 @@ SAMPLERS = ("rllib", "batched")
 
 ACTION_DISTRIBUTIONS = ("gaussian", "squashed")
 
+MODELS = ("mlp", "lstm", "gru")
+RECURRENT_MODELS = ("lstm", "gru")
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -52,6 +55,19 @@ class TrainingConfig:
     """MLP hidden layer sizes of both roles' policy and value networks."""
     activation: str = "tanh"
     """MLP activation ("tanh" or "relu")."""
+    model: str = "mlp"
+    """The roles' networks. "mlp": memoryless (``env.history_length`` stacks frames for short memory).
+    "lstm" or "gru": RLlib's recurrent encoder, the MLP of ``hidden_sizes`` followed by one recurrent
+    layer of ``cell_size`` units, separately for the policy and the value function; the state is carried
+    from step to step within an episode and reset when one starts, and the learner trains on sequences
+    of ``max_seq_len`` steps (the state at each sequence's start as it was sampled)."""
+    cell_size: int = 64
+    """Units of the recurrent layer ("lstm", "gru")."""
+    max_seq_len: int = 20
+    """Steps per training sequence of a recurrent model (backpropagation through time is cut there)."""
+    lstm_forget_bias: float = 1.0
+    """The initial bias of an LSTM's forget gates (``sigmoid(1)`` = 0.73: a fresh cell keeps most of its
+    memory from step to step; torch's default, about 0, halves it every step)."""
     action_distribution: str = "gaussian"
     """How the policy head's outputs become actions. "gaussian": RLlib's diagonal Gaussian, the env
     clipping its samples to [-1, 1]. "squashed": the same Gaussian over pre-squash actions, the env
@@ -138,6 +154,13 @@ class TrainingConfig:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         _check(1 <= len(self.hidden_sizes) <= 16 and all(1 <= h <= 8192 for h in self.hidden_sizes),
                "hidden_sizes", "must be 1 to 16 layer sizes, each in [1, 8192]", self.hidden_sizes)
+        _check(self.model in MODELS, "model", f"must be one of {', '.join(MODELS)}", self.model)
+        _check(isinstance(self.cell_size, int) and 1 <= self.cell_size <= 4096, "cell_size",
+               "must be an integer in [1, 4096]", self.cell_size)
+        _check(isinstance(self.max_seq_len, int) and 1 <= self.max_seq_len <= 10_000, "max_seq_len",
+               "must be an integer in [1, 10000]", self.max_seq_len)
+        _check(-10.0 <= self.lstm_forget_bias <= 10.0, "lstm_forget_bias", "must be in [-10, 10]",
+               self.lstm_forget_bias)
         _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
         _check(self.sampler in SAMPLERS, "sampler", f"must be one of {SAMPLERS}", self.sampler)
         object.__setattr__(self, "init_modules", tuple(self.init_modules))
@@ -156,6 +179,10 @@ class TrainingConfig:
                "squashed needs sampler: batched (RLlib's own runner would clip, not squash, the actions)",
                self.action_distribution)
 
+    @property
+    def recurrent(self) -> bool:
+        """Whether the roles' networks carry a state from step to step."""
+        return self.model in RECURRENT_MODELS
 
     @property
     def total_batch_size(self) -> int:

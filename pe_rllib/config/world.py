@@ -113,6 +113,10 @@ class EnvConfig:
     """Partial mode: LiDAR maximum range [m]; readings are normalised by it."""
     history_length: int = 1
     """Stack the last k observations (oldest first) for memoryless policies."""
+    opponent_visible_steps: int = 0
+    """Full mode only: both roles observe the opponent block during the first this many steps of an
+    episode only, zeros after (0 = always). The memory test world: a policy must remember where the
+    opponent was (``training.model: lstm``) to go on pursuing it; a memoryless one can only search."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward term weights."""
 
@@ -125,7 +129,7 @@ class EnvConfig:
         for name in ("max_steps", "history_length"):
             _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
                    name, "must be an integer >= 1", getattr(self, name))
-        for name in ("prep_steps", "n_obstacles", "n_obstacle_obs", "n_lidar_rays"):
+        for name in ("prep_steps", "n_obstacles", "n_obstacle_obs", "n_lidar_rays", "opponent_visible_steps"):
             _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
                    name, "must be an integer >= 0", getattr(self, name))
         _check(self.prep_steps < self.max_steps, "prep_steps", f"must be < max_steps ({self.max_steps})",
@@ -151,6 +155,8 @@ class EnvConfig:
         _check(self.observation in OBSERVATION_MODES, "observation",
                f"must be one of {OBSERVATION_MODES}", self.observation)
         _check(0.0 <= self.p_full_obs <= 1.0, "p_full_obs", "must be in [0, 1]", self.p_full_obs)
+        _check(not self.opponent_visible_steps or self.observation == "full", "opponent_visible_steps",
+               "needs observation: full (partial observation has its own visibility)", self.opponent_visible_steps)
         _check(self.fov_deg <= 360.0, "fov_deg", "must be <= 360", self.fov_deg)
         _check(self.capture_radius >= 2 * self.robot_radius, "capture_radius",
                f"must be >= 2 * robot_radius ({2 * self.robot_radius}) so robots cannot overlap uncaptured",

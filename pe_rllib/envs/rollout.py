@@ -9,7 +9,9 @@ interventions, rendering draws frames.
 ``act(role, obs [N, D])`` returns the actions the world receives ``[N, A]``, or
 ``(actions, extra)`` where ``extra`` is anything the consumer wants back with the transition (the
 runner's sampled actions, log-probabilities and distribution inputs). It is called once per role
-and step, pursuer first.
+and step, pursuer first. An ``act`` with memory (recurrent policies) may also have a method
+``episodes_ended(ended [N] bool)``: the loop calls it after every step, before the next ``act``, so
+that it resets those arenas' state (:class:`pe_rllib.policies.acting.acting` does).
 
 Example:
     >>> import numpy as np
@@ -59,6 +61,7 @@ class Transition:
 
 def rollout(world: BatchedWorld, act: Act, obs: Observations, steps: int | None = None) -> Iterator[Transition]:
     """Step ``world`` from observations ``obs`` for ``steps`` steps (None: until the caller stops)."""
+    episodes_ended = getattr(act, "episodes_ended", None)
     for t in range(steps) if steps is not None else itertools.count():
         actions, extras = {}, {}
         for role in world.agents:
@@ -66,7 +69,10 @@ def rollout(world: BatchedWorld, act: Act, obs: Observations, steps: int | None 
             actions[role], extras[role] = acted if isinstance(acted, tuple) else (acted, None)
         # The first step validates the actions' keys, shapes and dtypes; act returns the same layout every step.
         next_obs, rewards, terminated, truncated, infos = world.step(actions, validate=t == 0)
-        yield Transition(t, obs, actions, extras, next_obs, rewards, terminated, truncated, infos)
+        transition = Transition(t, obs, actions, extras, next_obs, rewards, terminated, truncated, infos)
+        if episodes_ended is not None:
+            episodes_ended(transition.ended)
+        yield transition
         obs = next_obs
 
 
@@ -81,9 +87,3 @@ def first_episodes(world: BatchedWorld, act: Act, obs: Observations) -> Iterator
         yield transition, live
         if finished.all():
             return
-
-
-def acting(pursuer, evader) -> Act:
-    """``act`` for two objects with ``act(obs) -> actions`` (scripted and loaded policies)."""
-    policies = {"pursuer": pursuer, "evader": evader}
-    return lambda role, obs: policies[role].act(obs)

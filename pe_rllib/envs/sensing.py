@@ -22,7 +22,8 @@ Partial observation, ``23 + R`` values::
     lidar      R ray distances / lidar_range (1 = nothing within range)          R
     walls, time as above                                                         5
 
-``L`` is half the larger arena side and ``v_ref`` the larger top speed. In partial mode
+``L`` is half the larger arena side and ``v_ref`` the larger top speed. In full mode with
+``opponent_visible_steps`` K > 0, the opponent block is zeros from step K of an episode on. In partial mode
 an episode drawn with probability ``p_full_obs`` sees the opponent block regardless of
 field of view, range and occlusion (the masking curriculum); LiDAR stays local.
 """
@@ -226,6 +227,8 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np
     time = (state.t * (1 / cfg.max_steps)).astype(np.float32)[:, None, None]
     layout = observation_layout(cfg).slices
     if cfg.observation == "full":
+        if cfg.opponent_visible_steps:                  # the memory test world
+            opponent = opponent * (state.t < cfg.opponent_visible_steps)[:, None, None]
         out[..., layout["opponent"]] = opponent
         out[..., layout["obstacles"]] = nearest_obstacles(cfg, state.pose, state.obstacles)
     else:

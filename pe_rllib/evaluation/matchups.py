@@ -3,7 +3,9 @@
 ``evaluate`` plays exactly ``episodes`` episodes: it runs up to ``num_envs`` arenas at
 once and counts each arena's *first* episode only, so short episodes are not
 over-represented (counting whatever finishes first would bias towards captures).
-Any object with ``act(obs [B, D]) -> actions [B, 2]`` can play either role.
+Any object with ``act(obs [B, D]) -> actions [B, 2]`` can play either role, and so can a recurrent
+policy (``stateful``, ``initial_state(batch)``, ``step(obs, state)``: see
+:class:`~pe_rllib.policies.acting.acting`), whose memory starts afresh in every episode.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 from pe_rllib.config import EnvConfig
 from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, TIMEOUT
-from pe_rllib.envs.rollout import acting, first_episodes
+from pe_rllib.envs.rollout import first_episodes
 from pe_rllib.envs.world import BatchedWorld
+from pe_rllib.policies.acting import acting
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ def wilson_interval(successes: float, trials: int, z: float = 1.96) -> tuple[flo
 
 
 class Policy(Protocol):
+    """What plays a role: ``act`` (memoryless); a recurrent policy also has ``stateful = True``,
+    ``initial_state(batch)`` and ``step(obs, state) -> (actions, state)``, which evaluation uses instead."""
+
     def act(self, obs: np.ndarray) -> np.ndarray: ...
 
 

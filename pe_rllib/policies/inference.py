@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, load_experiment
+from pe_rllib.policies import state as states
 from pe_rllib.rundir import EXPERIMENT_FILE, POLICIES, RunDirectoryError, resolve_checkpoint
 
 INFERENCE_THREADS = 1
@@ -47,7 +48,19 @@ def torch_threads(count: int):
 
 
 class LearnedPolicy:
-    """``act(obs [B, D]) -> actions [B, 2]`` for one role of a trained run.
+    """One role of a trained run: ``act(obs [B, D]) -> actions [B, 2]``, or with memory ``step``.
+
+    A memoryless policy (``training.model: mlp``) acts with :meth:`act`. A recurrent one
+    (``lstm``, ``gru``; :attr:`stateful` is True) carries a state per arena, created by
+    :meth:`initial_state` when episodes start and threaded through :meth:`step`::
+
+        state = policy.initial_state(len(obs))
+        actions, state = policy.step(obs, state)      # every step; reset an arena's rows when its episode ends
+
+    :meth:`step` also works on a memoryless policy (its state is None), so code that plays any
+    policy can use it throughout; :func:`pe_rllib.envs.rollout.acting` does, and resets the rows of
+    arenas whose episode ended. The state is a nested dict of float32 arrays with the batch first
+    (:mod:`pe_rllib.policies.state`).
 
     Attributes:
         role: "pursuer" or "evader".
@@ -55,6 +68,7 @@ class LearnedPolicy:
             (``parallel_env(**to_dict(policy.env_config))`` rebuilds its world).
         experiment: the whole experiment config of the run.
         checkpoint: the checkpoint directory it was loaded from.
+        stateful: whether the policy carries a state (a recurrent model).
     """
 
     def __init__(self, module, role: str, experiment: ExperimentConfig, checkpoint: Path,
@@ -67,11 +81,26 @@ class LearnedPolicy:
         self.env_config: EnvConfig = experiment.env
         self.checkpoint = checkpoint
         self.deterministic = deterministic
+        self.stateful = bool(module.is_stateful())
+        self._initial = states.to_numpy(module.get_initial_state()) if self.stateful else None
         self._dist_cls = module.get_inference_action_dist_cls()
         self._generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self._dim = module.observation_space.shape[0]
 
+    def initial_state(self, batch: int) -> states.State:
+        """The state of ``batch`` arenas at the start of an episode (None for a memoryless policy)."""
+        return states.tile(self._initial, batch) if self.stateful else None
+
     def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for observations ``[B, D]`` (or one ``[D]``) of a memoryless policy."""
+        if self.stateful:
+            raise ValueError(f"the {self.role} policy is recurrent ({self.experiment.training.model}): "
+                             "use step(obs, state) with initial_state(batch)")
+        return self.step(obs, None)[0]
+
+    def step(self, obs: np.ndarray, state: states.State) -> tuple[np.ndarray, states.State]:
+        """``(actions, next_state)`` for observations ``[B, D]`` (or one ``[D]``) and the arenas' ``state``
+        (from :meth:`initial_state` or the previous step; None for a memoryless policy)."""
         import torch
 
         obs = np.asarray(obs, dtype=np.float32)
@@ -79,18 +108,25 @@ class LearnedPolicy:
         batch = obs[None] if single else obs
         if batch.shape[-1] != self._dim:
             raise ValueError(f"observation: expected dimension {self._dim} for {self.role}, got {batch.shape[-1]}")
+        if self.stateful and state is None:
+            raise ValueError(f"state: the {self.role} policy is recurrent; start from initial_state({len(batch)})")
         from pe_rllib.policies.rl_module import env_actions
 
         with torch.no_grad(), torch_threads(INFERENCE_THREADS):
-            out = self.module.forward_inference({"obs": torch.from_numpy(batch)})
+            inputs = {"obs": torch.from_numpy(batch)}
+            if self.stateful:
+                inputs = {"obs": inputs["obs"][:, None], "state_in": states.map_state(torch.from_numpy, state)}
+            out = self.module.forward_inference(inputs)
+            dist_inputs = out["action_dist_inputs"][:, 0] if self.stateful else out["action_dist_inputs"]
             if self.deterministic:
-                actions = self._dist_cls.from_logits(out["action_dist_inputs"]).to_deterministic().sample()
+                actions = self._dist_cls.from_logits(dist_inputs).to_deterministic().sample()
             else:
-                mean, log_std = out["action_dist_inputs"].chunk(2, dim=-1)
+                mean, log_std = dist_inputs.chunk(2, dim=-1)
                 noise = torch.randn(mean.shape, generator=self._generator)
                 actions = mean + noise * log_std.exp()
             actions = env_actions(self._dist_cls, actions).numpy().astype(np.float32)
-        return actions[0] if single else actions
+        next_state = states.to_numpy(out["state_out"]) if self.stateful else None
+        return (actions[0] if single else actions), next_state
 
 
 def load_module_weights(checkpoint: Path, module_id: str) -> dict:

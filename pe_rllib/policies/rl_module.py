@@ -11,14 +11,17 @@ never be in ``policies_to_train``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
 import numpy as np
 import torch
+from ray.rllib.algorithms.ppo.ppo_catalog import PPOCatalog
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
+from ray.rllib.core.models.configs import RecurrentEncoderConfig
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from pe_rllib.config import ExperimentConfig, TrainingConfig, from_dict, to_dict
@@ -30,10 +33,32 @@ logger = logging.getLogger(__name__)
 
 
 def model_config(training: TrainingConfig) -> dict:
-    """RLlib's default-model settings for the learned roles (separate policy and value MLPs), plus the
-    action distribution (``training.action_distribution``, read by :class:`LearnedPPOModule`)."""
+    """RLlib's default-model settings for the learned roles (separate policy and value networks), plus the
+    action distribution (``training.action_distribution``, read by :class:`LearnedPPOModule`) and the
+    recurrent layer's type (``recurrent_layer``, read by :class:`RecurrentPPOCatalog`).
+
+    A recurrent ``training.model`` is RLlib's own recurrent encoder (``use_lstm``): the MLP of
+    ``hidden_sizes`` as its tokenizer, then one LSTM or GRU layer of ``cell_size`` units."""
     return {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
-            "vf_share_layers": False, "action_distribution": training.action_distribution}
+            "vf_share_layers": False, "action_distribution": training.action_distribution,
+            "use_lstm": training.recurrent, "lstm_cell_size": training.cell_size,
+            "max_seq_len": training.max_seq_len, "recurrent_layer": training.model,
+            "lstm_forget_bias": training.lstm_forget_bias if training.model == "lstm" else None}
+
+
+class RecurrentPPOCatalog(PPOCatalog):
+    """PPO's catalog, with the recurrent layer a GRU where ``model_config["recurrent_layer"]`` says "gru".
+
+    RLlib 2.60's catalog builds its recurrent encoder as an LSTM whenever ``use_lstm`` is set, while its
+    :class:`RecurrentEncoderConfig` also builds GRUs; this picks the layer type and changes nothing else."""
+
+    @classmethod
+    def _get_encoder_config(cls, observation_space, model_config_dict, action_space=None):
+        config = super()._get_encoder_config(observation_space=observation_space,
+                                             model_config_dict=model_config_dict, action_space=action_space)
+        if isinstance(config, RecurrentEncoderConfig) and model_config_dict.get("recurrent_layer") == "gru":
+            config = dataclasses.replace(config, recurrent_layer_type="gru")
+        return config
 
 
 class SquashedDiagGaussian(TorchDiagGaussian):
@@ -80,7 +105,23 @@ def env_actions(dist_cls: type, actions: torch.Tensor) -> torch.Tensor:
 def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
     """The PPO module every learned role (and its snapshots) uses in ``experiment``'s world."""
     return RLModuleSpec(module_class=LearnedPPOModule, observation_space=observation_space(experiment.env),
-                        action_space=action_space(), model_config=model_config(experiment.training))
+                        action_space=action_space(), model_config=model_config(experiment.training),
+                        catalog_class=RecurrentPPOCatalog)
+
+
+def init_forget_gate(lstm: torch.nn.LSTM | None, bias: float) -> None:
+    """Start an LSTM's forget gates at ``sigmoid(bias)``: its input-side forget biases set to ``bias`` and its
+    hidden-side ones to 0 (torch orders the gates input, forget, cell, output). With torch's default
+    (uniform, about 0) a fresh cell keeps half of its memory per step, so what an episode's first steps
+    showed is gone before the policy can learn to use it; a bias of 1 (Gers et al. 2000; Jozefowicz et al.
+    2015) keeps 73 %. No-op for None (a GRU or no recurrent layer)."""
+    if lstm is None:
+        return
+    size = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[size:2 * size].fill_(bias)
+            getattr(lstm, f"bias_hh_l{layer}")[size:2 * size].zero_()
 
 
 class LearnedPPOModule(DefaultPPOTorchRLModule):
@@ -101,6 +142,13 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
       shape (another encoder, a recurrent one, another distribution) or the first call's
       outputs differ from RLlib's path, it acts through RLlib's path instead.
     """
+
+    def setup(self) -> None:
+        super().setup()
+        forget_bias = (self.model_config or {}).get("lstm_forget_bias")
+        if forget_bias is not None:
+            for part in ("actor_encoder", "critic_encoder"):
+                init_forget_gate(getattr(getattr(self.encoder, part, None), "lstm", None), forget_bias)
 
     def get_exploration_action_dist_cls(self):
         return self._action_dist_cls() or super().get_exploration_action_dist_cls()
@@ -127,19 +175,21 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         return self._forward_inference(batch, **kwargs)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, explore: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """``(actions, logp, dist_inputs)`` for a batch of observations; ``logp`` is None unless exploring.
+    def act(self, obs: torch.Tensor, explore: bool, state=None):
+        """``(actions, logp, dist_inputs, state_out)`` for a batch of observations; ``logp`` is None unless
+        exploring, ``state_out`` None for a memoryless module.
 
         Exploring samples the exploration distribution; otherwise the action is its
-        deterministic form (the Gaussian's mean), as RLlib's env runner acts.
+        deterministic form (the Gaussian's mean), as RLlib's env runner acts. A recurrent module
+        takes its state ``state`` (batch-first torch tensors, as :func:`act_through_rllib`).
         """
-        layers = self._actor_layers(obs)
+        layers = None if state is not None else self._actor_layers(obs)
         if layers is None:
-            return act_through_rllib(self, obs, explore)
+            return act_through_rllib(self, obs, explore, state)
         inputs = obs
         for layer in layers:
             inputs = layer.forward(inputs)   # no hooks are registered on these layers: skip __call__'s machinery
-        return self._sample(inputs, explore)
+        return (*self._sample(inputs, explore), None)
 
     @staticmethod
     def _sample(inputs: torch.Tensor, explore: bool):
@@ -185,23 +235,32 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         return layers
 
 
-def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool):
-    """``(actions, logp or None, dist_inputs)`` as RLlib's env runner acts with ``module`` (not a scripted one);
-    ``actions`` as sampled (see :func:`env_actions` for what the env receives).
+def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool, state=None):
+    """``(actions, logp or None, dist_inputs, state_out or None)`` as RLlib's env runner acts with ``module``
+    (not a scripted one); ``actions`` as sampled (see :func:`env_actions` for what the env receives).
 
     The module's ``forward_exploration`` or ``forward_inference``, then its action distribution:
-    sampled when exploring, its deterministic form otherwise.
+    sampled when exploring, its deterministic form otherwise. A recurrent module also takes ``state``,
+    its ``STATE_IN`` for this step (a tree of batch-first tensors, ``[B, 1, H]`` per leaf, as
+    :func:`pe_rllib.policies.state.tile` lays out ``get_initial_state()``), and returns its
+    ``STATE_OUT``; its observations get the time axis of length 1 RLlib's env runner adds.
     """
     with torch.no_grad():
-        batch = {Columns.OBS: obs}
+        if state is None:
+            batch = {Columns.OBS: obs}
+        else:
+            batch = {Columns.OBS: obs[:, None], Columns.STATE_IN: state}
         out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
         inputs = out[Columns.ACTION_DIST_INPUTS]
+        state_out = out.get(Columns.STATE_OUT) if state is not None else None
+        if state is not None:
+            inputs = inputs[:, 0]
         dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
         dist = dist_cls.from_logits(inputs)
         if not explore:
-            return dist.to_deterministic().sample(), None, inputs
+            return dist.to_deterministic().sample(), None, inputs, state_out
         actions = dist.sample()
-        return actions, dist.logp(actions), inputs
+        return actions, dist.logp(actions), inputs, state_out
 
 
 def scripted_module_spec(experiment: ExperimentConfig, name: str, role: str) -> RLModuleSpec:

@@ -56,11 +56,11 @@ logged in bulk, with the same names and meanings.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 import math
 import uuid
-from collections import defaultdict
 from dataclasses import replace
 
 import gymnasium as gym
@@ -83,20 +83,17 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_SAMPLED_LIFETIME,
 )
 
-from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts, summary_record
+from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
 from pe_rllib.config import ROLES, env_with, runner_threads
-from pe_rllib.envs.core import OUTCOME_NAMES
 from pe_rllib.envs.rollout import rollout
+from pe_rllib.policies import state as states
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
+from pe_rllib.training.fragments import ACTION_DIM, DIST_INPUTS, EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
 
-ACTION_DIM = 2
-"""``(a_speed, a_turn)`` per robot."""
-DIST_INPUTS = 2 * ACTION_DIM
-"""A diagonal Gaussian's inputs per step: the action means and log-stds."""
 
 
 class _Spaces:
@@ -185,7 +182,14 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             module_id = self._segments[arena][role].module_id
             self._module_of[role][arena] = self._player_of[role][arena] = module_id
             self._label_of[role][arena] = labels.get(module_id, module_id)
+            states.reset_rows(self._state[role], self._initial_state[role], arena)   # memory starts empty
         self._stats.reset(arena)
+
+    def _initial_state_of(self, role: str):
+        """The single-arena initial state of ``role``'s learned modules (all built from one spec), or None
+        where they are memoryless. Scripted modules carry none; their arenas' rows are left untouched."""
+        module = self.module[role]
+        return states.to_numpy(module.get_initial_state()) if module.is_stateful() else None
 
     def _reset_all(self) -> None:
         # The seed RLlib's EnvRunner gives its envs: run seed + runner index (+1e6 for evaluation).
@@ -206,7 +210,10 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._player_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
         self._label_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
         self._kept.clear()
-        self._stats = _EpisodeStats(self.num_envs)
+        self._stats = EpisodeStats(self.num_envs)
+        self._initial_state = {role: self._initial_state_of(role) for role in ROLES}
+        self._state = {role: states.tile(self._initial_state[role], self.num_envs) for role in ROLES}
+        self._lookback = {role: None for role in ROLES}
         for arena in range(self.num_envs):
             self._start_episode(arena)
         self._needs_initial_reset = False
@@ -260,7 +267,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def _act(self, role: str, obs: np.ndarray, explore: bool):
         """Actions (as sampled), env actions (clipped, or squashed: :func:`env_actions`), logp and dist inputs
-        for one role's N arenas."""
+        for one role's N arenas; a recurrent role's state advances in ``self._state[role]``."""
         import torch
 
         n = obs.shape[0]
@@ -284,14 +291,17 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 module.eval()                              # (scripted modules are no torch modules)
             batch_obs = torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))
             explores = explore and player not in self.experiment.training.deterministic_modules
-            if isinstance(module, ScriptedRLModule):       # acts directly, never trained
+            if isinstance(module, ScriptedRLModule):       # acts directly, never trained, no memory
                 actions[rows] = module.act(batch_obs)
                 to_env[rows] = np.clip(actions[rows], -1.0, 1.0)
                 continue
-            if isinstance(module, LearnedPPOModule):
-                sampled, sampled_logp, inputs = module.act(batch_obs, explores)
-            else:
-                sampled, sampled_logp, inputs = act_through_rllib(module, batch_obs, explores)
+            state_in = None
+            if module.is_stateful():
+                state_in = states.map_state(torch.from_numpy, states.take(self._state[role], rows))
+            act = module.act if isinstance(module, LearnedPPOModule) else functools.partial(act_through_rllib, module)
+            sampled, sampled_logp, inputs, state_out = act(batch_obs, explores, state_in)
+            if state_out is not None:
+                states.put(self._state[role], rows, state_out)
             actions[rows] = sampled.numpy()
             to_env[rows] = env_actions(module.get_exploration_action_dist_cls(), sampled).numpy()
             if sampled_logp is not None:
@@ -320,52 +330,53 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def _rollout(self, steps: int, explore: bool) -> list[SingleAgentEpisode]:
         n = self.num_envs
-        dim = {role: self._obs[role].shape[1] for role in ROLES}
-        obs = {role: np.empty((steps + 1, n, dim[role]), np.float32) for role in ROLES}
-        actions = {role: np.empty((steps, n, ACTION_DIM), np.float32) for role in ROLES}
-        logp = {role: np.empty((steps, n), np.float32) for role in ROLES}
-        dist_inputs = {role: np.empty((steps, n, DIST_INPUTS), np.float32) for role in ROLES}
-        rewards = {role: np.empty((steps, n), np.float32) for role in ROLES}
+        fragment = Fragment(steps, n, self._obs, self._state)
         episodes: list[SingleAgentEpisode] = []
         start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
-        for role in ROLES:
-            obs[role][0] = self._obs[role]
 
         def act(role: str, role_obs: np.ndarray):
             sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
-            return to_env, (sampled, role_logp, inputs)
+            return to_env, (sampled, role_logp, inputs, states.copy_state(self._state[role]))
 
         for step in rollout(self.arenas, act, self._obs, steps):
             t, infos, terminated = step.t, step.infos, step.terminated
-            for role in ROLES:
-                actions[role][t], logp[role][t], dist_inputs[role][t] = step.extras[role]
-                rewards[role][t] = step.rewards[role]
-                obs[role][t + 1] = step.next_obs[role]      # a new episode's first obs where one ended
+            fragment.record(step)
             ended = step.ended
             self._stats.record(infos, ended, self._module_of, self._label_of)
             for arena in np.flatnonzero(ended):
                 last_obs = {role: infos[role]["final_obs"][arena].astype(np.float32) for role in ROLES}
-                episodes.extend(self._episodes(arena, int(start[arena]), t + 1, obs, actions, logp, dist_inputs,
-                                               rewards, last_obs, terminated=bool(terminated["pursuer"][arena])))
+                episodes.extend(self._episodes(arena, int(start[arena]), t + 1, fragment, last_obs,
+                                               terminated=bool(terminated["pursuer"][arena])))
                 self._start_episode(arena)
                 start[arena] = t + 1
             self._log_finished(ended)
         for arena in range(n):                           # ongoing episodes: a chunk, continued next fragment
             if start[arena] < steps:
-                episodes.extend(self._episodes(arena, int(start[arena]), steps, obs, actions, logp, dist_inputs,
-                                               rewards, None, terminated=False))
+                episodes.extend(self._episodes(arena, int(start[arena]), steps, fragment, None, terminated=False))
+                # The next chunks of this pair get a new multi-agent episode id: RLlib's learner connectors
+                # key a batch's items by (multi-agent episode, agent, module), so two chunks of one episode in
+                # one batch under the same id would merge (a recurrent module's sequences would then no
+                # longer match its states). The stock runner's chunks get unique ids from
+                # AddOneTsToEpisodesAndTruncate, which renames multi-agent episodes only.
+                pair = uuid.uuid4().hex
                 for role in ROLES:
                     self._segments[arena][role].t_started += steps - int(start[arena])
-        self._obs = {role: obs[role][steps].copy() for role in ROLES}
+                    self._segments[arena][role].pair_id = pair
+        self._obs = {role: fragment.obs[role][steps].copy() for role in ROLES}
+        self._lookback = {role: fragment.last_step(role) for role in ROLES}
         return episodes
 
-    def _episodes(self, arena, begin, end, obs, actions, logp, dist_inputs, rewards, last_obs,
-                  *, terminated: bool) -> list[SingleAgentEpisode]:
+    def _episodes(self, arena, begin, end, fragment: Fragment, last_obs, *, terminated: bool) -> list:
         """One SingleAgentEpisode per training role for fragment steps [begin, end) of ``arena``'s current
         episode (a frozen role's is not built: see ``frozen_episodes``).
 
         ``last_obs`` is the episode's final observation when it ended at ``end`` (then it is
         terminated, or else truncated by the time limit); None for a chunk that continues.
+
+        A recurrent module's chunk stores its ``STATE_OUT`` at every step. A chunk that continues an
+        episode from the previous fragment also gets that fragment's last step as a lookback of one
+        step, so that RLlib's learner connector (``AddStatesFromEpisodesToBatch``) starts its first
+        sequence from the state the module had after that step rather than the initial one.
         """
         out = []
         length = end - begin
@@ -376,25 +387,30 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             self._stats.module_steps[segment.module_id] += length
             if role in frozen:        # its modules are not in policies_to_train: the learners would drop it
                 continue
-            observations = obs[role][begin:end + 1, arena]
-            if last_obs is not None:
-                observations = np.concatenate([observations[:-1], last_obs[role][None]])
+            columns = fragment.columns(role, arena, begin, end, last_obs)
+            lookback = 0
+            if fragment.state_out[role] is not None and self.module[segment.module_id].is_stateful():
+                columns["state_out"] = states.step_items(fragment.state_out[role], begin, end, arena)
+                previous = self._lookback[role]
+                if begin == 0 and segment.t_started > 0 and previous is not None:
+                    lookback = 1
+                    columns = {key: [states.take(previous[key], arena)] + values for key, values in columns.items()}
+            extras = {Columns.ACTION_LOGP: columns["logp"], Columns.ACTION_DIST_INPUTS: columns["dist_inputs"]}
+            if "state_out" in columns:
+                extras[Columns.STATE_OUT] = columns["state_out"]
             episode = SingleAgentEpisode(
                 segment.episode_id,
-                observations=list(observations),
+                observations=columns["obs"],
                 observation_space=self.env.single_observation_space[role],
-                infos=[{}] * (length + 1),
-                actions=list(actions[role][begin:end, arena]),
+                infos=[{}] * (length + 1 + lookback),
+                actions=columns["actions"],
                 action_space=self.env.single_action_space[role],
-                rewards=list(rewards[role][begin:end, arena]),
+                rewards=columns["rewards"],
                 terminated=terminated,
                 truncated=truncated,
-                extra_model_outputs={
-                    Columns.ACTION_LOGP: list(logp[role][begin:end, arena]),
-                    Columns.ACTION_DIST_INPUTS: list(dist_inputs[role][begin:end, arena]),
-                },
+                extra_model_outputs=extras,
                 t_started=segment.t_started,
-                len_lookback_buffer=0,
+                len_lookback_buffer=lookback,
                 agent_id=role,
                 module_id=segment.module_id,
                 multi_agent_episode_id=segment.pair_id,
@@ -428,52 +444,6 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             self.metrics.log_value(NUM_EPISODES_LIFETIME, 1, reduce="lifetime_sum")
             self.metrics.log_value(EPISODE_LEN_MEAN, summary["steps"], window=window)
             self.metrics.log_value(EPISODE_RETURN_MEAN, summary["return"], window=window)
-
-
-class _EpisodeStats:
-    """Per-arena running sums for the ``pe`` episode metrics (same names as EpisodeMetricsCallback)."""
-
-    def __init__(self, n: int) -> None:
-        self.steps = np.zeros(n, np.int64)
-        self.min_distance = np.full(n, np.inf)
-        self.interventions = np.zeros(n, np.int64)
-        self.infeasible = np.zeros(n, np.int64)
-        self.n = n
-        self.terms: dict[str, dict[str, np.ndarray]] = {role: {} for role in ROLES}
-        """Per role, the running sum of each reward term the world reports."""
-        self.finished: dict[int, dict] = {}
-        self.module_steps: dict[str, int] = defaultdict(int)
-        self.kept_steps = 0
-        """Agent steps played by kept copies of stand-ins since the last count."""
-
-    def reset(self, arena: int) -> None:
-        self.steps[arena] = 0
-        self.min_distance[arena] = np.inf
-        self.interventions[arena] = self.infeasible[arena] = 0
-        for role in ROLES:
-            for sums in self.terms[role].values():
-                sums[arena] = 0.0
-
-    def record(self, infos: dict, ended: np.ndarray, module_of: dict, label_of: dict) -> None:
-        self.steps += 1
-        self.min_distance = np.minimum(self.min_distance, infos["pursuer"]["distance"])
-        for role in ROLES:
-            info = infos[role]
-            if "safety_intervened" in info:
-                self.interventions += info["safety_intervened"]
-                self.infeasible += info["safety_infeasible"]
-            sums = self.terms[role]
-            for term, values in info["reward_terms"].items():
-                if term not in sums:
-                    sums[term] = np.zeros(self.n)
-                sums[term] += values
-        outcome = infos["pursuer"]["outcome"]
-        for arena in np.flatnonzero(ended):
-            self.finished[arena] = summary_record(
-                OUTCOME_NAMES[int(outcome[arena])], int(self.steps[arena]), float(self.min_distance[arena]),
-                int(self.interventions[arena]), int(self.infeasible[arena]),
-                {role: {term: float(sums[arena]) for term, sums in self.terms[role].items()} for role in ROLES},
-                [str(module_of[role][arena]) for role in ROLES], [str(label_of[role][arena]) for role in ROLES])
 
 
 __all__ = ["BatchedSelfPlayRunner"]

@@ -65,8 +65,10 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         teacher = self._teachers.get(module_id)
         if teacher is None:
             return loss
-        obs = batch[Columns.OBS]
-        target = torch.as_tensor(teacher.act(obs.detach().cpu().numpy()), dtype=torch.float32, device=obs.device)
+        obs = batch[Columns.OBS]                    # [B, D], or [B, T, D] for a recurrent module's sequences
+        flat = obs.detach().cpu().numpy().reshape(-1, obs.shape[-1])
+        target = torch.as_tensor(teacher.act(flat), dtype=torch.float32, device=obs.device)
+        target = target.reshape(*obs.shape[:-1], target.shape[-1])
         mean = fwd_out[Columns.ACTION_DIST_INPUTS][..., : target.shape[-1]]
         if self.module[module_id].unwrapped().get_train_action_dist_cls() is SquashedDiagGaussian:
             mean = SquashedDiagGaussian.env_actions(mean)    # the raw Gaussian mean: unclipped, so never gradient-free
