@@ -116,7 +116,9 @@ class EnvConfig:
     opponent_visible_steps: int = 0
     """Full mode only: both roles observe the opponent block during the first this many steps of an
     episode only, zeros after (0 = always). The memory test world: a policy must remember where the
-    opponent was (``training.model: lstm``) to go on pursuing it; a memoryless one can only search."""
+    opponent was (``training.model: lstm``) to go on pursuing it; a memoryless one can only search.
+    With ``prep_steps`` at least as long, the pursuer cannot turn while it sees the evader, so it
+    cannot keep the bearing in its heading either (``benchmarks/memory_world.py``)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward term weights."""
 
