@@ -67,14 +67,14 @@ def memory_use(run_dir: Path, experiment: ExperimentConfig, arenas: int = 400, s
     (about 0 for a policy that cannot remember; 0.85 for an LSTM that always sees the evader)."""
     from pe_rllib.envs.rollout import rollout
     from pe_rllib.policies import load_policy, make_scripted
-    from pe_rllib.policies.acting import acting
+    from pe_rllib.policies.acting import Acting
     from pe_rllib.safety import make_batched_env
 
     world = make_batched_env(arenas, experiment)
     obs = world.reset(seed=5)
     first = obs["pursuer"]
     bearing, heading = np.arctan2(first[:, 7], first[:, 6]), np.arctan2(first[:, 3], first[:, 2])
-    act = acting(load_policy(run_dir, "pursuer"), make_scripted("random", "evader", experiment.env, seed=5))
+    act = Acting(load_policy(run_dir, "pursuer"), make_scripted("random", "evader", experiment.env, seed=5))
     for step in rollout(world, act, obs, steps):
         pass
     last = step.next_obs["pursuer"]

@@ -19,7 +19,7 @@ from pe_rllib.envs.core import CAPTURE, OUTCOME_NAMES, RUNNING
 from pe_rllib.envs.render import ArenaRenderer, Trails, save_animation
 from pe_rllib.envs.rollout import first_episodes
 from pe_rllib.envs.sensing import lidar
-from pe_rllib.policies.acting import acting
+from pe_rllib.policies.acting import Acting
 from pe_rllib.safety import make_batched_env
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
                                      interventions=marks, capture=capture))
 
     try:
-        for transition, _ in first_episodes(env, acting(pursuer, evader), obs):
+        for transition, _ in first_episodes(env, Acting(pursuer, evader), obs):
             if step % stride == 0 and not still:
                 draw(f"{title}  t = {step * config.env.dt:.1f} s")
             before = world.pose[0, :, :2].copy()

@@ -232,7 +232,7 @@ def test_a_loaded_recurrent_policy_steps_with_its_state_and_forgets_at_episode_e
     from pe_rllib.envs import BatchedPursuitEvasion
     from pe_rllib.envs.rollout import rollout
     from pe_rllib.policies import make_scripted
-    from pe_rllib.policies.acting import acting
+    from pe_rllib.policies.acting import Acting
     from pe_rllib.policies.inference import policy_from_weights
     from pe_rllib.policies.rl_module import learned_module_spec
 
@@ -245,7 +245,7 @@ def test_a_loaded_recurrent_policy_steps_with_its_state_and_forgets_at_episode_e
     assert pursuer.stateful
     with pytest.raises(ValueError, match="recurrent"):
         pursuer.act(obs["pursuer"])
-    act = acting(pursuer, make_scripted("straight_flee", "evader", experiment.env))
+    act = Acting(pursuer, make_scripted("straight_flee", "evader", experiment.env))
     ended_seen = 0
     for step in rollout(world, act, obs, 25):
         memory = act.states["pursuer"]["actor"]["h"]

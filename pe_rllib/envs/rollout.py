@@ -11,7 +11,7 @@ interventions, rendering draws frames.
 runner's sampled actions, log-probabilities and distribution inputs). It is called once per role
 and step, pursuer first. An ``act`` with memory (recurrent policies) may also have a method
 ``episodes_ended(ended [N] bool)``: the loop calls it after every step, before the next ``act``, so
-that it resets those arenas' state (:class:`pe_rllib.policies.acting.acting` does).
+that it resets those arenas' state (:class:`pe_rllib.policies.acting.Acting` does).
 
 Example:
     >>> import numpy as np

@@ -5,7 +5,7 @@ once and counts each arena's *first* episode only, so short episodes are not
 over-represented (counting whatever finishes first would bias towards captures).
 Any object with ``act(obs [B, D]) -> actions [B, 2]`` can play either role, and so can a recurrent
 policy (``stateful``, ``initial_state(batch)``, ``step(obs, state)``: see
-:class:`~pe_rllib.policies.acting.acting`), whose memory starts afresh in every episode.
+:class:`~pe_rllib.policies.acting.Acting`), whose memory starts afresh in every episode.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, CAPTURE, COLLISION, TIMEOUT
 from pe_rllib.envs.rollout import first_episodes
 from pe_rllib.envs.world import BatchedWorld
-from pe_rllib.policies.acting import acting
+from pe_rllib.policies.acting import Acting
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def play_first_episodes(make_env: Callable[[int], BatchedWorld], pursuer: Policy
     record = FirstEpisodes(outcome=np.zeros(n, dtype=np.int64), length=np.zeros(n, dtype=np.int64),
                            collided={role: np.zeros(n, dtype=bool) for role in AGENTS},
                            min_clearance=np.full(n, np.inf))
-    for step, live in first_episodes(env, acting(pursuer, evader), obs):
+    for step, live in first_episodes(env, Acting(pursuer, evader), obs):
         infos = step.infos
         for role in AGENTS:
             record.min_clearance[live] = np.minimum(record.min_clearance[live], infos[role]["clearance"][live])

@@ -9,7 +9,7 @@ import numpy as np
 from pe_rllib.policies.state import put
 
 
-class acting:  # noqa: N801 (used like the function it replaced: ``acting(pursuer, evader)``)
+class Acting:
     """``act`` for two policies: objects with ``act(obs) -> actions`` (scripted and memoryless loaded
     policies) or, with ``stateful`` set, ``initial_state(batch)`` and ``step(obs, state) -> (actions,
     state)`` (recurrent loaded policies, :class:`~pe_rllib.policies.inference.LearnedPolicy`).
@@ -40,4 +40,4 @@ class acting:  # noqa: N801 (used like the function it replaced: ``acting(pursue
             put(state, ended, self.policies[role].initial_state(int(ended.sum())))
 
 
-__all__ = ["acting"]
+__all__ = ["Acting"]

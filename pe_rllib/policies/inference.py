@@ -58,7 +58,7 @@ class LearnedPolicy:
         actions, state = policy.step(obs, state)      # every step; reset an arena's rows when its episode ends
 
     :meth:`step` also works on a memoryless policy (its state is None), so code that plays any
-    policy can use it throughout; :func:`pe_rllib.envs.rollout.acting` does, and resets the rows of
+    policy can use it throughout; :class:`pe_rllib.policies.acting.Acting` does, and resets the rows of
     arenas whose episode ended. The state is a nested dict of float32 arrays with the batch first
     (:mod:`pe_rllib.policies.state`).
 
