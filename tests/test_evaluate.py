@@ -137,3 +137,32 @@ def test_plot_draws_the_curves_a_person_looks_for(pooled_run, tmp_path):
     assert pixels((0xF9, 0xE9, 0xE9), 12) > 1000                          # pale red: a pursuer phase
     bad = cli("plot", str(pooled_run), "--out", str(tmp_path / "x.gif"))
     assert bad.returncode == 2 and "must end in .png" in bad.stderr
+
+
+def test_runs_that_differ_only_in_frame_stacking_meet_in_the_longer_stack():
+    """Cross-play of a frame-stacked run with one without: the world stacks the most frames and each policy
+    sees its own number of newest frames; any other difference in the worlds is refused."""
+
+    from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
+    from pe_rllib.envs import BatchedPursuitEvasion
+    from pe_rllib.evaluation.suite import Player, shared_world
+    from pe_rllib.policies.inference import policy_from_weights
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    def team(history: int, **env):
+        experiment = from_dict(ExperimentConfig, {"env": {"history_length": history, **env},
+                                                  "training": {"hidden_sizes": [8]}})
+        weights = learned_module_spec(experiment).build().state_dict()
+        return experiment, {role: Player(f"h{history} {role}", role, policy_from_weights(experiment, role, weights))
+                            for role in ("pursuer", "evader")}
+
+    plain, ours = team(1)
+    stacked, theirs = team(3)
+    world, (ours_there, theirs_there) = shared_world(plain, [ours, theirs], "different")
+    assert world.env == stacked.env and theirs_there == theirs
+    obs = BatchedPursuitEvasion(4, world.env).reset(seed=0)["pursuer"]
+    frame = obs.shape[1] // 3
+    np.testing.assert_array_equal(ours_there["pursuer"].policy.act(obs), ours["pursuer"].policy.act(obs[:, -frame:]))
+    _, elsewhere = team(1, arena_width=14.0)
+    with pytest.raises(ConfigError, match="different"):
+        shared_world(plain, [ours, elsewhere], "different")

@@ -156,6 +156,28 @@ def evaluate_weights(experiment: ExperimentConfig, weights: dict[str, dict],
     return figures
 
 
+def shared_world(experiment: ExperimentConfig, teams: list[dict[str, Player]], error: str
+                 ) -> tuple[ExperimentConfig, list[dict[str, Player]]]:
+    """The world in which trained ``teams`` (each ``{role: Player}`` of one run) can meet, and the teams as
+    they play there. Runs whose worlds differ only in frame stacking (``env.history_length``) meet in the
+    world with the longest stack, each policy seeing as many of the newest frames as it was trained on
+    (:class:`~pe_rllib.policies.acting.NewestFrames`); any other difference raises ``ConfigError(error)``."""
+    from dataclasses import replace
+
+    from pe_rllib.envs.sensing import observation_layout
+    from pe_rllib.policies.acting import NewestFrames
+
+    worlds = [team["pursuer"].policy.env_config for team in teams]
+    if any(replace(world, history_length=1) != replace(experiment.env, history_length=1) for world in worlds):
+        raise ConfigError(error)
+    world = max([experiment.env, *worlds], key=lambda env: env.history_length)
+    frame = observation_layout(world).frame_dim
+    teams = [{role: player if env.history_length == world.history_length else
+              Player(player.name, role, NewestFrames(player.policy, env.history_length * frame))
+              for role, player in team.items()} for team, env in zip(teams, worlds)]
+    return replace(experiment, env=world), teams
+
+
 def evaluate_run(
     path: str | Path,
     *,
@@ -170,7 +192,8 @@ def evaluate_run(
 
     ``against``: ``"scripted"`` (both trained roles against every scripted opponent, and
     against each other), ``"pool"`` (the cross-play matrix over the current roles and the
-    filled snapshot slots), or another run/checkpoint directory (its roles against ours).
+    filled snapshot slots), or another run/checkpoint directory (its roles against ours, in the
+    same world; a run with more stacked frames than the other sets the world, see :func:`shared_world`).
     """
     checkpoint = resolve_checkpoint(path)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
@@ -194,10 +217,9 @@ def evaluate_run(
         matchups = [(p, e) for p in pools["pursuer"] for e in pools["evader"]]
         cross_play = {"pursuers": [p.name for p in pools["pursuer"]], "evaders": [e.name for e in pools["evader"]]}
     else:
-        other_checkpoint = resolve_checkpoint(against)
-        theirs = trained_players(other_checkpoint, label=f"{Path(against).name}")
-        if theirs["pursuer"].policy.env_config != experiment.env:
-            raise ConfigError(f"{against}: trained in a different world than {path}")
+        theirs = trained_players(resolve_checkpoint(against), label=f"{Path(against).name}")
+        experiment, (ours, theirs) = shared_world(experiment, [ours, theirs], f"{against}: trained in a different "
+                                                  f"world than {path}")
         matchups = [(ours["pursuer"], ours["evader"]), (ours["pursuer"], theirs["evader"]),
                     (theirs["pursuer"], ours["evader"])]
     result = RunEvaluation(checkpoint=str(checkpoint), world=to_dict(experiment.env),

@@ -40,4 +40,24 @@ class Acting:
             put(state, ended, self.policies[role].initial_state(int(ended.sum())))
 
 
-__all__ = ["Acting"]
+class NewestFrames:
+    """``policy``, trained on ``width`` observation values (its own frame stack), playing in a world that
+    stacks more frames: it sees the newest ``width`` values (frames are stacked oldest first), so a run
+    with frame stacking can play a run without it (``pe-rllib evaluate RUN --against OTHER``)."""
+
+    def __init__(self, policy, width: int) -> None:
+        self.policy = policy
+        self.width = width
+        self.stateful = getattr(policy, "stateful", False)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.act(obs[..., -self.width:])
+
+    def initial_state(self, batch: int):
+        return self.policy.initial_state(batch)
+
+    def step(self, obs: np.ndarray, state):
+        return self.policy.step(obs[..., -self.width:], state)
+
+
+__all__ = ["Acting", "NewestFrames"]
