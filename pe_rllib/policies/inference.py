@@ -110,14 +110,11 @@ class LearnedPolicy:
             raise ValueError(f"observation: expected dimension {self._dim} for {self.role}, got {batch.shape[-1]}")
         if self.stateful and state is None:
             raise ValueError(f"state: the {self.role} policy is recurrent; start from initial_state({len(batch)})")
-        from pe_rllib.policies.rl_module import env_actions
+        from pe_rllib.policies.rl_module import env_actions, forward_step
 
         with torch.no_grad(), torch_threads(INFERENCE_THREADS):
-            inputs = {"obs": torch.from_numpy(batch)}
-            if self.stateful:
-                inputs = {"obs": inputs["obs"][:, None], "state_in": states.map_state(torch.from_numpy, state)}
-            out = self.module.forward_inference(inputs)
-            dist_inputs = out["action_dist_inputs"][:, 0] if self.stateful else out["action_dist_inputs"]
+            dist_inputs, state_out = forward_step(self.module, torch.from_numpy(batch), False,
+                                                  states.map_state(torch.from_numpy, state))
             if self.deterministic:
                 actions = self._dist_cls.from_logits(dist_inputs).to_deterministic().sample()
             else:
@@ -125,8 +122,7 @@ class LearnedPolicy:
                 noise = torch.randn(mean.shape, generator=self._generator)
                 actions = mean + noise * log_std.exp()
             actions = env_actions(self._dist_cls, actions).numpy().astype(np.float32)
-        next_state = states.to_numpy(out["state_out"]) if self.stateful else None
-        return (actions[0] if single else actions), next_state
+        return (actions[0] if single else actions), states.to_numpy(state_out)
 
 
 def load_module_weights(checkpoint: Path, module_id: str) -> dict:

@@ -235,26 +235,29 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         return layers
 
 
+def forward_step(module: RLModule, obs: torch.Tensor, explore: bool, state=None):
+    """``(dist_inputs [B, 2A], state_out or None)``: one step of ``module``'s ``forward_exploration`` (or
+    ``forward_inference``) on observations ``[B, D]``, as RLlib's env runner calls it.
+
+    A recurrent module also takes ``state``, its ``STATE_IN`` for this step (a tree of batch-first tensors,
+    ``[B, 1, H]`` per leaf, as :func:`pe_rllib.policies.state.tile` lays out ``get_initial_state()``), and
+    returns its ``STATE_OUT``; its observations get the time axis of length 1 RLlib's env runner adds."""
+    forward = module.forward_exploration if explore else module.forward_inference
+    if state is None:
+        return forward({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS], None
+    out = forward({Columns.OBS: obs[:, None], Columns.STATE_IN: state})
+    return out[Columns.ACTION_DIST_INPUTS][:, 0], out[Columns.STATE_OUT]
+
+
 def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool, state=None):
     """``(actions, logp or None, dist_inputs, state_out or None)`` as RLlib's env runner acts with ``module``
     (not a scripted one); ``actions`` as sampled (see :func:`env_actions` for what the env receives).
 
-    The module's ``forward_exploration`` or ``forward_inference``, then its action distribution:
-    sampled when exploring, its deterministic form otherwise. A recurrent module also takes ``state``,
-    its ``STATE_IN`` for this step (a tree of batch-first tensors, ``[B, 1, H]`` per leaf, as
-    :func:`pe_rllib.policies.state.tile` lays out ``get_initial_state()``), and returns its
-    ``STATE_OUT``; its observations get the time axis of length 1 RLlib's env runner adds.
+    :func:`forward_step` (with ``state`` for a recurrent module), then the module's action distribution:
+    sampled when exploring, its deterministic form otherwise.
     """
     with torch.no_grad():
-        if state is None:
-            batch = {Columns.OBS: obs}
-        else:
-            batch = {Columns.OBS: obs[:, None], Columns.STATE_IN: state}
-        out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
-        inputs = out[Columns.ACTION_DIST_INPUTS]
-        state_out = out.get(Columns.STATE_OUT) if state is not None else None
-        if state is not None:
-            inputs = inputs[:, 0]
+        inputs, state_out = forward_step(module, obs, explore, state)
         dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
         dist = dist_cls.from_logits(inputs)
         if not explore:

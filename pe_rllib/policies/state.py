@@ -37,13 +37,14 @@ def map_state(function: Callable, *states: State) -> State:
     return function(*states)
 
 
+def _numpy(leaf) -> np.ndarray:
+    """A leaf as a numpy array (a torch tensor detached and moved to the CPU)."""
+    return leaf.detach().cpu().numpy() if hasattr(leaf, "detach") else np.asarray(leaf)
+
+
 def to_numpy(state: State) -> State:
     """Leaves as float32 numpy arrays (torch tensors are detached and moved to the CPU)."""
-    def convert(leaf):
-        if hasattr(leaf, "detach"):
-            leaf = leaf.detach().cpu().numpy()
-        return np.asarray(leaf, dtype=np.float32)
-    return map_state(convert, state)
+    return map_state(lambda leaf: _numpy(leaf).astype(np.float32, copy=False), state)
 
 
 def tile(one: State, batch: int) -> State:
@@ -57,28 +58,19 @@ def take(state: State, rows) -> State:
 
 
 def put(state: State, rows, values: State) -> None:
-    """Write ``values`` (numpy or torch leaves) into ``rows`` of every leaf of ``state``, in place."""
+    """Write ``values`` (numpy or torch leaves, broadcast to the rows) into ``rows`` of every leaf of
+    ``state``, in place."""
     if state is None:
         return
 
     def write(leaf, value):
-        leaf[rows] = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+        leaf[rows] = _numpy(value)
     map_state(write, state, values)
 
 
 def reset_rows(state: State, initial: State, rows) -> None:
     """Set ``rows`` of ``state`` back to the single state ``initial`` (a new episode starts there), in place."""
-    if state is None:
-        return
-
-    def reset(leaf, one):
-        leaf[rows] = np.asarray(one.detach().cpu().numpy() if hasattr(one, "detach") else one)
-    map_state(reset, state, initial)
-
-
-def copy_state(state: State) -> State:
-    """A deep copy (numpy leaves)."""
-    return map_state(lambda leaf: np.array(leaf, copy=True), state)
+    put(state, rows, initial)
 
 
 def step_items(states: State, begin: int, end: int, column: int) -> list:
@@ -89,4 +81,4 @@ def step_items(states: State, begin: int, end: int, column: int) -> list:
     return [map_state(lambda leaf, t=t: leaf[t, column], states) for t in range(begin, end)]
 
 
-__all__ = ["State", "copy_state", "map_state", "put", "reset_rows", "step_items", "take", "tile", "to_numpy"]
+__all__ = ["State", "map_state", "put", "reset_rows", "step_items", "take", "tile", "to_numpy"]

@@ -336,7 +336,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
         def act(role: str, role_obs: np.ndarray):
             sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
-            return to_env, (sampled, role_logp, inputs, states.copy_state(self._state[role]))
+            # The live state, not a copy: the step is recorded (fragment.record copies it) before any reset.
+            return to_env, (sampled, role_logp, inputs, self._state[role])
 
         for step in rollout(self.arenas, act, self._obs, steps):
             t, infos, terminated = step.t, step.infos, step.terminated
