@@ -37,6 +37,26 @@ def test_recurrent_models_are_rllibs_encoders_with_the_configured_cell(model, ke
     assert not learned_module_spec(recurrent("mlp")).build().is_stateful()
 
 
+def test_a_shared_encoder_is_one_recurrent_layer_that_training_moves(embedded_ray):
+    """``training.shared_encoder``: one LSTM (one state, its forget gates at the configured bias) feeds the policy
+    and the value heads, and an iteration of training on the batched sampler moves it."""
+    from pe_rllib.training.algorithm import build_algorithm_config
+
+    experiment = recurrent("lstm", shared_encoder=True, lstm_forget_bias=3.0)
+    algo = build_algorithm_config(experiment).build_algo()
+    try:
+        module = algo.get_module("evader")                      # the role the first (cold-start) iteration trains
+        assert set(module.get_initial_state()) == {"h", "c"}
+        lstm = module.encoder.encoder.lstm
+        assert torch.all(lstm.bias_ih_l0[CELL:2 * CELL] == 3.0)
+        before = {name: p.detach().clone() for name, p in lstm.named_parameters()}
+        algo.train()
+        after = dict(algo.get_module("evader").encoder.encoder.lstm.named_parameters())
+        assert all(not torch.equal(before[name], after[name]) for name in before)
+    finally:
+        algo.stop()
+
+
 @pytest.mark.parametrize("section, values, message", [
     ("training", {"model": "transformer"}, "training.model: must be one of mlp, lstm, gru, got 'transformer'"),
     ("training", {"model": "lstm", "cell_size": 0}, "training.cell_size: must be an integer in [1, 4096], got 0"),

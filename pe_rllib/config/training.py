@@ -68,6 +68,11 @@ class TrainingConfig:
     lstm_forget_bias: float = 1.0
     """The initial bias of an LSTM's forget gates (``sigmoid(1)`` = 0.73: a fresh cell keeps most of its
     memory from step to step; torch's default, about 0, halves it every step)."""
+    shared_encoder: bool = False
+    """One encoder (for a recurrent model: one recurrent layer and one state) feeding both the policy and
+    the value heads, instead of one each (RLlib's ``vf_share_layers``). The value loss then trains the
+    encoder too: what the critic needs to remember (where the opponent was) is learned by regression,
+    not from the policy gradient alone, and a recurrent model steps one recurrent layer instead of two."""
     action_distribution: str = "gaussian"
     """How the policy head's outputs become actions. "gaussian": RLlib's diagonal Gaussian, the env
     clipping its samples to [-1, 1]. "squashed": the same Gaussian over pre-squash actions, the env

@@ -33,14 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 def model_config(training: TrainingConfig) -> dict:
-    """RLlib's default-model settings for the learned roles (separate policy and value networks), plus the
+    """RLlib's default-model settings for the learned roles (separate policy and value networks unless
+    ``training.shared_encoder``), plus the
     action distribution (``training.action_distribution``, read by :class:`LearnedPPOModule`) and the
     recurrent layer's type (``recurrent_layer``, read by :class:`RecurrentPPOCatalog`).
 
     A recurrent ``training.model`` is RLlib's own recurrent encoder (``use_lstm``): the MLP of
     ``hidden_sizes`` as its tokenizer, then one LSTM or GRU layer of ``cell_size`` units."""
     return {"fcnet_hiddens": list(training.hidden_sizes), "fcnet_activation": training.activation,
-            "vf_share_layers": False, "action_distribution": training.action_distribution,
+            "vf_share_layers": training.shared_encoder, "action_distribution": training.action_distribution,
             "use_lstm": training.recurrent, "lstm_cell_size": training.cell_size,
             "max_seq_len": training.max_seq_len, "recurrent_layer": training.model,
             "lstm_forget_bias": training.lstm_forget_bias if training.model == "lstm" else None}
@@ -147,7 +148,7 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         super().setup()
         forget_bias = (self.model_config or {}).get("lstm_forget_bias")
         if forget_bias is not None:
-            for part in ("actor_encoder", "critic_encoder"):
+            for part in ("actor_encoder", "critic_encoder", "encoder"):     # separate, or shared
                 init_forget_gate(getattr(getattr(self.encoder, part, None), "lstm", None), forget_bias)
 
     def get_exploration_action_dist_cls(self):
