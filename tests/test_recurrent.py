@@ -311,3 +311,34 @@ def test_a_recurrent_run_trains_resumes_and_plays_through_evaluate_exploit_and_r
     drawn = cli("render", str(run), "--out", str(picture), "--max-frames", "20")
     assert drawn.returncode == 0, drawn.stderr
     assert picture.stat().st_size > 1000
+
+
+MEMORY_ITERATIONS = 60
+
+
+@pytest.mark.slow
+def test_an_lstm_pursuer_trained_briefly_beats_an_mlp_pursuer_in_the_memory_world(tmp_path):
+    """The bundled memory world (``tune_configs/memory.yaml``: the evader seen only while the pursuer is held
+    still), 60 iterations of 2,000 steps each: the LSTM pursuer captures clearly more often than an MLP pursuer
+    trained the same way (1,000 deterministic episodes each, the difference's 95 % interval above 0.05).
+    Slow (about 2 minutes); the recurrent training path it runs is covered by the faster tests above."""
+    from pe_rllib.config import load_experiment
+    from pe_rllib.envs.core import CAPTURE
+    from pe_rllib.evaluation.exploitability import difference_interval
+    from pe_rllib.evaluation.matchups import play_first_episodes
+    from pe_rllib.policies import load_policy, make_scripted
+    from pe_rllib.safety import make_batched_env
+    from pe_rllib.training.run import train
+
+    rates = {}
+    for model in ("lstm", "mlp"):
+        experiment = load_experiment("memory", {"training.model": model, "training.stop_iterations": MEMORY_ITERATIONS,
+                                                "selfplay.cold_start_iterations": MEMORY_ITERATIONS})
+        train(experiment, output=tmp_path / model, dashboard=False)
+        evader = make_scripted("random", "evader", experiment.env, seed=123)
+        pursuer = load_policy(tmp_path / model, "pursuer")
+        record = play_first_episodes(lambda n: make_batched_env(n, experiment), pursuer, evader, 1000, seed=123)
+        rates[model] = float(np.mean(record.outcome == CAPTURE))
+    low, _ = difference_interval(rates["lstm"], 1000, rates["mlp"], 1000)
+    assert low > 0.05, rates
+
