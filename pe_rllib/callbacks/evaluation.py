@@ -65,9 +65,9 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
     ratings (:meth:`League.record_evaluation`). With exploiters, each exploiter also plays the other role's
     current policy: ``exploiter_success_<role>`` (capture / escape rate), what admits it to the pool."""
     from pe_rllib.evaluation.suite import Player, play
+    from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
-    from pe_rllib.policies.scripted import make_scripted
     from pe_rllib.selfplay.pool import CURRENT, game_score
 
     experiment = algo.experiment
@@ -78,8 +78,8 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
 
     def entry_player(entry) -> Player:
         if entry.scripted:
-            return Player(entry.id, entry.role, make_scripted(entry.scripted, entry.role, experiment.env,
-                                                              seed=settings.seed))
+            return Player(entry.id, entry.role, make_world_scripted(entry.scripted, entry.role, experiment,
+                                                                    seed=settings.seed))
         if entry.anchor:
             return Player(entry.id, entry.role, make_family(entry.role, experiment.env, entry.anchor,
                                                             params=state.league_weights[entry.id]["params"],

@@ -127,11 +127,18 @@ def write_output(path: Path, flag: str, write) -> None:
     print(f"wrote {path}")
 
 
+def scripted_anywhere() -> set[str]:
+    """Every scripted policy name of either world."""
+    from pe_rllib.config.base import scripted_catalogue
+
+    return {name for names in scripted_catalogue().values() for name in names}
+
+
 def check_player_names(args: argparse.Namespace) -> None:
-    from pe_rllib.policies import SCRIPTED, make_scripted
+    from pe_rllib.policies import make_scripted
 
     for name, role in ((args.pursuer, "pursuer"), (args.evader, "evader")):
-        if name not in SCRIPTED and not Path(name).exists():
+        if name not in scripted_anywhere() and not Path(name).exists():
             if os.sep in name or name.startswith("."):
                 raise CliError(f"--{role} {name}: no such run or checkpoint directory")
             make_scripted(name, role, ExperimentConfig().env)                  # raises the one-line error
@@ -139,9 +146,7 @@ def check_player_names(args: argparse.Namespace) -> None:
 
 def world(args: argparse.Namespace) -> ExperimentConfig:
     """--config/--set/--safety; with no --config, a trained player's own world (the first named)."""
-    from pe_rllib.policies import SCRIPTED
-
-    trained = [name for name in (args.pursuer, args.evader) if name not in SCRIPTED]
+    trained = [name for name in (args.pursuer, args.evader) if name not in scripted_anywhere()]
     if trained and args.config is None:
         from pe_rllib.rundir import resolve_checkpoint
         args.config = resolve_checkpoint(trained[0]) / EXPERIMENT_FILE
@@ -150,12 +155,16 @@ def world(args: argparse.Namespace) -> ExperimentConfig:
 
 def player(name: str, role: str, config: ExperimentConfig, seed: int):
     """A scripted policy by name, or a trained role from a run/checkpoint directory (in ``config``'s world)."""
-    from pe_rllib.policies import SCRIPTED, load_policy, make_scripted
+    from pe_rllib.config.base import scripted_catalogue
+    from pe_rllib.policies import load_policy, make_world_scripted
 
-    if name in SCRIPTED:
-        return make_scripted(name, role, config.env, seed=seed)
+    if name in {n for names in scripted_catalogue(config.world).values() for n in names}:
+        return make_world_scripted(name, role, config, seed=seed)          # a role it cannot play: one line
+    if name in scripted_anywhere():
+        raise CliError(f"--{role} {name}: not a scripted policy of the {config.world} world (its {role}s: "
+                       f"{', '.join(scripted_catalogue(config.world)[role])})")
     policy = load_policy(name, role)
-    if policy.env_config != config.env:
+    if policy.env_config != config.world_config:
         raise CliError(f"{name}: trained in a different world than --config/--set describe "
                        f"(its own: {policy.checkpoint / EXPERIMENT_FILE})")
     return policy

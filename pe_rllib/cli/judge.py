@@ -71,6 +71,11 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
                        "and one seed")
     checkpoint = resolve_checkpoint(args.run)
+    if load_experiment(checkpoint / EXPERIMENT_FILE).world == "aerial" and "search" in methods:
+        if args.method == "search":
+            raise CliError("--method search: the aerial world has no searchable controller family yet; use --method rl")
+        methods = [m for m in methods if m != "search"]
+        print("exploit: the aerial world has no searchable controller family yet: RL best responses only", flush=True)
     search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed)
     results = {}
     for role in roles:
@@ -120,7 +125,10 @@ def cmd_certify(args: argparse.Namespace) -> int:
     from pe_rllib.rundir import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(args.run)
-    tube_world(load_experiment(checkpoint / EXPERIMENT_FILE).env)          # an open world, before any work
+    experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    if experiment.world == "aerial":
+        raise CliError(f"{args.run}: certify computes the 2-D world's Hamilton-Jacobi tube; this run is aerial")
+    tube_world(experiment.env)                                             # an open world, before any work
     print(f"certify {checkpoint}: HJ tube (cached under {certify_dir(checkpoint)}), {args.episodes} starts per side",
           flush=True)
     safety = None if args.safety is None else args.safety == "on"

@@ -27,13 +27,16 @@ ARENAS = int_in(1, 65_536)
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.evaluation import evaluate
-    from pe_rllib.policies import scripted_names
+    from pe_rllib.policies import world_scripted_names
     from pe_rllib.safety import make_batched_env
 
     check_player_names(args)
     config = world(args)
+    if args.gif is not None:
+        no_renderer(config)
     if args.matrix:
-        matchups = [(p, e) for p in scripted_names("pursuer") for e in scripted_names("evader")]
+        pursuers, evaders = world_scripted_names(config, "pursuer"), world_scripted_names(config, "evader")
+        matchups = [(p, e) for p in pursuers for e in evaders]
     else:
         matchups = [(args.pursuer, args.evader)]
     # Every player is built (and so validated) before any episode runs.
@@ -42,7 +45,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     rows = []
     for pursuer, evader in matchups:
         result = evaluate(
-            config.env, players["pursuer", pursuer], players["evader", evader], args.episodes,
+            config.world_config, players["pursuer", pursuer], players["evader", evader], args.episodes,
             seed=args.seed, num_envs=args.num_envs, names=(pursuer, evader),
             make_env=lambda n: make_batched_env(n, config), progress=Progress(f"{pursuer} vs {evader}"))
         rows.append(result.to_dict())
@@ -61,6 +64,11 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def no_renderer(config) -> None:
+    if config.world == "aerial":
+        raise CliError("render: the aerial world has no renderer yet (pe-rllib evaluate and rollout play it)")
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from pe_rllib.envs.render import VIDEO_HINT, video_available
 
@@ -73,6 +81,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: writing .mp4 needs imageio-ffmpeg ({VIDEO_HINT})")
     check_player_names(args)
     config = world(args)
+    no_renderer(config)
     pursuer = player(args.pursuer, "pursuer", config, args.seed)
     evader = player(args.evader, "evader", config, args.seed + 1)
     from pe_rllib.rendering import record_episode

@@ -22,8 +22,25 @@ SCRIPTED_POLICIES: dict[str, tuple[str, ...]] = {
     "pursuer": ("pure_pursuit", "proportional_navigation", "lead_pursuit", "random"),
     "evader": ("straight_flee", "circling", "random"),
 }
-"""Names of the scripted policies per role (implemented in :mod:`pe_rllib.policies.scripted`,
+"""Names of the scripted policies per role of the 2-D world (implemented in :mod:`pe_rllib.policies.scripted`,
 which checks at import that it implements exactly these)."""
+
+AERIAL_SCRIPTED_POLICIES: dict[str, tuple[str, ...]] = {
+    "pursuer": ("pure_pursuit", "pn", "apn", "random"),
+    "evader": ("straight", "weave", "break_turn", "random"),
+}
+"""The aerial world's scripted policies per role (:mod:`pe_rllib.policies.guidance` checks it implements them)."""
+
+WORLDS: tuple[str, str] = ("planar", "aerial")
+"""The worlds an experiment can train in: the 2-D unicycle world (``env``) and the 3-D aerial one (``aerial``)."""
+
+
+def scripted_catalogue(world: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The scripted policies per role of ``world`` ("planar" or "aerial"), or of both (None: a name means the same
+    roles in either world, so sections that do not know the world validate against this union)."""
+    if world is not None:
+        return {"planar": SCRIPTED_POLICIES, "aerial": AERIAL_SCRIPTED_POLICIES}[world]
+    return {role: tuple(dict.fromkeys(SCRIPTED_POLICIES[role] + AERIAL_SCRIPTED_POLICIES[role])) for role in ROLES}
 
 
 SUCCESS_RATE: dict[str, str] = {"pursuer": "capture_rate", "evader": "escape_rate"}

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from pe_rllib.config.base import ConfigError, from_dict, set_dotted, to_dict
+from pe_rllib.config.aerial import AerialConfig
+from pe_rllib.config.base import WORLDS, ConfigError, from_dict, other_role, scripted_catalogue, set_dotted, to_dict
 from pe_rllib.config.selfplay import CurriculumConfig, HealthConfig, LeagueConfig, SelfPlayConfig
 from pe_rllib.config.training import EvaluationConfig, TrainingConfig
 from pe_rllib.config.world import EnvConfig, SafetyConfig, check_safety_compatible, env_with
@@ -19,8 +20,13 @@ from pe_rllib.config.world import EnvConfig, SafetyConfig, check_safety_compatib
 class ExperimentConfig:
     """Root of the config tree. More sections (training, self-play, league) plug in here."""
 
+    world: str = "planar"
+    """Which world the experiment plays in: "planar" (the 2-D unicycle world of ``env``) or "aerial" (the 3-D
+    drones of ``aerial``, :mod:`pe_rllib.envs.aerial`)."""
     env: EnvConfig = field(default_factory=EnvConfig)
-    """The world, shared by training, evaluation and rendering."""
+    """The 2-D world, shared by training, evaluation and rendering (``world: planar``)."""
+    aerial: AerialConfig = field(default_factory=AerialConfig)
+    """The 3-D aerial world (``world: aerial``)."""
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     """The CBF safety filter wrapped around the env."""
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
@@ -37,7 +43,12 @@ class ExperimentConfig:
     """Domination / collapse detection and rollback."""
 
     def __post_init__(self) -> None:
-        if self.safety.enabled:
+        if self.world not in WORLDS:
+            raise ConfigError(f"world: must be one of {', '.join(WORLDS)}, got {self.world!r}")
+        if self.world == "aerial":
+            self._check_aerial()
+        self._check_scripted_names()
+        if self.safety.enabled and self.world == "planar":
             check_safety_compatible(self.env, self.safety)
         if self.curriculum.enabled and self.training.sampler != "batched":
             raise ConfigError("curriculum.enabled: needs training.sampler: batched (its runners switch worlds "
@@ -61,6 +72,38 @@ class ExperimentConfig:
                     check_safety_compatible(world, self.safety)
             except ConfigError as err:
                 raise ConfigError(f"curriculum.levels[{i}]: {err}") from None
+
+
+    def _check_aerial(self) -> None:
+        """What the aerial world does not have yet, as one-line errors naming the field to change."""
+        missing = [("safety.enabled", self.safety.enabled, "set it to false: the aerial world has no safety filter "
+                    "yet (crashes end the episode and are counted)"),
+                   ("curriculum.enabled", self.curriculum.enabled, "the curriculum's levels are 2-D world fields"),
+                   ("training.sampler", self.training.sampler != "batched", "must be 'batched' (the stock RLlib "
+                    "runner steps the 2-D PettingZoo env)"),
+                   ("league.anchor_every", self.league.anchors, "searched anchors need the 2-D controller families")]
+        for name, active, why in missing:
+            if active:
+                raise ConfigError(f"{name}: not available with world: aerial ({why})")
+
+    def _check_scripted_names(self) -> None:
+        """Scripted opponents must exist in the experiment's world (the sections accept both worlds' names)."""
+        catalogue = scripted_catalogue(self.world)
+        opponent = other_role(self.selfplay.first_role)
+        if self.selfplay.cold_start_opponent not in ("untrained", *catalogue[opponent]):
+            raise ConfigError(f"selfplay.cold_start_opponent: must be 'untrained' or a scripted {opponent} of the "
+                              f"{self.world} world ({', '.join(catalogue[opponent])}), "
+                              f"got {self.selfplay.cold_start_opponent!r}")
+        known = {name for names in catalogue.values() for name in names}
+        for name in self.league.scripted_opponents:
+            if name not in known:
+                raise ConfigError(f"league.scripted_opponents: {name!r} is not a scripted policy of the {self.world} "
+                                  f"world (choose from: {', '.join(sorted(known))})")
+
+    @property
+    def world_config(self) -> EnvConfig | AerialConfig:
+        """The section of the world the experiment plays in (``env`` or ``aerial``)."""
+        return self.aerial if self.world == "aerial" else self.env
 
 
 def experiment_with(experiment: "ExperimentConfig", overrides: Mapping[str, Any]) -> "ExperimentConfig":

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from pe_rllib.config.base import ROLES, SCRIPTED_POLICIES, _at_most, _check, _positive, other_role
+from pe_rllib.config.base import ROLES, _at_most, _check, _positive, other_role, scripted_catalogue
 
 SELFPLAY_MODES = ("alternating", "simultaneous")
 
@@ -54,7 +54,7 @@ class SelfPlayConfig:
         _check(self.phase_length >= 1, "phase_length", "must be >= 1", self.phase_length)
         if self.cold_start_opponent != "untrained":
             opponent = other_role(self.first_role)
-            names = SCRIPTED_POLICIES[opponent]
+            names = scripted_catalogue()[opponent]        # the experiment checks the world's own names
             _check(self.cold_start_opponent in names, "cold_start_opponent",
                    f"must be 'untrained' or a scripted {opponent} ({', '.join(names)})",
                    self.cold_start_opponent)
@@ -96,7 +96,8 @@ class LeagueConfig:
     elo_k: float = 16.0
     """Elo K-factor per game."""
     scripted_opponents: tuple[str, ...] = ()
-    """Scripted policies (names from :data:`SCRIPTED_POLICIES`) that join the pool of every role they
+    """Scripted policies (names from the world's catalogue, :func:`~pe_rllib.config.base.scripted_catalogue`) that
+    join the pool of every role they
     can play as permanent entries: drawn by the same sampling weights as the snapshots, never
     evicted, not counted in ``pool_size``, and rated like them (fixed anchors of the Elo scale).
     Training against them keeps a role robust to simple strategies self-play may never show it,
@@ -166,7 +167,7 @@ class LeagueConfig:
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
                "must be an integer in [2, 256]", self.pool_size)
-        known = sorted({name for names in SCRIPTED_POLICIES.values() for name in names})
+        known = sorted({name for names in scripted_catalogue().values() for name in names})
         for name in self.scripted_opponents:
             _check(name in known, "scripted_opponents", f"unknown scripted policy (choose from: {', '.join(known)})",
                    name)
@@ -191,7 +192,8 @@ class LeagueConfig:
 
     def scripted_entries(self) -> list[tuple[str, str]]:
         """``(role, name)`` for every scripted opponent and every role it can play (``random``: both)."""
-        return [(role, name) for role in ROLES for name in self.scripted_opponents if name in SCRIPTED_POLICIES[role]]
+        catalogue = scripted_catalogue()
+        return [(role, name) for role in ROLES for name in self.scripted_opponents if name in catalogue[role]]
 
 
 CURRICULUM_FIELDS = ("min_init_distance", "max_init_distance", "n_obstacles", "p_full_obs", "evader_v_max",

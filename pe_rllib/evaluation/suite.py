@@ -70,9 +70,10 @@ def trained_players(checkpoint: Path, label: str = "trained") -> dict[str, Playe
 
 
 def scripted_players(experiment: ExperimentConfig, role: str, seed: int) -> list[Player]:
-    from pe_rllib.policies import make_scripted, scripted_names
+    from pe_rllib.policies import make_world_scripted, world_scripted_names
 
-    return [Player(name, role, make_scripted(name, role, experiment.env, seed=seed)) for name in scripted_names(role)]
+    return [Player(name, role, make_world_scripted(name, role, experiment, seed=seed))
+            for name in world_scripted_names(experiment, role)]
 
 
 def scripted_matchups(experiment: ExperimentConfig, trained: dict[str, Player], seed: int
@@ -89,7 +90,7 @@ def play(experiment: ExperimentConfig, matchups: list[tuple[Player, Player]], ep
     """Every matchup in ``experiment``'s world (safety as configured), the same seeds for every row."""
     from pe_rllib.safety import make_batched_env
 
-    return [evaluate(experiment.env, pursuer.policy, evader.policy, episodes, seed=seed, num_envs=num_envs,
+    return [evaluate(experiment.world_config, pursuer.policy, evader.policy, episodes, seed=seed, num_envs=num_envs,
                      names=(pursuer.name, evader.name), make_env=lambda n: make_batched_env(n, experiment),
                      progress=progress(f"{pursuer.name} vs {evader.name}") if progress else None)
             for pursuer, evader in matchups]
@@ -168,6 +169,10 @@ def shared_world(experiment: ExperimentConfig, teams: list[dict[str, Player]], e
     from pe_rllib.policies.acting import NewestFrames
 
     worlds = [team["pursuer"].policy.env_config for team in teams]
+    if experiment.world == "aerial":                 # no frame stacking there: the worlds must be the same
+        if any(world != experiment.aerial for world in worlds):
+            raise ConfigError(error)
+        return experiment, teams
     if any(replace(world, history_length=1) != replace(experiment.env, history_length=1) for world in worlds):
         raise ConfigError(error)
     world = max([experiment.env, *worlds], key=lambda env: env.history_length)
@@ -222,7 +227,7 @@ def evaluate_run(
                                                   f"world than {path}")
         matchups = [(ours["pursuer"], ours["evader"]), (ours["pursuer"], theirs["evader"]),
                     (theirs["pursuer"], ours["evader"])]
-    result = RunEvaluation(checkpoint=str(checkpoint), world=to_dict(experiment.env),
+    result = RunEvaluation(checkpoint=str(checkpoint), world=to_dict(experiment.world_config),
                            safety=experiment.safety.enabled, episodes=episodes, seed=seed)
     result.rows = play(experiment, matchups, episodes, seed=seed, num_envs=num_envs, progress=progress)
     if cross_play is not None:

@@ -1,5 +1,6 @@
-"""Policies behind one ``act(obs [B, D]) -> actions [B, 2]`` interface: scripted opponents and trained roles."""
+"""Policies behind one ``act(obs [B, D]) -> actions [B, A]`` interface: scripted opponents and trained roles."""
 
+from pe_rllib.policies.catalogue import make_world_scripted, world_scripted_names
 from pe_rllib.policies.scripted import SCRIPTED, ScriptedPolicy, make_scripted, scripted_names
 
 
@@ -10,4 +11,5 @@ def load_policy(path, role, **kwargs):
     return _load(path, role, **kwargs)
 
 
-__all__ = ["SCRIPTED", "ScriptedPolicy", "make_scripted", "scripted_names", "load_policy"]
+__all__ = ["SCRIPTED", "ScriptedPolicy", "make_scripted", "make_world_scripted", "scripted_names", "load_policy",
+           "world_scripted_names"]

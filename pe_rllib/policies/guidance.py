@@ -15,7 +15,8 @@ Pursuers:
 Evaders: ``straight`` (level at top speed along the current heading), ``weave`` (plus a sinusoidal lateral
 acceleration), ``break_turn`` (flee along the line of sight until the pursuer closes within
 ``break_distance``, then turn hard across it), ``random`` (a random direction held for a second).
-Every controller blends in a push away from the airspace's faces within ``margin`` metres.
+Every controller blends in a push away from the airspace's faces within ``margin`` metres and from the observed
+cylinders within ``obstacle_margin`` metres of their surface.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import numpy as np
 
 from pe_rllib.config import ROLES, ConfigError
 from pe_rllib.config.aerial import AerialConfig
-from pe_rllib.envs.aerial.sensing import layout
+from pe_rllib.config.base import AERIAL_SCRIPTED_POLICIES
+from pe_rllib.envs.aerial.sensing import OBSTACLE_SCALE, layout
 
-PURSUERS = ("pure_pursuit", "pn", "apn")
-EVADERS = ("straight", "weave", "break_turn", "random")
+PURSUERS = AERIAL_SCRIPTED_POLICIES["pursuer"]
+EVADERS = AERIAL_SCRIPTED_POLICIES["evader"]
 
 
 class Guidance:
@@ -36,10 +38,11 @@ class Guidance:
     name = "guidance"
     roles: tuple[str, ...] = ROLES
 
-    def __init__(self, config: AerialConfig, role: str, *, margin: float = 40.0, seed: int | None = None) -> None:
+    def __init__(self, config: AerialConfig, role: str, *, margin: float = 40.0, obstacle_margin: float = 25.0,
+                 seed: int | None = None) -> None:
         if role not in self.roles:
             raise ConfigError(f"policy {self.name!r} cannot play {role!r} (roles: {', '.join(self.roles)})")
-        self.config, self.role, self.margin = config, role, margin
+        self.config, self.role, self.margin, self.obstacle_margin = config, role, margin, obstacle_margin
         self.slices = layout(config)
         self.v_max, self.a_max = config.v_max(role), config.a_max(role)
         self.v_ref = config.pursuer_v_max + config.evader_v_max
@@ -90,7 +93,19 @@ class Guidance:
             near_low = np.clip(1.0 - (position[:, axis] - low) / self.margin, 0.0, 1.0)
             near_high = np.clip(1.0 - (high - position[:, axis]) / self.margin, 0.0, 1.0)
             push += ((near_low - near_high) * 2.0 * self.a_max)[:, None] * direction
-        return push
+        return push + self._obstacle_push(obs)
+
+    def _obstacle_push(self, obs: np.ndarray) -> np.ndarray:
+        """A horizontal push (line-of-sight frame) of up to ``2 a_max`` away from each observed cylinder whose
+        surface is closer than ``obstacle_margin``."""
+        k = self.config.n_obstacle_obs
+        if not k:
+            return 0.0
+        block = obs[:, self.slices["obstacles"]].reshape(len(obs), k, 5)
+        offset, gap, valid = block[..., 0:3] * OBSTACLE_SCALE, block[..., 3] * OBSTACLE_SCALE, block[..., 4] > 0.5
+        strength = np.clip(1.0 - gap / self.obstacle_margin, 0.0, 1.0) * valid
+        away = -offset / np.maximum(np.linalg.norm(offset, axis=-1, keepdims=True), 1e-9)
+        return (2.0 * self.a_max * strength[..., None] * away).sum(axis=1)
 
     def level(self, obs: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """``vector`` (line-of-sight frame) with its vertical part removed."""
@@ -185,7 +200,7 @@ class BreakTurn(Guidance):
 
 
 class RandomManoeuvre(Guidance):
-    name, roles = "random", ("evader", "pursuer")
+    name, roles = "random", ("pursuer", "evader")
 
     def __init__(self, config, role, *, hold: float = 1.0, **kwargs) -> None:
         super().__init__(config, role, **kwargs)
@@ -202,6 +217,11 @@ class RandomManoeuvre(Guidance):
 
 GUIDANCE = {cls.name: cls for cls in (PurePursuit, ProportionalNavigation, AugmentedProportionalNavigation, Straight,
                                       Weave, BreakTurn, RandomManoeuvre)}
+
+
+_IMPLEMENTED = {role: tuple(name for name, cls in GUIDANCE.items() if role in cls.roles) for role in ROLES}
+if _IMPLEMENTED != AERIAL_SCRIPTED_POLICIES:   # the config validates names against its catalogue
+    raise ImportError(f"guidance laws {_IMPLEMENTED} disagree with config.AERIAL_SCRIPTED_POLICIES")
 
 
 def make_guidance(name: str, role: str, config: AerialConfig, seed: int | None = None, **kwargs) -> Guidance:

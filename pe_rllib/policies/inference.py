@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, load_experiment
+from pe_rllib.config.aerial import AerialConfig
 from pe_rllib.policies import state as states
 from pe_rllib.rundir import EXPERIMENT_FILE, POLICIES, RunDirectoryError, resolve_checkpoint
 
@@ -64,7 +65,8 @@ class LearnedPolicy:
 
     Attributes:
         role: "pursuer" or "evader".
-        env_config: the :class:`EnvConfig` it was trained with
+        env_config: the world section it was trained with (:class:`EnvConfig`, or :class:`AerialConfig` for
+            the aerial world)
             (``parallel_env(**to_dict(policy.env_config))`` rebuilds its world).
         experiment: the whole experiment config of the run.
         checkpoint: the checkpoint directory it was loaded from.
@@ -78,7 +80,7 @@ class LearnedPolicy:
         self.module = module
         self.role = role
         self.experiment = experiment
-        self.env_config: EnvConfig = experiment.env
+        self.env_config: EnvConfig | AerialConfig = experiment.world_config
         self.checkpoint = checkpoint
         self.deterministic = deterministic
         self.stateful = bool(module.is_stateful())

@@ -25,9 +25,9 @@ from ray.rllib.core.models.configs import RecurrentEncoderConfig
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from pe_rllib.config import ExperimentConfig, TrainingConfig, from_dict, to_dict
-from pe_rllib.envs.parallel import action_space, observation_space
+from pe_rllib.envs.worlds import world_spaces
+from pe_rllib.policies.catalogue import make_world_scripted
 from pe_rllib.policies.families import make_family
-from pe_rllib.policies.scripted import make_scripted
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,9 @@ def env_actions(dist_cls: type, actions: torch.Tensor) -> torch.Tensor:
 
 def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
     """The PPO module every learned role (and its snapshots) uses in ``experiment``'s world."""
-    return RLModuleSpec(module_class=LearnedPPOModule, observation_space=observation_space(experiment.env),
-                        action_space=action_space(), model_config=model_config(experiment.training),
+    obs_space, act_space = world_spaces(experiment)
+    return RLModuleSpec(module_class=LearnedPPOModule, observation_space=obs_space, action_space=act_space,
+                        model_config=model_config(experiment.training),
                         catalog_class=RecurrentPPOCatalog)
 
 
@@ -269,8 +270,8 @@ def act_through_rllib(module: RLModule, obs: torch.Tensor, explore: bool, state=
 
 def scripted_module_spec(experiment: ExperimentConfig, name: str, role: str) -> RLModuleSpec:
     """A scripted policy playing ``role`` as an RLlib module (e.g. the cold-start opponent)."""
-    return RLModuleSpec(module_class=ScriptedRLModule, observation_space=observation_space(experiment.env),
-                        action_space=action_space(),
+    obs_space, act_space = world_spaces(experiment)
+    return RLModuleSpec(module_class=ScriptedRLModule, observation_space=obs_space, action_space=act_space,
                         model_config={"policy": name, "role": role, "experiment": to_dict(experiment),
                                       "seed": experiment.training.seed})
 
@@ -281,7 +282,7 @@ class ScriptedRLModule(RLModule):
     def setup(self) -> None:
         config = self.model_config
         experiment = from_dict(ExperimentConfig, config["experiment"])
-        self.policy = make_scripted(config["policy"], config["role"], experiment.env, seed=config.get("seed", 0))
+        self.policy = make_world_scripted(config["policy"], config["role"], experiment, seed=config.get("seed", 0))
 
     def act(self, obs) -> np.ndarray:
         """The scripted policy's actions (float32) for a batch of observations (numpy or torch)."""
@@ -303,8 +304,8 @@ class ScriptedRLModule(RLModule):
 
 def anchor_module_spec(experiment: ExperimentConfig, role: str) -> RLModuleSpec:
     """A searched anchor playing ``role``: the role's default controller family, parameters set as its state."""
-    return RLModuleSpec(module_class=SearchedRLModule, observation_space=observation_space(experiment.env),
-                        action_space=action_space(),
+    obs_space, act_space = world_spaces(experiment)
+    return RLModuleSpec(module_class=SearchedRLModule, observation_space=obs_space, action_space=act_space,
                         model_config={"role": role, "experiment": to_dict(experiment),
                                       "seed": experiment.training.seed})
 

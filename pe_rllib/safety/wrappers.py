@@ -22,6 +22,7 @@ from pe_rllib.envs import core
 from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.envs.core import AGENTS, WorldState
 from pe_rllib.envs.parallel import PursuitEvasionEnv
+from pe_rllib.envs.worlds import make_world
 from pe_rllib.safety.filter import SafetyFilter
 
 INFO_KEYS = ("intervened", "correction", "slack", "min_barrier", "status", "infeasible")
@@ -134,12 +135,19 @@ class SafetyFilterWrapper(BaseParallelWrapper):
 
 
 def make_batched_env(num_envs: int, config: ExperimentConfig, **kwargs: Any):
-    """The batched env an experiment config describes: safety-filtered when ``safety.enabled``."""
-    env = BatchedPursuitEvasion(num_envs, config.env, **kwargs)
+    """The batched env an experiment config describes (either world): safety-filtered when ``safety.enabled``
+    (the planar world only; the config refuses the filter for the aerial one)."""
+    env = make_world(num_envs, config, **kwargs)
     return SafeBatchedEnv(env, config.safety) if config.safety.enabled else env
 
 
 def make_parallel_env(config: ExperimentConfig, render_mode: str | None = None):
-    """The PettingZoo env an experiment config describes: safety-filtered when ``safety.enabled``."""
+    """The PettingZoo env an experiment config describes: safety-filtered when ``safety.enabled`` (planar world)."""
+    if config.world == "aerial":
+        from pe_rllib.envs.aerial_v0 import AerialPursuitEvasionEnv
+
+        if render_mode is not None:
+            raise ValueError("render_mode: the aerial world has no renderer yet")
+        return AerialPursuitEvasionEnv(config.aerial)
     env = PursuitEvasionEnv(config.env, render_mode=render_mode)
     return SafetyFilterWrapper(env, config.safety) if config.safety.enabled else env

@@ -89,7 +89,7 @@ from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies import state as states
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
-from pe_rllib.training.fragments import ACTION_DIM, DIST_INPUTS, EpisodeStats, Fragment
+from pe_rllib.training.fragments import EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             # be empty or noisy. So the first episodes' clocks are staggered over
             # [0, max_steps); the observation carries the elapsed time, so these are ordinary
             # states. Later episodes start at 0.
-            self._obs = self.arenas.set_elapsed((np.arange(self.num_envs) * self.experiment.env.max_steps)
+            self._obs = self.arenas.set_elapsed((np.arange(self.num_envs) * self.arenas.config.max_steps)
                                                 // self.num_envs)
         self._segments = [None] * self.num_envs
         self._module_of = {role: np.empty(self.num_envs, dtype=object) for role in ROLES}
@@ -272,10 +272,11 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
         n = obs.shape[0]
         players = self._player_of[role]
-        actions = np.empty((n, ACTION_DIM), np.float32)
-        to_env = np.empty((n, ACTION_DIM), np.float32)
+        action_dim = self.arenas.action_space(role).shape[0]
+        actions = np.empty((n, action_dim), np.float32)
+        to_env = np.empty((n, action_dim), np.float32)
         logp = np.zeros(n, np.float32)
-        dist_inputs = np.zeros((n, DIST_INPUTS), np.float32)
+        dist_inputs = np.zeros((n, 2 * action_dim), np.float32)
         distinct = set(players)
         mapping = self.config.policy_mapping_fn
         if self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ()):
@@ -330,7 +331,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def _rollout(self, steps: int, explore: bool) -> list[SingleAgentEpisode]:
         n = self.num_envs
-        fragment = Fragment(steps, n, self._obs, self._state)
+        fragment = Fragment(steps, n, self._obs, self._state, self.arenas.action_space("pursuer").shape[0])
         episodes: list[SingleAgentEpisode] = []
         start = np.zeros(n, np.int64)                    # fragment step at which each arena's segment began
 

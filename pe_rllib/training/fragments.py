@@ -12,20 +12,16 @@ from pe_rllib.config import ROLES
 from pe_rllib.envs.core import OUTCOME_NAMES
 from pe_rllib.policies import state as states
 
-ACTION_DIM = 2
-"""``(a_speed, a_turn)`` per robot."""
-DIST_INPUTS = 2 * ACTION_DIM
-"""A diagonal Gaussian's inputs per step: the action means and log-stds."""
-
 
 class Fragment:
     """One rollout fragment's ``[T, N, ...]`` arrays per role, filled step by step from the transitions."""
 
-    def __init__(self, steps: int, n: int, obs: dict, state: dict) -> None:
+    def __init__(self, steps: int, n: int, obs: dict, state: dict, action_dim: int) -> None:
         self.obs = {role: np.empty((steps + 1, n, obs[role].shape[1]), np.float32) for role in ROLES}
-        self.actions = {role: np.empty((steps, n, ACTION_DIM), np.float32) for role in ROLES}
+        self.actions = {role: np.empty((steps, n, action_dim), np.float32) for role in ROLES}
         self.logp = {role: np.empty((steps, n), np.float32) for role in ROLES}
-        self.dist_inputs = {role: np.empty((steps, n, DIST_INPUTS), np.float32) for role in ROLES}
+        # A diagonal Gaussian's inputs per step: the action means and log-stds.
+        self.dist_inputs = {role: np.empty((steps, n, 2 * action_dim), np.float32) for role in ROLES}
         self.rewards = {role: np.empty((steps, n), np.float32) for role in ROLES}
         self.state_out = {role: states.map_state(lambda leaf: np.empty((steps, *leaf.shape), np.float32), state[role])
                           for role in ROLES}
@@ -107,4 +103,4 @@ class EpisodeStats:
                 [str(module_of[role][arena]) for role in ROLES], [str(label_of[role][arena]) for role in ROLES])
 
 
-__all__ = ["ACTION_DIM", "DIST_INPUTS", "EpisodeStats", "Fragment"]
+__all__ = ["EpisodeStats", "Fragment"]
