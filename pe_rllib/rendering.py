@@ -4,7 +4,7 @@ What is drawn (:class:`~pe_rllib.envs.render.ArenaRenderer`): the arena and obst
 both trajectories, each robot's heading and the pursuer's capture radius, the capture
 point when the episode ends in a capture, an orange cross wherever the safety filter
 changed a robot's action, and in partial-observation worlds each robot's field of view
-and LiDAR rays.
+and LiDAR rays. The aerial world's episodes are drawn by :mod:`pe_rllib.envs.aerial.render`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
     ``.gif``/``.mp4``: the episode, subsampled to at most ``max_frames`` frames; ``.png``:
     the last frame (the whole trajectory). The last frame names the outcome.
     """
+    if config.world == "aerial":
+        return record_aerial_episode(config, pursuer, evader, path, seed=seed, max_frames=max_frames, title=title)
     env = make_batched_env(1, config, autoreset=False)
     renderer = ArenaRenderer(config.env, size_px=size_px)
     stride = max(1, int(np.ceil(config.env.max_steps / max_frames)))
@@ -70,3 +72,34 @@ def record_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, 
         renderer.close()
     logger.info("recorded %d frames (%s) to %s", len(frames), OUTCOME_NAMES[outcome], path)
     return save_animation(frames, path, fps=max(1, int(round(1 / (config.env.dt * stride)))))
+
+
+def record_aerial_episode(config: ExperimentConfig, pursuer, evader, path: str | Path, *, seed: int = 0,
+                          max_frames: int = 100, title: str = "") -> Path:
+    """:func:`record_episode` for the aerial world (:func:`~pe_rllib.envs.aerial.render.draw_episode`: 3-D view,
+    top and side projections, the pursuer's radar track with its uncertainty)."""
+    from pe_rllib.envs.aerial.render import AerialTrace, draw_episode
+
+    cfg = config.aerial
+    env = make_batched_env(1, config, autoreset=False)
+    obs = env.reset(seed=seed)
+    trace, tracked = AerialTrace(), cfg.observation == "tracked"
+    trace.record(env.world_state(), tracked)
+    outcome = RUNNING
+    for transition, _ in first_episodes(env, Acting(pursuer, evader), obs):
+        trace.record(env.world_state(), tracked)
+        outcome = int(transition.infos["pursuer"]["outcome"][0])
+        miss = float(transition.infos["pursuer"]["miss_distance"][0])
+    steps = len(trace.positions) - 1
+    obstacles = env.world_state().obstacles[0]
+    capture = trace.positions[-1][1] if outcome == CAPTURE else None
+    still = Path(path).suffix.lower() == ".png"
+    stride = max(1, int(np.ceil(steps / max(1, max_frames - 1))))
+    ends = [steps + 1] if still else [*range(2, steps + 1, stride), steps + 1]
+    frames = [draw_episode(cfg, trace, obstacles, f"{title}  t = {(end - 1) * cfg.dt:.1f} s", upto=end)
+              for end in ends[:-1]]
+    frames.append(draw_episode(cfg, trace, obstacles, f"{title}  [{OUTCOME_NAMES[outcome]} after "
+                                                      f"{steps * cfg.dt:.1f} s, miss distance {miss:.1f} m]",
+                               capture=capture))
+    logger.info("recorded %d frames (%s) to %s", len(frames), OUTCOME_NAMES[outcome], path)
+    return save_animation(frames, path, fps=max(1, int(round(1 / (cfg.dt * stride)))))

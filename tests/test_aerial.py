@@ -220,9 +220,10 @@ def cli(*args):
 
 def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     """``world: aerial`` end to end: a recurrent pair trains with the league (scripted guidance laws as pool
-    entries, periodic evaluation) and resumes; evaluate plays it against every guidance law; exploit runs the RL
-    best response (no searchable family yet: it says so); rollout plays scripted aerial pairs; render and
-    certify refuse with one line."""
+    entries, periodic evaluation) and resumes; evaluate plays it against every guidance law (with the miss
+    distance); exploit runs the RL
+    best response (no searchable family yet: it says so); rollout plays scripted aerial pairs; render draws the
+    recurrent pair's episode; certify (2-D only) refuses with one line."""
     import yaml
 
     config = tmp_path / "aerial.yaml"
@@ -243,16 +244,19 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     shown = cli("evaluate", str(run), "--episodes", "20")
     assert shown.returncode == 0, shown.stderr
-    assert all(name in shown.stdout for name in ("pn", "apn", "pure_pursuit", "break_turn", "weave"))
+    assert all(name in shown.stdout for name in ("pn", "apn", "pure_pursuit", "break_turn", "weave", "miss p50"))
     exploited = cli("exploit", str(run), "--role", "evader", "--init", "trained", "--budget", "400",
                     "--episodes", "20", "--no-dashboard")
     assert exploited.returncode == 0, exploited.stderr
     assert "RL best responses only" in exploited.stdout and "evader: best response by rl-trained" in exploited.stdout
     rollout = cli("rollout", "--config", str(config), "--pursuer", "apn", "--evader", "break_turn", "--episodes", "10")
     assert rollout.returncode == 0 and "apn" in rollout.stdout, rollout.stderr
-    for refused, message in ((cli("render", str(run), "--out", str(tmp_path / "x.png")), "no renderer yet"),
-                             (cli("certify", str(run)), "certify computes the 2-D world's")):
-        assert refused.returncode == 2 and message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    picture = tmp_path / "episode.gif"
+    drawn = cli("render", str(run), "--out", str(picture), "--max-frames", "5")
+    assert drawn.returncode == 0 and picture.stat().st_size > 1000, drawn.stderr
+    refused = cli("certify", str(run))
+    assert refused.returncode == 2 and "certify computes the 2-D world's" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     wrong = cli("rollout", "--config", str(config), "--pursuer", "lead_pursuit", "--evader", "weave")
     assert wrong.returncode == 2 and "not a scripted policy of the aerial world" in wrong.stderr
 

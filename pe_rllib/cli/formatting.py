@@ -49,10 +49,21 @@ def format_table(rows: list[dict]) -> str:
                ("capture", "capture_rate", "{:.3f}"), ("escape", "escape_rate", "{:.3f}"),
                ("collision", "collision_rate", "{:.3f}"), ("t_capture[s]", "mean_time_to_capture", "{:.2f}"),
                ("interventions", "intervention_rate", "{:.3f}")]
+    if any(row.get("miss_distance") for row in rows):       # the aerial world: closest approach and effort
+        columns[-1:] = [("miss p50 [p10,p90] m", "miss_distance", "miss"), ("effort P/E", "effort", "effort")]
     cells = [[h for h, _, _ in columns]]
     for row in rows:
-        cells.append([cell(row, key, fmt) for _, key, fmt in columns])
+        cells.append([_aerial_cell(row[key], fmt) if fmt in ("miss", "effort") else cell(row, key, fmt)
+                      for _, key, fmt in columns])
     return aligned(cells)
+
+
+def _aerial_cell(value: dict | None, kind: str) -> str:
+    if not value:
+        return "-"
+    if kind == "miss":
+        return f"{value['p50']:.2f} [{value['p10']:.2f},{value['p90']:.2f}]"
+    return f"{value['pursuer']:.0f}/{value['evader']:.0f}"
 
 
 def interval(value: float, ci95, spec: str = ".3f") -> str:

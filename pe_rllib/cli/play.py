@@ -30,10 +30,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.policies import world_scripted_names
     from pe_rllib.safety import make_batched_env
 
+    default_evader = args.evader is None
+    args.evader = args.evader or "straight_flee"
     check_player_names(args)
     config = world(args)
-    if args.gif is not None:
-        no_renderer(config)
+    if default_evader and config.world == "aerial":
+        args.evader = "straight"
     if args.matrix:
         pursuers, evaders = world_scripted_names(config, "pursuer"), world_scripted_names(config, "evader")
         matchups = [(p, e) for p in pursuers for e in evaders]
@@ -64,11 +66,6 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def no_renderer(config) -> None:
-    if config.world == "aerial":
-        raise CliError("render: the aerial world has no renderer yet (pe-rllib evaluate and rollout play it)")
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     from pe_rllib.envs.render import VIDEO_HINT, video_available
 
@@ -76,12 +73,14 @@ def cmd_render(args: argparse.Namespace) -> int:
         args.pursuer = args.pursuer or args.run
         args.evader = args.evader or args.run
     args.pursuer = args.pursuer or "pure_pursuit"
+    default_evader = args.evader is None
     args.evader = args.evader or "straight_flee"
     if args.out.suffix.lower() == ".mp4" and not video_available():
         raise CliError(f"--out {args.out}: writing .mp4 needs imageio-ffmpeg ({VIDEO_HINT})")
     check_player_names(args)
     config = world(args)
-    no_renderer(config)
+    if default_evader and config.world == "aerial":
+        args.evader = "straight"
     pursuer = player(args.pursuer, "pursuer", config, args.seed)
     evader = player(args.evader, "evader", config, args.seed + 1)
     from pe_rllib.rendering import record_episode
@@ -132,8 +131,9 @@ def add_rollout(sub) -> None:
     rollout = sub.add_parser("rollout", help="evaluate scripted or trained players on the batched world")
     rollout.add_argument("--pursuer", default="pure_pursuit",
                          help="scripted pursuer name or a trained run/checkpoint directory (default: pure_pursuit)")
-    rollout.add_argument("--evader", default="straight_flee",
-                         help="scripted evader name or a trained run/checkpoint directory (default: straight_flee)")
+    rollout.add_argument("--evader",
+                         help="scripted evader name or a trained run/checkpoint directory (default: straight_flee; "
+                              "straight in the aerial world)")
     rollout.add_argument("--episodes", type=int_at_least(1), default=200, help="episodes per matchup (default: 200)")
     rollout.add_argument("--matrix", action="store_true", help="every scripted pursuer x every scripted evader")
     add_world_arguments(rollout, "experiment YAML or bundled experiment name (default: built-in defaults, or a "
@@ -154,7 +154,7 @@ def add_render(sub) -> None:
     render.add_argument("--pursuer", help="scripted pursuer name or a run/checkpoint directory "
                         "(default: the run's, else pure_pursuit)")
     render.add_argument("--evader", help="scripted evader name or a run/checkpoint directory "
-                        "(default: the run's, else straight_flee)")
+                        "(default: the run's, else straight_flee; straight in the aerial world)")
     render.add_argument("--out", required=True, type=output_file(".gif", ".mp4", ".png"),
                         help=".gif or .mp4 (the episode) or .png (its last frame)")
     add_world_arguments(render, "experiment YAML or bundled name (default: the trained player's world)")

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from pe_rllib.config import ROLES, EnvConfig
+from pe_rllib.envs.world import ArenaArrays
 
 AGENTS: tuple[str, str] = ROLES          # the agent order of every [N, 2, ...] array
 PURSUER, EVADER = 0, 1
@@ -35,7 +36,7 @@ _MAX_SPAWN_ROUNDS = 2000
 
 
 @dataclass
-class WorldState:
+class WorldState(ArenaArrays):
     """Mutable batched state of N arenas (arrays are owned by the env that holds it)."""
 
     pose: np.ndarray          # [N, 2, 3] float64
@@ -49,18 +50,6 @@ class WorldState:
     @property
     def num_envs(self) -> int:
         return self.pose.shape[0]
-
-    def copy(self) -> "WorldState":
-        return WorldState(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
-
-    def take(self, index: np.ndarray) -> "WorldState":
-        """A new state holding arenas ``index`` (an index array: arenas may repeat, e.g. tiled starts)."""
-        return WorldState(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
-
-    def assign(self, mask: np.ndarray, other: "WorldState") -> None:
-        """Overwrite the arenas selected by ``mask`` with ``other`` (which holds exactly those arenas)."""
-        for f in dataclasses.fields(self):
-            getattr(self, f.name)[mask] = getattr(other, f.name)
 
 
 def wrap_angle(theta: np.ndarray) -> np.ndarray:

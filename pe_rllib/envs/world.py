@@ -26,6 +26,7 @@ Everything above the world reads it through these members only:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 import gymnasium as gym
@@ -57,3 +58,19 @@ class BatchedWorld(Protocol):
     def start_from(self, state: Any) -> Observations: ...
 
     def set_elapsed(self, steps: np.ndarray) -> Observations: ...
+
+
+class ArenaArrays:
+    """Mixin for a world's state: a dataclass whose fields are arrays with the arena as first axis."""
+
+    def copy(self):
+        return type(self)(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
+
+    def take(self, index: np.ndarray):
+        """A new state holding arenas ``index`` (an index array: arenas may repeat, e.g. tiled starts)."""
+        return type(self)(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
+
+    def assign(self, mask: np.ndarray, other) -> None:
+        """Overwrite the arenas selected by ``mask`` with ``other`` (which holds exactly those arenas), in place."""
+        for f in dataclasses.fields(self):
+            getattr(self, f.name)[mask] = getattr(other, f.name)

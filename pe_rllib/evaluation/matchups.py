@@ -63,6 +63,10 @@ class MatchupResult:
     infeasible_rate: float | None = None
     agent_steps: int = 0
     """Agent steps the filter rates are over (the trials of their intervals)."""
+    miss_distance: dict[str, float] | None = None
+    """Worlds that report a closest approach (the aerial one): its median and 10th / 90th percentiles [m]."""
+    effort: dict[str, float] | None = None
+    """Worlds that report control effort (the aerial one): each role's mean integral of ``|a|^2 dt`` per episode."""
 
     def ci95(self) -> dict[str, list[float]]:
         """Wilson 95 % intervals of every rate (episode rates over episodes, filter rates over agent steps)."""
@@ -93,6 +97,8 @@ class FirstEpisodes:
     infeasible: int = 0
     agent_steps: int = 0
     filtered: bool = False
+    miss_distance: np.ndarray | None = None    # [n] closest approach, where the world reports it
+    effort: dict[str, np.ndarray] | None = None   # {role: [n]} integral of |a|^2 dt, where the world reports it
 
 
 def play_first_episodes(make_env: Callable[[int], BatchedWorld], pursuer: Policy, evader: Policy, n: int,
@@ -124,6 +130,13 @@ def play_first_episodes(make_env: Callable[[int], BatchedWorld], pursuer: Policy
         record.length[new] = infos["pursuer"]["episode_length"][new]
         for role in AGENTS:
             record.collided[role][new] = infos[role]["collision"][new]
+        if "miss_distance" in infos["pursuer"]:
+            if record.miss_distance is None:
+                record.miss_distance = np.zeros(n)
+                record.effort = {role: np.zeros(n) for role in AGENTS}
+            record.miss_distance[new] = infos["pursuer"]["miss_distance"][new]
+            for role in AGENTS:
+                record.effort[role][new] = infos[role]["effort"][new]
     return record
 
 
@@ -142,6 +155,11 @@ def summarize(env_config: EnvConfig, records: list[FirstEpisodes], names: tuple[
         mean_time_to_capture=float(length[captured].mean() * env_config.dt) if captured.any() else None,
         mean_episode_steps=float(length.mean()),
     )
+    if all(r.miss_distance is not None for r in records):
+        miss = np.concatenate([r.miss_distance for r in records])
+        result.miss_distance = {f"p{q}": round(float(np.percentile(miss, q)), 3) for q in (10, 50, 90)}
+        result.effort = {role: round(float(np.concatenate([r.effort[role] for r in records]).mean()), 3)
+                         for role in AGENTS}
     if any(r.filtered for r in records):
         agent_steps = sum(r.agent_steps for r in records)
         result.intervention_rate = sum(r.interventions for r in records) / max(agent_steps, 1)

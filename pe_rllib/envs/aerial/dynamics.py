@@ -24,6 +24,7 @@ import numpy as np
 
 from pe_rllib.config.aerial import AerialConfig
 from pe_rllib.envs.core import CAPTURE, COLLISION, RUNNING, TIMEOUT
+from pe_rllib.envs.world import ArenaArrays
 
 PURSUER, EVADER = 0, 1
 UP = np.array([0.0, 0.0, 1.0])
@@ -31,7 +32,7 @@ INACTIVE_OBSTACLE_POSITION = 1.0e6
 
 
 @dataclass
-class AerialState:
+class AerialState(ArenaArrays):
     """Mutable batched state of N arenas: the robots' true motion, the obstacles, the clock, and what each
     robot's sensing knows (its track of the opponent, filled by the world)."""
 
@@ -52,18 +53,6 @@ class AerialState:
     @property
     def num_envs(self) -> int:
         return self.position.shape[0]
-
-    def copy(self) -> "AerialState":
-        return AerialState(**{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)})
-
-    def take(self, index: np.ndarray) -> "AerialState":
-        """A new state holding arenas ``index`` (may repeat)."""
-        return AerialState(**{f.name: getattr(self, f.name)[index].copy() for f in dataclasses.fields(self)})
-
-    def assign(self, mask: np.ndarray, other: "AerialState") -> None:
-        """Overwrite the arenas where ``mask`` holds with ``other``'s (one row per set entry), in place."""
-        for f in dataclasses.fields(self):
-            getattr(self, f.name)[mask] = getattr(other, f.name)
 
     def true_state(self) -> np.ndarray:
         """``[N, 2, 6]``: ``(x, y, z, vx, vy, vz)`` per role, pursuer first."""
