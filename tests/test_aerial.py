@@ -201,6 +201,28 @@ def test_bad_aerial_config_is_a_one_line_error_naming_the_field(fields, message)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
+def test_the_aerial_families_start_at_the_guidance_laws_and_the_search_beats_them():
+    """The searchable families' defaults are PN and the break-turn (the same actions on the same observations),
+    and a short search finds an evader that escapes PN more often than the break-turn does."""
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.evaluation.search import SearchSettings, candidate_rates, search_best_response
+    from pe_rllib.policies.families import make_family
+
+    experiment = from_dict(ExperimentConfig, {"world": "aerial", "safety": {"enabled": False},
+                                              "aerial": {"max_steps": 400, "max_init_distance": 150.0}})
+    env = BatchedAerialPursuitEvasion(64, experiment.aerial)
+    obs = env.reset(seed=0)
+    for role, law in (("pursuer", "pn"), ("evader", "break_turn")):
+        np.testing.assert_allclose(make_family(role, experiment.aerial).act(obs[role]),
+                                   make_guidance(law, role, experiment.aerial).act(obs[role]), atol=1e-6)
+    pn = make_guidance("pn", "pursuer", experiment.aerial)
+    family = make_family("evader", experiment.aerial)
+    scripted = candidate_rates(experiment, family, pn, family.defaults()[None], 200, seed=5)[0]
+    found = search_best_response(experiment, "evader", pn, SearchSettings(generations=3, population=12, episodes=30,
+                                                                           selection_episodes=200))
+    assert found.family == "aerial_evasion" and found.selection_rate > scripted + 0.05, (found.selection_rate, scripted)
+
+
 def test_bad_actions_are_one_line_errors_naming_the_agent():
     env = BatchedAerialPursuitEvasion(2)
     env.reset(seed=0)
@@ -221,9 +243,8 @@ def cli(*args):
 def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     """``world: aerial`` end to end: a recurrent pair trains with the league (scripted guidance laws as pool
     entries, periodic evaluation) and resumes; evaluate plays it against every guidance law (with the miss
-    distance); exploit runs the RL
-    best response (no searchable family yet: it says so); rollout plays scripted aerial pairs; render draws the
-    recurrent pair's episode; certify (2-D only) refuses with one line."""
+    distance); exploit finds a searched (aerial controller family) and a warm-started RL best response; rollout
+    plays scripted aerial pairs; render draws the recurrent pair's episode; certify (2-D only) refuses."""
     import yaml
 
     config = tmp_path / "aerial.yaml"
@@ -246,9 +267,10 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert all(name in shown.stdout for name in ("pn", "apn", "pure_pursuit", "break_turn", "weave", "miss p50"))
     exploited = cli("exploit", str(run), "--role", "evader", "--init", "trained", "--budget", "400",
-                    "--episodes", "20", "--no-dashboard")
+                    "--episodes", "20", "--generations", "1", "--population", "2", "--no-dashboard")
     assert exploited.returncode == 0, exploited.stderr
-    assert "RL best responses only" in exploited.stdout and "evader: best response by rl-trained" in exploited.stdout
+    for method in ("search", "rl-trained"):
+        assert f"evader: best response by {method}" in exploited.stdout
     rollout = cli("rollout", "--config", str(config), "--pursuer", "apn", "--evader", "break_turn", "--episodes", "10")
     assert rollout.returncode == 0 and "apn" in rollout.stdout, rollout.stderr
     picture = tmp_path / "episode.gif"

@@ -81,7 +81,7 @@ def rate_league(algo, current: dict[str, dict]) -> dict:
             return Player(entry.id, entry.role, make_world_scripted(entry.scripted, entry.role, experiment,
                                                                     seed=settings.seed))
         if entry.anchor:
-            return Player(entry.id, entry.role, make_family(entry.role, experiment.env, entry.anchor,
+            return Player(entry.id, entry.role, make_family(entry.role, experiment.world_config, entry.anchor,
                                                             params=state.league_weights[entry.id]["params"],
                                                             seed=settings.seed))
         return player(entry.id, entry.role, state.league_weights[entry.id])

@@ -224,7 +224,7 @@ def search_anchors(algorithm) -> dict:
                                   episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
                                   seed=_role_seed(algorithm, role))
         result = search_best_response(experiment, role, opponent, settings)
-        family = make_family(role, experiment.env, result.family)
+        family = make_family(role, experiment.world_config, result.family)
         entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family)
         state.league_weights[entry.id] = {"params": np.array([result.params[name] for name in family.names()])}
         if replaced is not None:

@@ -71,11 +71,6 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
                        "and one seed")
     checkpoint = resolve_checkpoint(args.run)
-    if load_experiment(checkpoint / EXPERIMENT_FILE).world == "aerial" and "search" in methods:
-        if args.method == "search":
-            raise CliError("--method search: the aerial world has no searchable controller family yet; use --method rl")
-        methods = [m for m in methods if m != "search"]
-        print("exploit: the aerial world has no searchable controller family yet: RL best responses only", flush=True)
     search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed)
     results = {}
     for role in roles:

@@ -80,8 +80,7 @@ class ExperimentConfig:
                     "yet (crashes end the episode and are counted)"),
                    ("curriculum.enabled", self.curriculum.enabled, "the curriculum's levels are 2-D world fields"),
                    ("training.sampler", self.training.sampler != "batched", "must be 'batched' (the stock RLlib "
-                    "runner steps the 2-D PettingZoo env)"),
-                   ("league.anchor_every", self.league.anchors, "searched anchors need the 2-D controller families")]
+                    "runner steps the 2-D PettingZoo env)")]
         for name, active, why in missing:
             if active:
                 raise ConfigError(f"{name}: not available with world: aerial ({why})")

@@ -161,7 +161,7 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     (safety filter as configured). ``progress(generation, generations, best_fitness)`` after each
     generation."""
     started = time.perf_counter()
-    controller = make_family(role, experiment.env, settings.family, seed=settings.seed)
+    controller = make_family(role, experiment.world_config, settings.family, seed=settings.seed)
     family = type(controller)
     base = SEARCH_SEED_BASE * (settings.seed + 1)
     history = []
@@ -202,7 +202,7 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
 
 def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: int | None = None) -> ParametricPolicy:
     """The controller a search found, ready to play (one parameter row for every arena)."""
-    family = make_family(result.role, experiment.env, result.family, seed=seed)
+    family = make_family(result.role, experiment.world_config, result.family, seed=seed)
     family.set_params(np.array([result.params[name] for name in family.names()]))
     return family
 

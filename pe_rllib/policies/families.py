@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pe_rllib.config import ConfigError, EnvConfig
+from pe_rllib.config.aerial import AerialConfig
 from pe_rllib.policies.scripted import ScriptedPolicy
 
 
@@ -62,21 +63,19 @@ class Parameter:
     doc: str
 
 
-class ParametricPolicy(ScriptedPolicy):
-    """A scripted controller whose parameters are an array, one row per arena (or one row for all)."""
+class ParameterVector:
+    """Mixin: a controller whose behaviour is set by an array of :data:`parameters`, one row per arena (or one
+    row for all); the searches move it through the unit cube. Either world's families use it."""
 
     family = "parametric"
     parameters: tuple[Parameter, ...] = ()
+    params: np.ndarray
 
-    def __init__(self, env_config: EnvConfig, role: str, params: np.ndarray | None = None,
-                 seed: int | None = None) -> None:
-        super().__init__(env_config, role, seed=seed)
+    def init_params(self, params: np.ndarray | None) -> None:
         self.name = self.family
         self.params = self.defaults()
         if params is not None:
             self.set_params(params)
-
-    # ---------------------------------------------------------------- parameters
 
     @classmethod
     def names(cls) -> list[str]:
@@ -128,6 +127,15 @@ class ParametricPolicy(ScriptedPolicy):
         if values.shape[0] != batch:
             raise ValueError(f"params: {values.shape[0]} rows for a batch of {batch} observations")
         return values
+
+
+class ParametricPolicy(ParameterVector, ScriptedPolicy):
+    """A scripted controller of the 2-D world whose parameters are an array, one row per arena (or one for all)."""
+
+    def __init__(self, env_config: EnvConfig, role: str, params: np.ndarray | None = None,
+                 seed: int | None = None) -> None:
+        super().__init__(env_config, role, seed=seed)
+        self.init_params(params)
 
     # ---------------------------------------------------------------- shared behaviour
 
@@ -275,17 +283,22 @@ def family_names(role: str) -> list[str]:
     return list(FAMILIES[role])
 
 
-def make_family(role: str, env_config: EnvConfig, family: str | None = None, params: np.ndarray | None = None,
-                seed: int | None = None) -> ParametricPolicy:
-    """A controller of ``role``'s ``family`` (its first by default); unknown names raise a one-line error."""
-    if role not in FAMILIES:
-        raise ConfigError(f"role: must be one of {tuple(FAMILIES)}, got {role!r}")
-    family = family or family_names(role)[0]
-    if family not in FAMILIES[role]:
+def make_family(role: str, env_config: EnvConfig | AerialConfig, family: str | None = None,
+                params: np.ndarray | None = None, seed: int | None = None) -> ParameterVector:
+    """A controller of ``role``'s ``family`` (its first by default) in the world ``env_config`` describes (the 2-D
+    world's families, or the aerial world's: :mod:`pe_rllib.policies.aerial_families`); unknown names raise a
+    one-line error."""
+    catalogue = FAMILIES
+    if isinstance(env_config, AerialConfig):
+        from pe_rllib.policies.aerial_families import AERIAL_FAMILIES as catalogue
+    if role not in catalogue:
+        raise ConfigError(f"role: must be one of {tuple(catalogue)}, got {role!r}")
+    family = family or list(catalogue[role])[0]
+    if family not in catalogue[role]:
         raise ConfigError(f"unknown controller family {family!r} for {role} "
-                          f"(choose from: {', '.join(family_names(role))})")
-    return FAMILIES[role][family](env_config, role, params=params, seed=seed)
+                          f"(choose from: {', '.join(catalogue[role])})")
+    return catalogue[role][family](env_config, role, params=params, seed=seed)
 
 
-__all__ = ["FAMILIES", "EvasionFamily", "Parameter", "ParametricPolicy", "PursuitFamily", "family_names",
-           "make_family"]
+__all__ = ["FAMILIES", "EvasionFamily", "Parameter", "ParameterVector", "ParametricPolicy", "PursuitFamily",
+           "family_names", "make_family"]

@@ -322,7 +322,7 @@ class SearchedRLModule(ScriptedRLModule):
     def setup(self) -> None:
         config = self.model_config
         experiment = from_dict(ExperimentConfig, config["experiment"])
-        self.policy = make_family(config["role"], experiment.env, seed=config.get("seed", 0))
+        self.policy = make_family(config["role"], experiment.world_config, seed=config.get("seed", 0))
 
     def get_state(self, *args, **kwargs):
         # A plain list, not an array: this small state travels inline in Ray's actor calls, which Ray encodes

@@ -51,7 +51,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         experiment = experiment_from_env_config(self.config.env_config)
         controllers = {}
         for role, teacher in teachers.items():
-            controllers[role] = make_family(role, experiment.env, teacher["family"],
+            controllers[role] = make_family(role, experiment.world_config, teacher["family"],
                                             params=np.asarray(teacher["params"], dtype=np.float64))
         self._teachers = controllers
         self._distill_coeff = experiment.league.distill_coeff
