@@ -2,7 +2,8 @@
 
     python benchmarks/bench_recurrent.py [--config quickstart] [--iterations 4]
 
-For each ``training.model`` (mlp, lstm, gru; cell 64, sequences of 20 steps), in one process:
+For each variant of :data:`VARIANTS` (mlp, lstm, gru, and the LSTM with one encoder shared by policy and value,
+``training.shared_encoder``; cell 64, sequences of 20 steps), in one process:
 
 1. Sampling alone: ``sample()`` of one in-process batched runner (64 arenas), env steps per second.
 2. End to end: ``--iterations`` iterations of the experiment's own training (its runners and
@@ -23,13 +24,14 @@ from common import save
 from pe_rllib.config import load_experiment
 from pe_rllib.training.session import init_ray, keep_embedded_ray_on_loopback
 
-MODELS = ("mlp", "lstm", "gru")
+VARIANTS = {"mlp": {"training.model": "mlp"}, "lstm": {"training.model": "lstm"}, "gru": {"training.model": "gru"},
+            "lstm_shared": {"training.model": "lstm", "training.shared_encoder": True}}
 SAMPLE_SECONDS = 6.0
 ARENAS = 64
 
 
 def _experiment(config: str, model: str, **overrides):
-    return load_experiment(config, {"training.model": model, "training.cell_size": 64, "training.max_seq_len": 20,
+    return load_experiment(config, {**VARIANTS[model], "training.cell_size": 64, "training.max_seq_len": 20,
                                     "evaluation.every": 0, **overrides})
 
 
@@ -78,11 +80,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="quickstart")
     parser.add_argument("--iterations", type=int, default=4)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--name", default="recurrent_throughput")
     args = parser.parse_args()
     keep_embedded_ray_on_loopback()
     init_ray(None, dashboard=False, log_level="ERROR")
     rows = []
-    for model in MODELS:
+    for model in args.variants:
         rate = sampling(args.config, model)
         e2e = end_to_end(args.config, model, args.iterations)
         rows.append({"model": model, "sampling_steps_per_s": round(rate), **{k: round(v, 3) for k, v in e2e.items()}})
@@ -92,9 +96,9 @@ def main() -> None:
         row["sampling_vs_mlp"] = round(row["sampling_steps_per_s"] / base["sampling_steps_per_s"], 3)
         row["end_to_end_vs_mlp"] = round(row["steps_per_s"] / base["steps_per_s"], 3)
         row["learning_time_vs_mlp"] = round(row["learning_s_per_iter"] / base["learning_s_per_iter"], 3)
-    save("recurrent_throughput", [{"config": args.config, "iterations": args.iterations, **row} for row in rows])
+    save(args.name, [{"config": args.config, "iterations": args.iterations, **row} for row in rows])
     for row in rows:
-        print(f"{row['model']:>5}: sampling {row['sampling_steps_per_s']:,} steps/s ({row['sampling_vs_mlp']}x), "
+        print(f"{row['model']:>11}: sampling {row['sampling_steps_per_s']:,} steps/s ({row['sampling_vs_mlp']}x), "
               f"end to end {row['steps_per_s']:,.0f} steps/s ({row['end_to_end_vs_mlp']}x), learner "
               f"{row['learning_s_per_iter']:.2f} s/iter ({row['learning_time_vs_mlp']}x)")
 

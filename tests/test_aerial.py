@@ -242,9 +242,12 @@ def cli(*args):
 
 def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     """``world: aerial`` end to end: a recurrent pair trains with the league (scripted guidance laws as pool
-    entries, periodic evaluation) and resumes; evaluate plays it against every guidance law (with the miss
-    distance); exploit finds a searched (aerial controller family) and a warm-started RL best response; rollout
-    plays scripted aerial pairs; render draws the recurrent pair's episode; certify (2-D only) refuses."""
+    entries, searched anchors with distillation, periodic evaluation) and resumes; evaluate plays it against
+    every guidance law (with the miss distance); exploit finds a searched (aerial controller family) and a
+    warm-started RL best response; rollout plays scripted aerial pairs; render draws the recurrent pair's
+    episode; certify (2-D only) refuses."""
+    import json
+
     import yaml
 
     config = tmp_path / "aerial.yaml"
@@ -252,7 +255,9 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
                   "aerial": {"max_steps": 100, "max_init_distance": 60.0, "n_obstacles": 2},
                   "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [1], "phase_length": 1,
                                "opponent_slots": 1},
-                  "league": {"enabled": True, "pool_size": 2, "scripted_opponents": ["pn", "weave"]},
+                  "league": {"enabled": True, "pool_size": 2, "scripted_opponents": ["pn", "weave"],
+                             "anchor_every": 2, "anchor_slots": 1, "anchor_generations": 1, "anchor_population": 4,
+                             "anchor_episodes": 8, "anchor_selection_episodes": 20, "distill_coeff": 0.1},
                   "evaluation": {"every": 2, "episodes": 10},
                   "training": {"train_batch_size_per_learner": 400, "minibatch_size": 200, "num_epochs": 2,
                                "hidden_sizes": [16, 16], "model": "lstm", "shared_encoder": True, "cell_size": 8,
@@ -263,6 +268,8 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
     assert trained.returncode == 0, trained.stderr
     resumed = cli("train", "--resume", str(run), "--stop-iters", "3", "--no-dashboard")
     assert resumed.returncode == 0, resumed.stderr
+    last = json.loads((run / "progress.jsonl").read_text().splitlines()[-1])
+    assert set(last["anchor_success"]) == {"pursuer", "evader"}             # the anchors were searched
     shown = cli("evaluate", str(run), "--episodes", "20")
     assert shown.returncode == 0, shown.stderr
     assert all(name in shown.stdout for name in ("pn", "apn", "pure_pursuit", "break_turn", "weave", "miss p50"))
