@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pe_rllib.config.aerial import AerialConfig
-from pe_rllib.envs.core import CAPTURE, COLLISION, RUNNING, TIMEOUT
+from pe_rllib.envs.core import Events
 from pe_rllib.envs.world import ArenaArrays
 
 PURSUER, EVADER = 0, 1
@@ -155,28 +155,6 @@ def commanded_acceleration(cfg: AerialConfig, frames: np.ndarray, actions: np.nd
     u = np.clip(actions, -1.0, 1.0)
     u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1.0)
     return np.einsum("nrij,nrj->nri", frames, u) * limits(cfg)[None, :, 1, None]
-
-
-@dataclass(frozen=True)
-class Events:
-    """What one :func:`transition` did, per arena."""
-
-    clearance: np.ndarray        # [N, 2]
-    collision: np.ndarray        # [N, 2] bool: left the airspace or hit a cylinder
-    captured: np.ndarray         # [N] bool (never together with a crash)
-    terminated: np.ndarray       # [N]
-    truncated: np.ndarray        # [N]
-    distance_before: np.ndarray  # [N]
-    distance_after: np.ndarray   # [N]
-
-    @property
-    def outcome(self) -> np.ndarray:
-        """Outcome codes ``[N]`` as the 2-D world's (a crash outranks a capture)."""
-        out = np.full(self.captured.shape, RUNNING)
-        out[self.truncated] = TIMEOUT
-        out[self.captured] = CAPTURE
-        out[self.collision.any(axis=1)] = COLLISION
-        return out
 
 
 def segment_min_distance(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -23,8 +23,9 @@ import numpy as np
 from pe_rllib.config import ROLES, from_dict, replaced
 from pe_rllib.config.aerial import AerialConfig, AerialRewardConfig
 from pe_rllib.envs.aerial import dynamics
-from pe_rllib.envs.aerial.dynamics import AerialState, Events
+from pe_rllib.envs.aerial.dynamics import AerialState
 from pe_rllib.envs.aerial.sensing import observation_dim, observe, sense
+from pe_rllib.envs.core import Events
 
 TERMS: tuple[str, ...] = ("capture", "timeout", "distance", "crash", "effort")
 
