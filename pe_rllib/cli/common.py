@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from pe_rllib.config import ExperimentConfig, load_experiment
+from pe_rllib.config.base import scripted_catalogue, scripted_name_set
 from pe_rllib.rundir import EXPERIMENT_FILE
 
 EXIT_USAGE = 2
@@ -127,18 +128,11 @@ def write_output(path: Path, flag: str, write) -> None:
     print(f"wrote {path}")
 
 
-def scripted_anywhere() -> set[str]:
-    """Every scripted policy name of either world."""
-    from pe_rllib.config.base import scripted_catalogue
-
-    return {name for names in scripted_catalogue().values() for name in names}
-
-
 def check_player_names(args: argparse.Namespace) -> None:
     from pe_rllib.policies import make_scripted
 
     for name, role in ((args.pursuer, "pursuer"), (args.evader, "evader")):
-        if name not in scripted_anywhere() and not Path(name).exists():
+        if name not in scripted_name_set() and not Path(name).exists():
             if os.sep in name or name.startswith("."):
                 raise CliError(f"--{role} {name}: no such run or checkpoint directory")
             make_scripted(name, role, ExperimentConfig().env)                  # raises the one-line error
@@ -146,7 +140,7 @@ def check_player_names(args: argparse.Namespace) -> None:
 
 def world(args: argparse.Namespace) -> ExperimentConfig:
     """--config/--set/--safety; with no --config, a trained player's own world (the first named)."""
-    trained = [name for name in (args.pursuer, args.evader) if name not in scripted_anywhere()]
+    trained = [name for name in (args.pursuer, args.evader) if name not in scripted_name_set()]
     if trained and args.config is None:
         from pe_rllib.rundir import resolve_checkpoint
         args.config = resolve_checkpoint(trained[0]) / EXPERIMENT_FILE
@@ -155,12 +149,11 @@ def world(args: argparse.Namespace) -> ExperimentConfig:
 
 def player(name: str, role: str, config: ExperimentConfig, seed: int):
     """A scripted policy by name, or a trained role from a run/checkpoint directory (in ``config``'s world)."""
-    from pe_rllib.config.base import scripted_catalogue
     from pe_rllib.policies import load_policy, make_world_scripted
 
-    if name in {n for names in scripted_catalogue(config.world).values() for n in names}:
+    if name in scripted_name_set(config.world):
         return make_world_scripted(name, role, config, seed=seed)          # a role it cannot play: one line
-    if name in scripted_anywhere():
+    if name in scripted_name_set():
         raise CliError(f"--{role} {name}: not a scripted policy of the {config.world} world (its {role}s: "
                        f"{', '.join(scripted_catalogue(config.world)[role])})")
     policy = load_policy(name, role)

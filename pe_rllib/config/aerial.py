@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from pe_rllib.config.base import _at_most, _check, _non_negative, _positive
+from pe_rllib.config.base import _at_most, _check, _integers_at_least, _non_negative, _positive
 
 DRAG_MODELS = ("linear", "quadratic")
 AERIAL_OBSERVATIONS = ("tracked", "full")
@@ -47,9 +47,7 @@ class RadarConfig:
         _positive(self, "half_range", "max_range")
         _check(0.0 < self.p_detect <= 1.0, "p_detect", "must be in (0, 1]", self.p_detect)
         _check(self.dropout_rate < 1.0, "dropout_rate", "must be < 1", self.dropout_rate)
-        for name in ("period_steps", "dropout_steps"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
-                   "must be an integer >= 1", getattr(self, name))
+        _integers_at_least(self, 1, "period_steps", "dropout_steps")
 
     def detection_probability(self, distance: float) -> float:
         """p(r) of one attempted measurement at range ``distance`` (outside a dropout)."""
@@ -176,11 +174,8 @@ class AerialConfig:
                   "pursuer_a_max", "evader_a_max", "capture_radius", "robot_radius", "min_init_distance",
                   "max_init_distance", "init_speed_fraction", "obstacle_radius_min", "obstacle_radius_max")
         _non_negative(self, "actuator_tau", "min_spawn_altitude")
-        _check(isinstance(self.max_steps, int) and self.max_steps >= 1, "max_steps", "must be an integer >= 1",
-               self.max_steps)
-        for name in ("n_obstacles", "n_obstacle_obs"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
-                   "must be an integer >= 0", getattr(self, name))
+        _integers_at_least(self, 1, "max_steps")
+        _integers_at_least(self, 0, "n_obstacles", "n_obstacle_obs")
         _at_most(self, 64, "n_obstacles", "n_obstacle_obs")
         _check(self.drag in DRAG_MODELS, "drag", f"must be one of {', '.join(DRAG_MODELS)}", self.drag)
         for name in ("observation", "evader_observation"):

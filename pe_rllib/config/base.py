@@ -43,6 +43,11 @@ def scripted_catalogue(world: str | None = None) -> dict[str, tuple[str, ...]]:
     return {role: tuple(dict.fromkeys(SCRIPTED_POLICIES[role] + AERIAL_SCRIPTED_POLICIES[role])) for role in ROLES}
 
 
+def scripted_name_set(world: str | None = None) -> set[str]:
+    """Every scripted policy name of ``world`` (of both worlds for None), whichever role it plays."""
+    return {name for names in scripted_catalogue(world).values() for name in names}
+
+
 SUCCESS_RATE: dict[str, str] = {"pursuer": "capture_rate", "evader": "escape_rate"}
 """The outcome rate each role wants high (escape: the episode runs out uncaptured)."""
 
@@ -55,6 +60,12 @@ def other_role(role: str) -> str:
 def _check(condition: bool, name: str, message: str, value: Any) -> None:
     if not condition:
         raise ConfigError(f"{name}: {message}, got {value!r}")
+
+
+def _integers_at_least(obj: Any, low: int, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(isinstance(value, int) and value >= low, name, f"must be an integer >= {low}", value)
 
 
 def _positive(obj: Any, *names: str) -> None:

@@ -10,7 +10,16 @@ from typing import Any, Mapping
 import yaml
 
 from pe_rllib.config.aerial import AerialConfig
-from pe_rllib.config.base import WORLDS, ConfigError, from_dict, other_role, scripted_catalogue, set_dotted, to_dict
+from pe_rllib.config.base import (
+    WORLDS,
+    ConfigError,
+    from_dict,
+    other_role,
+    scripted_catalogue,
+    scripted_name_set,
+    set_dotted,
+    to_dict,
+)
 from pe_rllib.config.selfplay import CurriculumConfig, HealthConfig, LeagueConfig, SelfPlayConfig
 from pe_rllib.config.training import EvaluationConfig, TrainingConfig
 from pe_rllib.config.world import EnvConfig, SafetyConfig, check_safety_compatible, env_with
@@ -93,7 +102,7 @@ class ExperimentConfig:
             raise ConfigError(f"selfplay.cold_start_opponent: must be 'untrained' or a scripted {opponent} of the "
                               f"{self.world} world ({', '.join(catalogue[opponent])}), "
                               f"got {self.selfplay.cold_start_opponent!r}")
-        known = {name for names in catalogue.values() for name in names}
+        known = scripted_name_set(self.world)
         for name in self.league.scripted_opponents:
             if name not in known:
                 raise ConfigError(f"league.scripted_opponents: {name!r} is not a scripted policy of the {self.world} "

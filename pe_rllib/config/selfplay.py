@@ -7,7 +7,16 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from pe_rllib.config.base import ROLES, _at_most, _check, _positive, other_role, scripted_catalogue
+from pe_rllib.config.base import (
+    ROLES,
+    _at_most,
+    _check,
+    _integers_at_least,
+    _positive,
+    other_role,
+    scripted_catalogue,
+    scripted_name_set,
+)
 
 SELFPLAY_MODES = ("alternating", "simultaneous")
 
@@ -151,14 +160,9 @@ class LeagueConfig:
         _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
                f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
         _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
-        for name in ("anchor_every", "anchor_slots"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
-                   "must be an integer >= 0", getattr(self, name))
-        for name in ("anchor_generations", "anchor_episodes", "anchor_selection_episodes"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
-                   "must be an integer >= 1", getattr(self, name))
-        _check(isinstance(self.anchor_population, int) and self.anchor_population >= 2, "anchor_population",
-               "must be an integer >= 2", self.anchor_population)
+        _integers_at_least(self, 0, "anchor_every", "anchor_slots")
+        _integers_at_least(self, 1, "anchor_generations", "anchor_episodes", "anchor_selection_episodes")
+        _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
         _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
         _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
@@ -167,7 +171,7 @@ class LeagueConfig:
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
                "must be an integer in [2, 256]", self.pool_size)
-        known = sorted({name for names in scripted_catalogue().values() for name in names})
+        known = sorted(scripted_name_set())
         for name in self.scripted_opponents:
             _check(name in known, "scripted_opponents", f"unknown scripted policy (choose from: {', '.join(known)})",
                    name)

@@ -6,7 +6,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pe_rllib.config.base import ROLES, ConfigError, _at_most, _check, _non_negative, _positive, replaced
+from pe_rllib.config.base import (
+    ROLES,
+    ConfigError,
+    _at_most,
+    _check,
+    _integers_at_least,
+    _non_negative,
+    _positive,
+    replaced,
+)
 
 
 @dataclass(frozen=True)
@@ -128,12 +137,9 @@ class EnvConfig:
                   "obstacle_radius_max", "sensing_range", "lidar_range", "fov_deg",
                   "min_init_distance", "max_init_distance")
         _non_negative(self, "obstacle_clearance")
-        for name in ("max_steps", "history_length"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
-                   name, "must be an integer >= 1", getattr(self, name))
-        for name in ("prep_steps", "n_obstacles", "n_obstacle_obs", "n_lidar_rays", "opponent_visible_steps"):
-            _check(isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
-                   name, "must be an integer >= 0", getattr(self, name))
+        _integers_at_least(self, 1, "max_steps", "history_length")
+        _integers_at_least(self, 0, "prep_steps", "n_obstacles", "n_obstacle_obs", "n_lidar_rays",
+                           "opponent_visible_steps")
         _check(self.prep_steps < self.max_steps, "prep_steps", f"must be < max_steps ({self.max_steps})",
                self.prep_steps)
         _at_most(self, 10_000.0, "arena_width", "arena_height", "sensing_range", "lidar_range")
