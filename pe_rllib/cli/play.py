@@ -25,17 +25,28 @@ ARENAS = int_in(1, 65_536)
 """``--num-envs``: arenas stepped at once."""
 
 
+DEFAULT_EVADER = {"planar": "straight_flee", "aerial": "straight"}
+"""The scripted evader ``rollout`` and ``render`` play when ``--evader`` names none, per world."""
+
+
+def players_world(args: argparse.Namespace):
+    """The world ``--pursuer``/``--evader`` play in (:func:`world`), their names checked first; an unnamed evader
+    becomes that world's default."""
+    defaulted = args.evader is None
+    args.evader = args.evader or DEFAULT_EVADER["planar"]
+    check_player_names(args)
+    config = world(args)
+    if defaulted:
+        args.evader = DEFAULT_EVADER[config.world]
+    return config
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     from pe_rllib.evaluation import evaluate
     from pe_rllib.policies import world_scripted_names
     from pe_rllib.safety import make_batched_env
 
-    default_evader = args.evader is None
-    args.evader = args.evader or "straight_flee"
-    check_player_names(args)
-    config = world(args)
-    if default_evader and config.world == "aerial":
-        args.evader = "straight"
+    config = players_world(args)
     if args.matrix:
         pursuers, evaders = world_scripted_names(config, "pursuer"), world_scripted_names(config, "evader")
         matchups = [(p, e) for p in pursuers for e in evaders]
@@ -73,14 +84,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         args.pursuer = args.pursuer or args.run
         args.evader = args.evader or args.run
     args.pursuer = args.pursuer or "pure_pursuit"
-    default_evader = args.evader is None
-    args.evader = args.evader or "straight_flee"
     if args.out.suffix.lower() == ".mp4" and not video_available():
         raise CliError(f"--out {args.out}: writing .mp4 needs imageio-ffmpeg ({VIDEO_HINT})")
-    check_player_names(args)
-    config = world(args)
-    if default_evader and config.world == "aerial":
-        args.evader = "straight"
+    config = players_world(args)
     pursuer = player(args.pursuer, "pursuer", config, args.seed)
     evader = player(args.evader, "evader", config, args.seed + 1)
     from pe_rllib.rendering import record_episode
