@@ -86,11 +86,14 @@ def sense(cfg: AerialConfig, state: AerialState, rng: np.random.Generator, *, pr
         if hit.any():
             z, r = tracking.convert(radar, tracking.measure_spherical(radar, rng, relative[hit]))
             z = z + state.position[hit, i]                       # the observer knows where it is
-            old = has_track[hit, i]
-            fresh = tracking.start_track(cfg.tracker, z, r)
-            updated, _ = tracking.update(tracking.Track(mean[hit, i], cov[hit, i]), z, r)
-            mean[hit, i] = np.where(old[:, None], updated.mean, fresh.mean)
-            cov[hit, i] = np.where(old[:, None, None], updated.cov, fresh.cov)
+            rows = np.flatnonzero(hit)
+            old = has_track[rows, i]                              # update these tracks, start the others
+            if old.any():
+                updated, _ = tracking.update(tracking.Track(mean[rows[old], i], cov[rows[old], i]), z[old], r[old])
+                mean[rows[old], i], cov[rows[old], i] = updated.mean, updated.cov
+            if not old.all():
+                fresh = tracking.start_track(cfg.tracker, z[~old], r[~old])
+                mean[rows[~old], i], cov[rows[~old], i] = fresh.mean, fresh.cov
             has_track[hit, i] = True
             since[hit, i] = 0
         detected[:, i] = hit
