@@ -7,7 +7,7 @@ starts it at the first detection. A "full" view reads the opponent's true state.
 
 Observation (per robot, float32), expressed in its **line-of-sight frame**: ``e1`` towards the estimated
 opponent, ``e2`` horizontal to the left, ``e3 = e1 x e2`` upward (before the first detection, ``e1`` is the
-robot's horizontal direction of flight). Actions are accelerations in the same frame. ``32 + 5k`` values::
+robot's horizontal direction of flight). Actions are accelerations in the same frame. ``34 + 5k`` values::
 
     own        velocity /v_max (3), applied acceleration /a_max (3), world up (3), world x (3),
                position (x/(X/2), y/(Y/2), 2 z/ceiling - 1) (3)                                  15
@@ -15,7 +15,9 @@ robot's horizontal direction of flight). Actions are accelerations in the same f
                relative velocity /v_ref (3), line-of-sight rate along e2 and e3 [rad/s, clipped to 5] (2),
                opponent acceleration estimate /a_ref (3; zeros for a constant-velocity track),
                track quality: log(1 + position std [m]), velocity std /v_ref (capped at 2),
-               time since detection (s / 2, capped at 1), has-track flag, detected-this-step flag  16
+               time since detection (s / 2, capped at 1), has-track flag, detected-this-step flag,
+               PN command per unit gain: closing speed x relative velocity across the line of sight
+               / range / a_max (2, along e2 and e3; clipped to +-PN_CLIP)                          18
     obstacles  k nearest cylinders: offset to the axis /50 m (3), surface gap /50 m (capped at 2), valid  5k
     time       t / max_steps                                                                     1
 
@@ -41,12 +43,14 @@ OBSTACLE_SCALE = 50.0
 """Metres per unit of the obstacle entries."""
 MAX_LOS_RATE = 5.0
 """Line-of-sight rates are clipped to this [rad/s] (they diverge as the range goes to zero)."""
+PN_CLIP = 4.0
+"""The PN command entries are clipped to this many ``a_max`` (any gain above ~4 saturates beyond it anyway)."""
 
 
 @functools.lru_cache(maxsize=64)
 def layout(cfg: AerialConfig) -> dict[str, slice]:
     """Named slices of one observation: ``own``, ``opponent``, ``obstacles``, ``time`` (and ``dim``'s stop)."""
-    sizes = {"own": 15, "opponent": 16, "obstacles": 5 * cfg.n_obstacle_obs, "time": 1}
+    sizes = {"own": 15, "opponent": 18, "obstacles": 5 * cfg.n_obstacle_obs, "time": 1}
     out, start = {}, 0
     for name, size in sizes.items():
         out[name] = slice(start, start + size)
@@ -146,12 +150,18 @@ def observe(cfg: AerialConfig, state: AerialState, detected: np.ndarray) -> tupl
     pos_std = np.sqrt(np.trace(state.track_cov[..., 0:3, 0:3], axis1=-2, axis2=-1) / 3) * tracked
     vel_std = np.sqrt(np.trace(state.track_cov[..., 3:6, 3:6], axis1=-2, axis2=-1) / 3) * tracked
     age = np.minimum(state.since_detection * cfg.dt / 2.0, 1.0) * tracked
+    # PN's command per unit gain, Vc * lambda_dot (as the `pn` guidance law forms it from the same estimate):
+    # a product of closing speed, crossing velocity and 1 / range that a small network would otherwise have to
+    # build itself across two orders of magnitude of range.
+    across = _in_frame(frames, rel_velocity)[..., 1:]
+    pn_command = np.clip(closing[..., None] * across / np.maximum(distance, cfg.capture_radius)[..., None]
+                         / a_max[None, :, None], -PN_CLIP, PN_CLIP)
     opponent = np.concatenate([
         (distance / cfg.max_init_distance)[..., None], (np.minimum(distance, NEAR_RANGE) / NEAR_RANGE)[..., None],
         (closing / v_ref)[..., None], _in_frame(frames, rel_velocity) / v_ref, rate_los,
         _in_frame(frames, acceleration) / a_ref, np.log1p(pos_std)[..., None],
         np.minimum(vel_std / v_ref, 2.0)[..., None], age[..., None], known[..., None],
-        (detected | ~tracked)[..., None]], axis=-1)
+        (detected | ~tracked)[..., None], pn_command], axis=-1)
     out[..., slices["opponent"]] = np.where(known[..., None], opponent, 0.0)
     if cfg.n_obstacle_obs and cfg.n_obstacles:
         out[..., slices["obstacles"]] = _nearest_obstacles(cfg, state, frames)
