@@ -170,6 +170,27 @@ def iteration_figures(runner_results: dict) -> dict:
     }
 
 
+MECHANISM_FIGURES = ("rnd_bonus", "rnd_extrinsic_reward", "rnd_predictor_loss", "ewc_penalty")
+"""Learner statistics of the optional mechanisms copied into the progress row as ``<name>_<role>``."""
+
+
+def mechanism_figures(learner_results: dict) -> dict:
+    """The RND bonus (mean, before its coefficient), the extrinsic reward beside it, the predictor's loss and
+    the EWC penalty of every role that logged them this iteration."""
+    return {f"{name}_{role}": float(learner_results[role][name]) for role in ROLES
+            for name in MECHANISM_FIGURES if name in learner_results.get(role, {})}
+
+
+def consolidate(algorithm, trigger: str, roles: list[str]) -> None:
+    """EWC (``regularization.ewc``): at its trigger, each of ``roles`` it names consolidates on the learners."""
+    ewc = algorithm.experiment.regularization.ewc
+    if not ewc.enabled or ewc.trigger != trigger:
+        return
+    for role in (r for r in roles if r in ewc.roles):
+        for result in algorithm.learner_group.foreach_learner(lambda learner, _role=role: learner.consolidate(_role)):
+            result.get()                                    # re-raises a learner's error
+
+
 def _observe_iteration(algorithm, figures: dict, result: dict, finished_roles: list[str]) -> str | None:
     """The iteration's outcomes into the league, exploiters, health monitor and curriculum (their figures
     into ``figures``); returns the role the health monitor wants to train next (None: no preference)."""
@@ -186,11 +207,13 @@ def _observe_iteration(algorithm, figures: dict, result: dict, finished_roles: l
         figures["health_events"] = events
         figures["health_interventions"] = sum(selfplay.health.counts.values())
         next_role = next((event["next_role"] for event in events if event["next_role"]), None)
+    figures.update(mechanism_figures(result.get(LEARNER_RESULTS, {})))
     curriculum = selfplay.curriculum
     if curriculum.config.enabled:
         figures["curriculum_level"] = curriculum.level
         if curriculum.observe(figures):         # the runners get the level's world at the next sync
             logger.info("curriculum: level %d from the next iteration on", curriculum.level)
+            consolidate(algorithm, "level_up", list(ROLES))
         figures["curriculum_next"] = curriculum.level
     return next_role
 
@@ -222,6 +245,7 @@ def _snapshot(algorithm, switched: bool, finished_roles: list[str]) -> None:
                 if slot is not None:
                     copy_weights(algorithm, role, slot)
             phase_ended(algorithm, role, snapshot)
+        consolidate(algorithm, "phase_end", finished_roles)
     elif league is not None and league.config.snapshot_every:
         if selfplay.schedule.state.iterations_in_phase % league.config.snapshot_every == 0:
             for role in finished_roles:

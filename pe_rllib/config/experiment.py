@@ -20,6 +20,7 @@ from pe_rllib.config.base import (
     set_dotted,
     to_dict,
 )
+from pe_rllib.config.mechanisms import ExplorationConfig, RegularizationConfig
 from pe_rllib.config.selfplay import CurriculumConfig, HealthConfig, LeagueConfig, SelfPlayConfig
 from pe_rllib.config.training import EvaluationConfig, TrainingConfig
 from pe_rllib.config.world import EnvConfig, SafetyConfig, check_safety_compatible, env_with
@@ -50,6 +51,10 @@ class ExperimentConfig:
     """World levels that harden as the pair improves."""
     health: HealthConfig = field(default_factory=HealthConfig)
     """Domination / collapse detection and rollback."""
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    """Exploration bonuses added to the training rewards (random network distillation)."""
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    """Regularisers of the learner's loss (elastic weight consolidation)."""
 
     def __post_init__(self) -> None:
         if self.world not in WORLDS:
@@ -74,6 +79,7 @@ class ExperimentConfig:
         if self.league.enabled and self.selfplay.opponent_slots < 1:
             raise ConfigError("league.enabled: needs selfplay.opponent_slots >= 1 (the fixed modules pool entries "
                               "are loaded into)")
+        self._check_mechanisms()
         for i, level in enumerate(self.curriculum.levels):
             try:                                     # every level must be a valid world of its own
                 world = env_with(self.env, level)
@@ -93,6 +99,21 @@ class ExperimentConfig:
         for name, active, why in missing:
             if active:
                 raise ConfigError(f"{name}: not available with world: aerial ({why})")
+
+    def _check_mechanisms(self) -> None:
+        """What the optional mechanisms of ``exploration`` and ``regularization`` need."""
+        if self.exploration.rnd.enabled:
+            if self.training.sampler != "batched":
+                raise ConfigError("exploration.rnd.roles: needs training.sampler: batched")
+            if self.training.num_learners > 1:
+                raise ConfigError("exploration.rnd.roles: needs training.num_learners <= 1 (each learner would "
+                                  "train its own predictor)")
+        ewc = self.regularization.ewc
+        if ewc.enabled and self.training.recurrent:
+            raise ConfigError("regularization.ewc.roles: needs training.model: mlp (a recurrent policy's Fisher "
+                              "estimate needs whole sequences)")
+        if ewc.enabled and ewc.trigger == "level_up" and not self.curriculum.enabled:
+            raise ConfigError("regularization.ewc.trigger: 'level_up' needs curriculum.enabled (or use 'phase_end')")
 
     def _check_scripted_names(self) -> None:
         """Scripted opponents must exist in the experiment's world (the sections accept both worlds' names)."""

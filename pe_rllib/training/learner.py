@@ -1,4 +1,5 @@
-"""The learner: RLlib's PPO torch learner with its torch threads taken from the config.
+"""The learner: RLlib's PPO torch learner with its torch threads taken from the config, plus the optional
+mechanisms that act on the training data or the loss (search distillation, ``exploration.rnd``).
 
 Torch's default intra-op thread count is one per core of the machine. A learner's
 updates on this task's small MLPs (minibatches of a few hundred to a few thousand rows)
@@ -20,8 +21,19 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 
 from pe_rllib.policies.rl_module import SquashedDiagGaussian
+from pe_rllib.training.ewc import ElasticWeightConsolidation
+from pe_rllib.training.rnd import RandomNetworkDistillation, add_bonus
 
 logger = logging.getLogger(__name__)
+
+RND_STATE_KEY = "pe_rnd"
+"""The learner state's entry holding the RND models (plain arrays), next to RLlib's own components."""
+EWC_STATE_KEY = "pe_ewc"
+"""The learner state's entry holding the EWC anchors and Fisher diagonals (plain arrays)."""
+
+
+def _named(components, key: str) -> bool:
+    return components is not None and key in ([components] if isinstance(components, str) else components)
 
 
 def learner_threads(config) -> int:
@@ -32,15 +44,90 @@ def learner_threads(config) -> int:
 
 class SelfPlayPPOLearner(PPOTorchLearner):
     """PPO's torch learner, run with ``training.num_cpus_per_learner`` torch threads, plus the search
-    distillation term of ``league.distill_coeff`` for the main roles that have a teacher."""
+    distillation term of ``league.distill_coeff`` for the main roles that have a teacher and the RND
+    exploration bonus of ``exploration.rnd`` and the EWC penalty of ``regularization.ewc`` on the roles they
+    name."""
 
     def build(self) -> None:
+        from pe_rllib.training.rllib_env import experiment_from_env_config
+
         threads = learner_threads(self.config)
         torch.set_num_threads(threads)
         logger.debug("learner: %d torch thread(s)", threads)
         self._teachers: dict = {}
         self._distill_coeff = 0.0
         super().build()
+        experiment = experiment_from_env_config(self.config.env_config)
+        rnd = experiment.exploration.rnd
+        self._rnd_coeff = rnd.coeff
+        self._rnd = {role: RandomNetworkDistillation(rnd, int(np.prod(self.module[role].observation_space.shape)),
+                                                     seed=experiment.training.seed + 7919 * (i + 1),
+                                                     device=self.device())
+                     for i, role in enumerate(rnd.roles)} if rnd.enabled else {}
+        self._rng = np.random.default_rng(experiment.training.seed + 104729)
+        ewc = experiment.regularization.ewc
+        self._ewc = {role: ElasticWeightConsolidation(ewc.lambda_) for role in ewc.roles} if ewc.enabled else {}
+        self._ewc_samples = ewc.fisher_samples
+        self._ewc_obs: dict[str, np.ndarray] = {}
+
+    def update(self, *args, training_data=None, **kwargs):
+        """RLlib's update, after the RND bonus (if any) joined the trained roles' episode rewards: before the
+        learner connector computes PPO's advantages from them, and only here (runners, evaluation and every
+        reported rate see the world's own rewards). EWC roles keep observations of their batch for the Fisher
+        estimate of their next consolidation."""
+        if (self._rnd or self._ewc) and training_data is not None:
+            training_data.solve_refs()          # idempotent: RLlib's own update finds them solved
+            episodes = training_data.episodes or []
+            trained = {role: model for role, model in self._rnd.items() if self.should_module_be_updated(role)}
+            figures = add_bonus(episodes, trained, self._rnd_coeff, self._rng) if trained else {}
+            for role, values in figures.items():
+                for key, value in values.items():
+                    self.metrics.log_value((role, key), value, window=1)
+            for role in self._ewc:
+                self._keep_observations(role, episodes)
+        return super().update(*args, training_data=training_data, **kwargs)
+
+    def _keep_observations(self, role: str, episodes: list) -> None:
+        chunks = [np.asarray(e.get_observations(slice(0, len(e)))) for e in episodes
+                  if getattr(e, "module_id", None) == role and len(e) > 0]
+        if chunks:
+            obs = np.concatenate(chunks).reshape(sum(len(c) for c in chunks), -1)
+            keep = self._rng.choice(len(obs), size=min(len(obs), self._ewc_samples), replace=False)
+            self._ewc_obs[role] = obs[np.sort(keep)]
+
+    def consolidate(self, role: str) -> bool:
+        """EWC: anchor ``role`` at its current weights and add its Fisher diagonal on its latest training
+        observations; False when ``role`` does not consolidate or has not trained yet."""
+        if role not in self._ewc or role not in self._ewc_obs:
+            return False
+        self._ewc[role].consolidate(self.module[role].unwrapped(), self._ewc_obs[role])
+        logger.info("EWC: %s consolidated (%d so far)", role, self._ewc[role].consolidations)
+        return True
+
+    def rnd_state(self) -> dict:
+        """Each RND role's state (plain arrays; for checkpoints and tests)."""
+        return {role: model.get_state() for role, model in self._rnd.items()}
+
+    def ewc_state(self) -> dict:
+        """Each EWC role's anchor, Fisher diagonal and consolidation count (plain arrays)."""
+        return {role: model.get_state() for role, model in self._ewc.items()}
+
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        for key, present, getter in ((RND_STATE_KEY, self._rnd, self.rnd_state),
+                                     (EWC_STATE_KEY, self._ewc, self.ewc_state)):
+            if present and (components is None or _named(components, key)) and not _named(not_components, key):
+                state[key] = getter()
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        for role, saved in state.get(RND_STATE_KEY, {}).items():
+            if role in self._rnd:
+                self._rnd[role].set_state(saved)
+        for role, saved in state.get(EWC_STATE_KEY, {}).items():
+            if role in self._ewc:
+                self._ewc[role].set_state(saved, self.device())
 
     def set_teachers(self, teachers: dict[str, dict]) -> None:
         """Search distillation targets (``league.distill_coeff``): ``{role: {"family": name, "params": list}}``,
@@ -62,6 +149,11 @@ class SelfPlayPPOLearner(PPOTorchLearner):
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        if module_id in self._ewc:
+            penalty = self._ewc[module_id].penalty(self.module[module_id].unwrapped())
+            if penalty is not None:
+                self.metrics.log_value((module_id, "ewc_penalty"), penalty.item(), window=1)
+                loss = loss + penalty
         teacher = self._teachers.get(module_id)
         if teacher is None:
             return loss
