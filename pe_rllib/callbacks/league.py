@@ -270,7 +270,7 @@ def exploiter_weights(algorithm, role: str) -> dict:
 
     with torch.random.fork_rng():
         torch.manual_seed(_role_seed(algorithm, role))
-        module = learned_module_spec(algorithm.experiment).build()
+        module = learned_module_spec(algorithm.experiment, role).build()
     return {name: value.detach().numpy().copy() for name, value in module.state_dict().items()}
 
 

@@ -108,6 +108,16 @@ class ExperimentConfig:
             if self.training.num_learners > 1:
                 raise ConfigError("exploration.rnd.roles: needs training.num_learners <= 1 (each learner would "
                                   "train its own predictor)")
+        if self.safety.mode == "layer":
+            needs = [("safety.enabled", self.safety.enabled, "true (the env-side filter stays the guarantee)"),
+                     ("env.observation", self.env.observation == "full", "full (the layer rebuilds the "
+                      "constraints from the observed pose and obstacles)"),
+                     ("training.model", not self.training.recurrent, "mlp"),
+                     ("training.action_distribution", self.training.action_distribution == "gaussian", "gaussian "
+                      "(the layer moves the Gaussian's mean)")]
+            for name, ok, what in needs:
+                if not ok:
+                    raise ConfigError(f"safety.mode: 'layer' needs {name}: {what}")
         ewc = self.regularization.ewc
         if ewc.enabled and self.training.recurrent:
             raise ConfigError("regularization.ewc.roles: needs training.model: mlp (a recurrent policy's Fisher "

@@ -203,6 +203,7 @@ class EnvConfig:
 
 
 SOLVERS = ("exact", "cvxpy")
+SAFETY_MODES = ("filter", "layer")
 
 
 @dataclass(frozen=True)
@@ -227,8 +228,14 @@ class SafetyConfig:
     """QP weight on the turn-rate correction; default d^2 so steering is as cheap as braking."""
     agent_avoidance: bool = False
     """Also keep this robot's control point away from the other robot (treated as static)."""
+    mode: str = "filter"
+    """"filter": the QP corrects the env's actions after the policy (post hoc). "layer" (BarrierNet-style,
+    issue 25): the same QP is also the last layer of each learned policy, on the constraints its observation
+    implies, so the policy's mean action is safe by construction and trained through the QP; the env-side
+    filter stays on as the guarantee, and its interventions count what the layer alone let through."""
 
     def __post_init__(self) -> None:
+        _check(self.mode in SAFETY_MODES, "mode", f"must be one of {SAFETY_MODES}", self.mode)
         _positive(self, "control_point_distance", "weight_v")
         _non_negative(self, "margin")
         _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)

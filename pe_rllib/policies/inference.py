@@ -171,7 +171,7 @@ def policy_from_weights(experiment: ExperimentConfig, role: str, weights: dict, 
 
     from pe_rllib.policies.rl_module import learned_module_spec
 
-    module = learned_module_spec(experiment).build()
+    module = learned_module_spec(experiment, role).build()
     module.load_state_dict({name: torch.as_tensor(np.asarray(value)) for name, value in weights.items()}, strict=True)
     module.eval()
     return LearnedPolicy(module, role, experiment, checkpoint, deterministic=deterministic, seed=seed)

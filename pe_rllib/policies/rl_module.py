@@ -103,12 +103,18 @@ def env_actions(dist_cls: type, actions: torch.Tensor) -> torch.Tensor:
     return actions.clamp(-1.0, 1.0)
 
 
-def learned_module_spec(experiment: ExperimentConfig) -> RLModuleSpec:
-    """The PPO module every learned role (and its snapshots) uses in ``experiment``'s world."""
+def learned_module_spec(experiment: ExperimentConfig, role: str | None = None) -> RLModuleSpec:
+    """The PPO module every learned ``role`` (and its snapshots) uses in ``experiment``'s world. With
+    ``safety.mode: layer`` the module ends in the role's safety QP (:class:`~pe_rllib.safety.layer.PolicySafetyLayer`),
+    so the role must be named."""
     obs_space, act_space = world_spaces(experiment)
+    config = model_config(experiment.training)
+    if experiment.safety.enabled and experiment.safety.mode == "layer":
+        if role is None:
+            raise ValueError("learned_module_spec: safety.mode 'layer' needs the module's role")
+        config["safety_layer"] = {"experiment": to_dict(experiment), "role": role}
     return RLModuleSpec(module_class=LearnedPPOModule, observation_space=obs_space, action_space=act_space,
-                        model_config=model_config(experiment.training),
-                        catalog_class=RecurrentPPOCatalog)
+                        model_config=config, catalog_class=RecurrentPPOCatalog)
 
 
 def init_forget_gate(lstm: torch.nn.LSTM | None, bias: float) -> None:
@@ -147,6 +153,12 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
 
     def setup(self) -> None:
         super().setup()
+        layer = (self.model_config or {}).get("safety_layer")
+        self.safety_layer = None
+        if layer is not None:
+            from pe_rllib.safety.layer import PolicySafetyLayer
+
+            self.safety_layer = PolicySafetyLayer(from_dict(ExperimentConfig, layer["experiment"]), layer["role"])
         forget_bias = (self.model_config or {}).get("lstm_forget_bias")
         if forget_bias is not None:
             for part in ("actor_encoder", "critic_encoder", "encoder"):     # separate, or shared
@@ -165,6 +177,19 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
         """:class:`SquashedDiagGaussian` where ``model_config`` asks for it, else None (RLlib's choice)."""
         squashed = (self.model_config or {}).get("action_distribution", "gaussian") == "squashed"
         return SquashedDiagGaussian if squashed else None
+
+    def _forward(self, batch, **kwargs):
+        return self._through_layer(batch, super()._forward(batch, **kwargs))
+
+    def _forward_train(self, batch, **kwargs):
+        return self._through_layer(batch, super()._forward_train(batch, **kwargs))
+
+    def _through_layer(self, batch, out: dict) -> dict:
+        """With ``safety.mode: layer``, the Gaussian's mean moved to the safety QP's solution (differentiably)."""
+        if self.safety_layer is not None:
+            out[Columns.ACTION_DIST_INPUTS] = self.safety_layer.apply(out[Columns.ACTION_DIST_INPUTS],
+                                                                     batch[Columns.OBS])
+        return out
 
     def forward_exploration(self, batch, **kwargs):
         if self.training:
@@ -207,7 +232,7 @@ class LearnedPPOModule(DefaultPPOTorchRLModule):
 
     def _actor_layers(self, obs: torch.Tensor) -> list | None:
         """The actor MLP's layers in order, or None where :meth:`act` must use RLlib's path."""
-        if self.training:
+        if self.training or self.safety_layer is not None:        # the layer needs RLlib's forward
             return None
         layers = self.__dict__.get("_actor_path")      # a plain attribute: not a submodule, not in the state
         if layers is None:

@@ -31,7 +31,7 @@ from pe_rllib.policies.module_ids import (
     exploiter_id,
     scripted_id,
     scripted_opponent_id,
-    slot_ids,
+    slot_id,
     trained_modules,
 )
 from pe_rllib.policies.rl_module import anchor_module_spec, learned_module_spec, scripted_module_spec
@@ -238,8 +238,9 @@ class SelfPlayPPO(PPO):
 def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
     """``pursuer``, ``evader``, K snapshot slots per role and, if configured, the scripted cold-start opponent
     and the league's scripted pool entries (one module each)."""
-    learned = learned_module_spec(experiment)
-    specs = {module: learned for module in (*ROLES, *slot_ids(experiment.selfplay.opponent_slots))}
+    learned = {role: learned_module_spec(experiment, role) for role in ROLES}
+    specs = {module: learned[role] for role in ROLES
+             for module in (role, *(slot_id(role, k) for k in range(experiment.selfplay.opponent_slots)))}
     selfplay = experiment.selfplay
     if selfplay.cold_start_opponent != "untrained":
         opponent = other_role(selfplay.first_role)
@@ -251,7 +252,7 @@ def module_spec(experiment: ExperimentConfig) -> MultiRLModuleSpec:
             for index in range(experiment.league.anchors):
                 specs[anchor_id(role, index)] = anchor_module_spec(experiment, role)
             if experiment.league.with_exploiters:
-                specs[exploiter_id(role)] = learned
+                specs[exploiter_id(role)] = learned[role]
     return MultiRLModuleSpec(rl_module_specs=specs)
 
 
