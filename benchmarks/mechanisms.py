@@ -44,11 +44,13 @@ def variant_experiment(config: str, variant: str, iterations: int, seed: int) ->
                                     **VARIANTS[variant]})
 
 
-def judge(run_dir: Path, role: str, rl_budget: int, episodes: int) -> dict:
-    """The role's strongest best-response gap (search or warm-started RL) and its worst scripted shortfall."""
+def judge(run_dir: Path, role: str, rl_budget: int, episodes: int,
+          methods: tuple[str, ...] = ("search", "rl-trained")) -> dict:
+    """The role's strongest best-response gap over ``methods`` (search, warm-started RL) and its worst scripted
+    shortfall."""
     from pe_rllib.training.exploit import exploit
 
-    summary = exploit(run_dir, role, methods=("search", "rl-trained"), budget=rl_budget, episodes=episodes,
+    summary = exploit(run_dir, role, methods=methods, budget=rl_budget, episodes=episodes,
                       dashboard=False).summary()
     scripted = summary["best_scripted"]
     return {"trained": summary["trained"], "strongest": summary["method"], "gap": round(summary["gap"], 4),

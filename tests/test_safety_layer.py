@@ -130,7 +130,7 @@ def test_a_layer_policys_mean_action_passes_the_env_filter_untouched():
     _, before = flt.filter(world.pose[:, 0], physical(nominal), world.obstacles)
     _, after = flt.filter(world.pose[:, 0], physical(safe), world.obstacles)
     assert before["intervened"].sum() >= 20                         # the unconstrained policy needed the filter
-    assert np.max(after["correction"]) < 1e-4
+    assert np.max(after["correction"]) <= 1e-6 and not after["intervened"].any()
 
 
 def test_a_layer_run_trains_through_the_qp_and_its_saved_policies_keep_the_layer(embedded_ray, tmp_path):
@@ -153,4 +153,4 @@ def test_a_layer_run_trains_through_the_qp_and_its_saved_policies_keep_the_layer
     flt = SafetyFilter(experiment, "evader")
     actions = policy.act(obs["evader"]).astype(np.float64)
     _, info = flt.filter(world.pose[:, 1], flt.low + (actions + 1) / 2 * (flt.high - flt.low), world.obstacles)
-    assert np.max(info["correction"]) < 1e-4
+    assert not info["intervened"].any()
