@@ -2,14 +2,15 @@
 
     python benchmarks/aerial_learning.py [--config aerial_scripted] [--seeds 0 1 2] [--iterations N]
                                          [--episodes 1000] [--out-dir DIR] [--name aerial_learning]
+                                         [--only-evaluate]
 
 Each seed trains ``--config`` (default the bundled ``aerial_scripted.yaml``: the pursuer alone against the
-scripted evaders), then ``pe-rllib evaluate``'s matchups are played on the run's own world (radar track,
-obstacles), ``--episodes`` deterministic episodes each: the trained pursuer and every scripted pursuer
-(pure pursuit, PN, APN, random) against every scripted evader (straight, weave, break-turn, random) and the
-trained (here untrained) evader. Per evader the table gives capture with its Wilson 95 % interval, the median
-miss distance, and the learned pursuer minus APN (Newcombe's interval): the issue's goal is that difference
-at least 0 (within noise) against every scripted evader.
+scripted evaders) into ``--out-dir``/s<seed> (``--only-evaluate``: the runs are already there), then plays on
+the run's own world (radar track, obstacles) ``--episodes`` deterministic episodes per matchup, the same
+episodes for every pursuer: the trained pursuer and the guidance laws (pure pursuit, PN, APN) against every
+scripted evader (straight, weave, break-turn, random). Per evader: capture with its Wilson 95 % interval,
+the median miss distance, crashes, and the learned pursuer minus APN (Newcombe's interval); the issue's goal
+is that difference at least 0 (within noise) against every scripted evader.
 
 Results: benchmarks/results/NAME.json and BENCHMARKS.md (issue 24).
 """
@@ -51,8 +52,20 @@ def table(rows: list, episodes: int) -> list[dict]:
     return out
 
 
+def matchups(run_dir: Path, episodes: int, seed: int = 2026) -> list:
+    """The trained pursuer and every guidance law against every scripted evader (the same episodes)."""
+    from pe_rllib.evaluation.suite import play, scripted_players, trained_players
+    from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(run_dir)
+    experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    pursuers = [trained_players(checkpoint)["pursuer"],
+                *(p for p in scripted_players(experiment, "pursuer", seed) if p.name in PURSUERS)]
+    evaders = [e for e in scripted_players(experiment, "evader", seed) if e.name in EVADERS]
+    return play(experiment, [(p, e) for p in pursuers for e in evaders], episodes, seed=seed)
+
+
 def main() -> None:
-    from pe_rllib.evaluation.suite import evaluate_run
     from pe_rllib.training.run import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,6 +75,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--out-dir", type=Path, default=None)
     parser.add_argument("--name", default="aerial_learning")
+    parser.add_argument("--only-evaluate", action="store_true")
     args = parser.parse_args()
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="aerial_learning_"))
     results = []
@@ -73,10 +87,10 @@ def main() -> None:
         experiment = load_experiment(args.config, overrides)
         run_dir = out_dir / f"s{seed}"
         start = time.perf_counter()
-        if not (run_dir / "experiment.yaml").exists():
+        if not args.only_evaluate and not (run_dir / "experiment.yaml").exists():
             train(experiment, output=run_dir, dashboard=False)
         train_s = time.perf_counter() - start
-        rows = evaluate_run(run_dir, episodes=args.episodes, seed=2026).rows
+        rows = matchups(run_dir, args.episodes)
         per_evader = table(rows, args.episodes)
         results.append({"seed": seed, "run_dir": str(run_dir), "train_s": round(train_s, 1),
                         "iterations": experiment.training.stop_iterations, "per_evader": per_evader,
