@@ -146,6 +146,30 @@ def test_pn_beats_pure_pursuit_against_a_break_turn_on_the_tracked_estimate():
     assert capture_rate("pn") > capture_rate("pure_pursuit") + 0.3
 
 
+def test_the_observation_carries_pns_command_computed_from_the_true_state_in_a_full_world():
+    """The two PN-command entries (the opponent block's last two) are closing speed x crossing velocity /
+    range / a_max, in the line-of-sight frame: their norm is the PN acceleration per unit gain."""
+    from pe_rllib.envs.aerial.sensing import PN_CLIP, layout
+
+    env = BatchedAerialPursuitEvasion(64, observation="full")
+    obs = env.reset(seed=5)
+    for _ in range(20):
+        obs, *_ = env.step({role: np.tile([1.0, 0.2, -0.1], (64, 1)).astype(np.float32)
+                            for role in ("pursuer", "evader")})
+    state = env.state()
+    relative, rel_velocity = state[:, 1, :3] - state[:, 0, :3], state[:, 1, 3:] - state[:, 0, 3:]
+    distance = np.linalg.norm(relative, axis=1)
+    closing = -(relative * rel_velocity).sum(1) / distance
+    across = np.linalg.norm(rel_velocity - ((rel_velocity * relative).sum(1) / distance ** 2)[:, None] * relative,
+                            axis=1)
+    expected = np.minimum(np.abs(closing) * across / np.maximum(distance, env.config.capture_radius)
+                          / env.config.pursuer_a_max, PN_CLIP * np.sqrt(2))
+    command = obs["pursuer"][:, layout(env.config)["opponent"]][:, -2:]
+    going = np.linalg.norm(command, axis=1) < PN_CLIP                            # unclipped rows
+    assert going.sum() > 40
+    np.testing.assert_allclose(np.linalg.norm(command, axis=1)[going], expected[going], rtol=2e-3, atol=1e-5)
+
+
 def test_same_seed_same_episodes_and_autoreset_starts_fresh():
     def run(seed):
         env = BatchedAerialPursuitEvasion(16, max_steps=40, radar=RadarConfig(dropout_rate=0.1))
