@@ -98,7 +98,11 @@ class SelfPlayPPOLearner(PPOTorchLearner):
     def consolidate(self, role: str) -> bool:
         """EWC: anchor ``role`` at its current weights and add its Fisher diagonal on its latest training
         observations; False when ``role`` does not consolidate or has not trained yet."""
-        if role not in self._ewc or role not in self._ewc_obs:
+        if role not in self._ewc:
+            return False
+        if role not in self._ewc_obs:
+            logger.warning("EWC: %s has no training observations yet (not trained since the run started or "
+                           "resumed); this consolidation is skipped", role)
             return False
         self._ewc[role].consolidate(self.module[role].unwrapped(), self._ewc_obs[role])
         logger.info("EWC: %s consolidated (%d so far)", role, self._ewc[role].consolidations)
