@@ -7,7 +7,7 @@ Example:
     >>> env = BatchedAerialPursuitEvasion(num_envs=4, n_obstacles=2)
     >>> obs = env.reset(seed=0)
     >>> obs["pursuer"].shape, env.action_space("pursuer").shape
-    ((4, 42), (3,))
+    ((4, 44), (3,))
     >>> obs, rewards, terminated, truncated, infos = env.step({r: np.zeros((4, 3), np.float32) for r in env.agents})
     >>> env.state().shape, sorted(infos["pursuer"]["reward_terms"])
     ((4, 2, 6), ['capture', 'crash', 'distance', 'effort', 'timeout'])
