@@ -25,7 +25,6 @@ from pe_rllib.config import (
 )
 from pe_rllib.envs.core import action_scale
 from pe_rllib.safety import kernels
-from pe_rllib.safety.cbf import barrier_constraints
 from pe_rllib.safety.qp import FEASIBILITY_TOL, minimal_slack, solve_qp
 
 logger = logging.getLogger(__name__)
@@ -101,8 +100,7 @@ class SafetyFilter:
         return states, obstacles, others
 
     def _barriers(self, states, obstacles, others):
-        build = kernels.barrier_constraints if kernels.AVAILABLE else barrier_constraints
-        return build(self.env, self.safety, states, obstacles, others)
+        return kernels.fastest_barrier_constraints(self.env, self.safety, states, obstacles, others)
 
     def filter(self, states: np.ndarray, actions: np.ndarray, obstacles: np.ndarray,
                others: np.ndarray | None = None, *, validate: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -178,8 +176,7 @@ class SafetyFilter:
 
     def _solve_exact(self, a, b, nominal):
         n = len(nominal)
-        solve = kernels.solve_qp if kernels.AVAILABLE else solve_qp
-        safe, feasible = solve(a, b, nominal, self.low, self.high, self.weights)
+        safe, feasible = kernels.fastest_solve_qp(a, b, nominal, self.low, self.high, self.weights)
         status = np.full(n, OPTIMAL)
         slack = np.zeros(n)
         bad = np.flatnonzero(~feasible)

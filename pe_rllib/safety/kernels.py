@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from pe_rllib.envs.kernels import AVAILABLE, njit
+from pe_rllib.safety import cbf, qp
 
-__all__ = ["AVAILABLE", "barrier_constraints", "solve_qp"]
+__all__ = ["AVAILABLE", "barrier_constraints", "fastest_barrier_constraints", "fastest_solve_qp", "solve_qp"]
 
 _TOL = 1e-9
 
@@ -153,3 +154,16 @@ def barrier_constraints(env, safety, pose: np.ndarray, obstacles: np.ndarray, ot
              other_arr, use_other, safety.control_point_distance, env.dt, safety.gamma, env.robot_radius,
              safety.margin, env.arena_width / 2, env.arena_height / 2, a, b, h)
     return a, b, h
+
+
+def fastest_barrier_constraints(env, safety, pose: np.ndarray, obstacles: np.ndarray, other: np.ndarray | None):
+    """``(A, b, h)`` from the compiled kernel when numba is available, else from the numpy reference (the same
+    numbers: tested). The filter and the policy layer build their rows through this."""
+    build = barrier_constraints if AVAILABLE else cbf.barrier_constraints
+    return build(env, safety, pose, obstacles, other)
+
+
+def fastest_solve_qp(a: np.ndarray, b: np.ndarray, u0: np.ndarray, low: np.ndarray, high: np.ndarray,
+                     weights: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The exact QP from the compiled kernel when numba is available, else from the numpy reference."""
+    return (solve_qp if AVAILABLE else qp.solve_qp)(a, b, u0, low, high, weights)

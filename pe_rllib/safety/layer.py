@@ -1,7 +1,7 @@
 """The safety QP as a differentiable layer (issue 25's ``safety.mode: layer``, BarrierNet-style).
 
-:func:`~pe_rllib.safety.qp.solve_qp` solves the 2-variable safety QP exactly; its solution is piecewise
-affine in the nominal action ``u0``. Where the active set is fixed it is one of three maps:
+:func:`~pe_rllib.safety.qp.solve_qp` (or its compiled twin) solves the 2-variable safety QP exactly; its
+solution is piecewise affine in the nominal action ``u0``. Where the active set is fixed it is one of three maps:
 
 * no active row: ``u = u0`` (Jacobian ``I``);
 * one active row ``g . u >= h`` (a hazard row or a face of the action box): the weighted projection
@@ -24,9 +24,7 @@ import torch
 from pe_rllib.config import ROLES, EnvConfig, ExperimentConfig, SafetyConfig
 from pe_rllib.envs.core import action_scale
 from pe_rllib.envs.sensing import observation_layout
-from pe_rllib.safety import kernels
-from pe_rllib.safety.cbf import barrier_constraints
-from pe_rllib.safety.qp import solve_qp
+from pe_rllib.safety.kernels import fastest_barrier_constraints, fastest_solve_qp
 
 FAR = 1e6
 """Where an empty obstacle slot of the observation is put (with radius 0 its barrier is never active)."""
@@ -38,10 +36,6 @@ corrections of 3-7e-6)."""
 
 ACTIVE_TOL = 1e-7
 """A row is active at the solution when its slack is below this (in the units of its right-hand side)."""
-
-
-def _solve(a, b, u0, low, high, weights):
-    return (kernels.solve_qp if kernels.AVAILABLE else solve_qp)(a, b, u0, low, high, weights)
 
 
 def constraints_from_observation(env: EnvConfig, safety: SafetyConfig, obs: np.ndarray
@@ -70,7 +64,7 @@ def constraints_from_observation(env: EnvConfig, safety: SafetyConfig, obs: np.n
         opponent = layout.part(obs, "opponent")
         rx, ry = opponent[:, 0] * scale, opponent[:, 1] * scale
         other = np.stack([x + c * rx - s * ry, y + s * rx + c * ry, np.zeros_like(x)], axis=1)
-    a, b, _ = barrier_constraints(env, safety, pose, obstacles, other)
+    a, b, _ = fastest_barrier_constraints(env, safety, pose, obstacles, other)
     return a, b
 
 
@@ -122,7 +116,7 @@ def safe_action_layer(u0: torch.Tensor, a: np.ndarray, b: np.ndarray, low: np.nd
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     nominal = u0.detach().cpu().numpy().astype(np.float64)
-    solution, feasible = _solve(a, b, nominal, low, high, weights)
+    solution, feasible = fastest_solve_qp(a, b, nominal, low, high, weights)
     active = active_rows(a, b, solution, low, high) & feasible[:, None]
     count = active.sum(axis=1)
     g, h = _rows_with_box(a, b, low, high)
