@@ -21,7 +21,6 @@ Results: benchmarks/results/NAME.json and BENCHMARKS.md ("The safety layer", iss
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from common import save
 from mechanisms import judge
 
 from pe_rllib.config import ROLES, load_experiment
+from pe_rllib.rundir import read_progress
 
 VARIANTS = {"filter": {}, "layer": {"safety.mode": "layer"}}
 
@@ -55,7 +55,7 @@ def inference_ms(run_dir: Path, batch: int, repeats: int = 200) -> float:
 
 
 def training_interventions(run_dir: Path, last: int = 20) -> float:
-    rows = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_progress(run_dir, required=True)
     rates = [r["intervention_rate"] for r in rows[-last:] if r.get("intervention_rate") is not None]
     return round(float(np.mean(rates)), 5) if rates else float("nan")
 

@@ -22,7 +22,7 @@ from ray.rllib.core.columns import Columns
 
 from pe_rllib.policies.rl_module import SquashedDiagGaussian
 from pe_rllib.training.ewc import ElasticWeightConsolidation
-from pe_rllib.training.rnd import RandomNetworkDistillation, add_bonus
+from pe_rllib.training.rnd import RandomNetworkDistillation, add_bonus, module_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         return super().update(*args, training_data=training_data, **kwargs)
 
     def _keep_observations(self, role: str, episodes: list) -> None:
-        chunks = [np.asarray(e.get_observations(slice(0, len(e)))) for e in episodes
-                  if getattr(e, "module_id", None) == role and len(e) > 0]
+        chunks = [np.asarray(e.get_observations(slice(0, len(e)))) for e in module_chunks(episodes, role)]
         if chunks:
             obs = np.concatenate(chunks).reshape(sum(len(c) for c in chunks), -1)
             keep = self._rng.choice(len(obs), size=min(len(obs), self._ewc_samples), replace=False)

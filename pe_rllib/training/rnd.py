@@ -148,6 +148,11 @@ class RandomNetworkDistillation:
         self.error_moments.set_state(state["error_moments"])
 
 
+def module_chunks(episodes: list, module_id: str) -> list:
+    """The non-empty episode chunks ``module_id`` played (the learner's batch holds every module's)."""
+    return [episode for episode in episodes if getattr(episode, "module_id", None) == module_id and len(episode)]
+
+
 def add_bonus(episodes: list, rnd: dict[str, RandomNetworkDistillation], coeff: float,
               rng: np.random.Generator) -> dict[str, dict[str, float]]:
     """Add ``coeff`` times each named module's bonus to its episodes' rewards (in place; the bonus of step
@@ -155,8 +160,7 @@ def add_bonus(episodes: list, rnd: dict[str, RandomNetworkDistillation], coeff: 
     module the mean bonus (before ``coeff``), the mean extrinsic reward and the predictor's loss."""
     figures = {}
     for module_id, model in rnd.items():
-        chunks = [episode for episode in episodes if getattr(episode, "module_id", None) == module_id
-                  and len(episode) > 0]
+        chunks = module_chunks(episodes, module_id)
         if not chunks:
             continue
         next_obs = [np.asarray(episode.get_observations(slice(1, len(episode) + 1))) for episode in chunks]
@@ -178,4 +182,4 @@ def add_bonus(episodes: list, rnd: dict[str, RandomNetworkDistillation], coeff: 
     return figures
 
 
-__all__ = ["RandomNetworkDistillation", "RunningMoments", "add_bonus"]
+__all__ = ["RandomNetworkDistillation", "RunningMoments", "add_bonus", "module_chunks"]
