@@ -154,3 +154,36 @@ def test_a_layer_run_trains_through_the_qp_and_its_saved_policies_keep_the_layer
     actions = policy.act(obs["evader"]).astype(np.float64)
     _, info = flt.filter(world.pose[:, 1], flt.low + (actions + 1) / 2 * (flt.high - flt.low), world.obstacles)
     assert not info["intervened"].any()
+
+
+def test_a_layer_run_plays_with_the_env_filter_off_and_the_layer_alone_keeps_it_off_the_obstacles():
+    """``--safety off`` on a layer run (``safety.enabled: false``) is accepted, its modules keep the layer, and
+    on the unfiltered world their full-speed-ahead mean actions collide a small fraction as often as the same
+    network without the layer (the layer sees only the observed obstacles, so not never)."""
+    import torch
+
+    from pe_rllib.config import experiment_with
+    from pe_rllib.policies.rl_module import learned_module_spec
+    from pe_rllib.safety import make_batched_env
+
+    off = experiment_with(_layer_experiment(n_obstacles=4), {"safety.enabled": False})
+    assert off.safety.mode == "layer" and not off.safety.enabled
+    torch.manual_seed(0)
+    plain = learned_module_spec(dataclasses.replace(off, safety=SafetyConfig(enabled=False)), "pursuer").build()
+    with torch.no_grad():
+        plain.pi.net.mlp[-1].bias[0] += 3.0                         # the mean speed action saturates at 1
+    layered = learned_module_spec(off, "pursuer").build()
+    layered.load_state_dict(plain.state_dict())
+    collisions = {}
+    for name, module in (("plain", plain), ("layer", layered)):
+        env = make_batched_env(512, off)
+        assert not hasattr(env, "filters")                          # no env-side filter
+        obs, collisions[name] = env.reset(seed=1), 0
+        for _ in range(100):
+            with torch.no_grad():
+                out = module.forward_inference({"obs": torch.as_tensor(obs["pursuer"])})["action_dist_inputs"]
+            action = out[:, :2].clamp(-1, 1).numpy()
+            obs, _, _, _, infos = env.step({"pursuer": action, "evader": np.zeros_like(action)})
+            collisions[name] += int(infos["pursuer"]["collision"].sum())
+    assert collisions["plain"] >= 50
+    assert collisions["layer"] <= collisions["plain"] / 20

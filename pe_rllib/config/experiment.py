@@ -109,7 +109,7 @@ class ExperimentConfig:
                 raise ConfigError("exploration.rnd.roles: needs training.num_learners <= 1 (each learner would "
                                   "train its own predictor)")
         if self.safety.mode == "layer":
-            needs = [("safety.enabled", self.safety.enabled, "true (the env-side filter stays the guarantee)"),
+            needs = [("world", self.world == "planar", "planar (the layer is the 2-D unicycle QP)"),
                      ("env.observation", self.env.observation == "full", "full (the layer rebuilds the "
                       "constraints from the observed pose and obstacles)"),
                      ("training.model", not self.training.recurrent, "mlp"),

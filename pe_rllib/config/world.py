@@ -232,7 +232,8 @@ class SafetyConfig:
     """"filter": the QP corrects the env's actions after the policy (post hoc). "layer" (BarrierNet-style,
     issue 25): the same QP is also the last layer of each learned policy, on the constraints its observation
     implies, so the policy's mean action is safe by construction and trained through the QP; the env-side
-    filter stays on as the guarantee, and its interventions count what the layer alone let through."""
+    filter (``enabled``) stays the guarantee, and its interventions count what the layer alone let through.
+    With ``enabled: false`` (``--safety off``) the layer alone stands between the policy and the obstacles."""
 
     def __post_init__(self) -> None:
         _check(self.mode in SAFETY_MODES, "mode", f"must be one of {SAFETY_MODES}", self.mode)
