@@ -2,7 +2,7 @@
 
     python benchmarks/aerial_learning.py [--config aerial_scripted] [--seeds 0 1 2] [--iterations N]
                                          [--episodes 1000] [--out-dir DIR] [--name aerial_learning]
-                                         [--only-evaluate]
+                                         [--only-evaluate] [--set KEY=VALUE ...]
 
 Each seed trains ``--config`` (default the bundled ``aerial_scripted.yaml``: the pursuer alone against the
 scripted evaders) into ``--out-dir``/s<seed> (``--only-evaluate``: the runs are already there), then plays on
@@ -66,6 +66,7 @@ def matchups(run_dir: Path, episodes: int, seed: int = 2026) -> list:
 
 
 def main() -> None:
+    from pe_rllib.cli.common import parse_overrides
     from pe_rllib.training.run import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,11 +77,14 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=None)
     parser.add_argument("--name", default="aerial_learning")
     parser.add_argument("--only-evaluate", action="store_true")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every seed (e.g. safety.enabled=true)")
     args = parser.parse_args()
+    settings = parse_overrides(args.settings)
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="aerial_learning_"))
     results = []
     for seed in args.seeds:
-        overrides = {"training.seed": seed}
+        overrides = {**settings, "training.seed": seed}
         if args.iterations:
             overrides.update({"training.stop_iterations": args.iterations,
                               "selfplay.cold_start_iterations": args.iterations})
@@ -92,7 +96,7 @@ def main() -> None:
         train_s = time.perf_counter() - start
         rows = matchups(run_dir, args.episodes)
         per_evader = table(rows, args.episodes)
-        results.append({"seed": seed, "run_dir": str(run_dir), "train_s": round(train_s, 1),
+        results.append({"seed": seed, "run_dir": str(run_dir), "train_s": round(train_s, 1), "settings": args.settings,
                         "iterations": experiment.training.stop_iterations, "per_evader": per_evader,
                         "matchups": [row.to_dict() for row in rows]})
         for entry in per_evader:

@@ -315,7 +315,10 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"world": "aerial"}, "safety.enabled: not available with world: aerial"),
+    ({"world": "aerial", "aerial": {"actuator_tau": 0.1}}, "aerial.actuator_tau: must be 0 with safety.enabled"),
+    ({"world": "aerial", "safety": {"agent_avoidance": True}},
+     "safety.agent_avoidance: not available with world: aerial"),
+    ({"world": "aerial", "safety": {"mode": "layer"}}, "safety.mode: 'layer' needs world: planar"),
     ({"world": "aerial", "safety": {"enabled": False}, "selfplay": {"first_role": "evader",
                                                                     "cold_start_opponent": "pure_pursuit"},
       "league": {"enabled": True, "scripted_opponents": ["circling"]}},

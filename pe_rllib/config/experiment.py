@@ -90,9 +90,12 @@ class ExperimentConfig:
 
 
     def _check_aerial(self) -> None:
-        """What the aerial world does not have yet, as one-line errors naming the field to change."""
-        missing = [("safety.enabled", self.safety.enabled, "set it to false: the aerial world has no safety filter "
-                    "yet (crashes end the episode and are counted)"),
+        """What the aerial world does not have, as one-line errors naming the field to change."""
+        if self.safety.enabled and self.aerial.actuator_tau > 0:
+            raise ConfigError("aerial.actuator_tau: must be 0 with safety.enabled (the aerial filter brakes through "
+                              "the commanded acceleration), or set safety.enabled: false")
+        missing = [("safety.agent_avoidance", self.safety.enabled and self.safety.agent_avoidance, "the aerial "
+                    "filter keeps the drones off the airspace's faces and the cylinders only"),
                    ("curriculum.enabled", self.curriculum.enabled, "the curriculum's levels are 2-D world fields"),
                    ("training.sampler", self.training.sampler != "batched", "must be 'batched' (the stock RLlib "
                     "runner steps the 2-D PettingZoo env)")]

@@ -228,6 +228,10 @@ class SafetyConfig:
     """QP weight on the turn-rate correction; default d^2 so steering is as cheap as braking."""
     agent_avoidance: bool = False
     """Also keep this robot's control point away from the other robot (treated as static)."""
+    braking: float = 0.5
+    """Aerial world: the deceleration each braking barrier keeps in reserve, as a fraction of the drone's a_max
+    (at most 1/sqrt(3) = 0.577 keeps a corner of the airspace feasible; smaller is more cautious). The planar
+    world ignores it, as the aerial one ignores the planar fields (control point, gamma, weights, solver)."""
     mode: str = "filter"
     """"filter": the QP corrects the env's actions after the policy (post hoc). "layer" (BarrierNet-style,
     issue 25): the same QP is also the last layer of each learned policy, on the constraints its observation
@@ -240,6 +244,7 @@ class SafetyConfig:
         _positive(self, "control_point_distance", "weight_v")
         _non_negative(self, "margin")
         _check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]", self.gamma)
+        _check(0.0 < self.braking <= 1.0, "braking", "must be in (0, 1]", self.braking)
         if self.weight_omega is not None:
             _positive(self, "weight_omega")
         _check(self.solver in SOLVERS, "solver", f"must be one of {SOLVERS}", self.solver)

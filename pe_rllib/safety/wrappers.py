@@ -136,9 +136,15 @@ class SafetyFilterWrapper(BaseParallelWrapper):
 
 def make_batched_env(num_envs: int, config: ExperimentConfig, **kwargs: Any):
     """The batched env an experiment config describes (either world): safety-filtered when ``safety.enabled``
-    (the planar world only; the config refuses the filter for the aerial one)."""
+    (:class:`SafeBatchedEnv` in the planar world, :class:`~pe_rllib.safety.aerial.SafeAerialEnv` in the aerial one)."""
     env = make_world(num_envs, config, **kwargs)
-    return SafeBatchedEnv(env, config.safety) if config.safety.enabled else env
+    if not config.safety.enabled:
+        return env
+    if config.world == "aerial":
+        from pe_rllib.safety.aerial import SafeAerialEnv
+
+        return SafeAerialEnv(env, config.safety)
+    return SafeBatchedEnv(env, config.safety)
 
 
 def make_parallel_env(config: ExperimentConfig, render_mode: str | None = None):

@@ -90,11 +90,15 @@ def clearance(cfg: AerialConfig, position: np.ndarray, obstacles: np.ndarray) ->
 
 def sample_spawns(cfg: AerialConfig, rng: np.random.Generator, obstacles: np.ndarray) -> np.ndarray:
     """Positions ``[n, 2, 3]``: the pursuer anywhere with room for the evader, the evader ``min_init_distance`` to
-    ``max_init_distance`` away, both at spawn altitudes and clear of the cylinders (by a capture radius)."""
+    ``max_init_distance`` away, both at spawn altitudes and clear of the cylinders by a capture radius plus their
+    stopping distance at full braking from the spawn speed (no drone starts on a collision course it cannot
+    leave)."""
     n = obstacles.shape[0]
     out = np.zeros((n, 2, 3))
     todo = np.arange(n)
     room = np.array([cfg.x_extent / 2, cfg.y_extent / 2]) - cfg.max_init_distance
+    stopping = (cfg.init_speed_fraction * limits(cfg)[:, 0]) ** 2 / (2.0 * limits(cfg)[:, 1])
+    room_needed = cfg.capture_radius + stopping                 # [2]: every drone can brake short of a cylinder
     for _ in range(1000):
         k = todo.size
         pursuer = np.empty((k, 3))
@@ -107,7 +111,7 @@ def sample_spawns(cfg: AerialConfig, rng: np.random.Generator, obstacles: np.nda
         horizontal = np.sqrt(distance ** 2 - dz ** 2)
         evader = pursuer + np.stack([horizontal * np.cos(bearing), horizontal * np.sin(bearing), dz], axis=1)
         pair = np.stack([pursuer, evader], axis=1)
-        ok = (clearance(cfg, pair, obstacles[todo]) > cfg.capture_radius).all(axis=1)
+        ok = (clearance(cfg, pair, obstacles[todo]) > room_needed).all(axis=1)
         out[todo[ok]] = pair[ok]
         todo = todo[~ok]
         if not todo.size:
@@ -164,20 +168,23 @@ def segment_min_distance(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.linalg.norm(before + s[:, None] * delta, axis=-1)
 
 
+def drag(cfg: AerialConfig, velocity: np.ndarray) -> np.ndarray:
+    """The drag acceleration ``[N, 2, 3]`` of velocities ``[N, 2, 3]`` (linear or quadratic, per role)."""
+    v_max, a_max = limits(cfg)[:, 0], limits(cfg)[:, 1]
+    if cfg.drag == "linear":
+        return -(a_max / v_max)[None, :, None] * velocity
+    return -(a_max / v_max ** 2)[None, :, None] * np.linalg.norm(velocity, axis=-1, keepdims=True) * velocity
+
+
 def transition(cfg: AerialConfig, state: AerialState, command: np.ndarray) -> tuple[AerialState, Events]:
     """The world after world-frame commands ``[N, 2, 3]`` for one step (pure; sensing is the world's job)."""
-    v_max, a_max = limits(cfg)[:, 0], limits(cfg)[:, 1]
     if cfg.actuator_tau > 0:
         blend = 1.0 - np.exp(-cfg.dt / cfg.actuator_tau)
         applied = state.acceleration + blend * (command - state.acceleration)
     else:
         applied = command
     v = state.velocity
-    if cfg.drag == "linear":
-        drag = -(a_max / v_max)[None, :, None] * v
-    else:
-        drag = -(a_max / v_max ** 2)[None, :, None] * np.linalg.norm(v, axis=-1, keepdims=True) * v
-    velocity = v + (applied + drag) * cfg.dt
+    velocity = v + (applied + drag(cfg, v)) * cfg.dt
     position = state.position + velocity * cfg.dt
     before = state.position[:, EVADER] - state.position[:, PURSUER]
     after_rel = position[:, EVADER] - position[:, PURSUER]
