@@ -39,8 +39,10 @@ The filter needs no actuator lag (the applied acceleration is the command); the 
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any, Mapping
 
 import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from pe_rllib.config import SafetyConfig
 from pe_rllib.config.aerial import AerialConfig
@@ -225,4 +227,25 @@ class SafeAerialEnv:
             {role: safe[:, i] for i, role in enumerate(env.agents)}, validate=False)
         for role in env.agents:
             infos[role].update(filter_infos[role])
+        return obs, rewards, terminated, truncated, infos
+
+
+class AerialSafetyWrapper(BaseParallelWrapper):
+    """The filter around the PettingZoo :class:`~pe_rllib.envs.aerial_v0.AerialPursuitEvasionEnv`: each agent's action
+    is replaced by the filtered one before the wrapped env's ``step``, and the ``safety_*`` infos are added."""
+
+    def __init__(self, env, safety: SafetyConfig | None = None) -> None:
+        super().__init__(env)
+        self.filter = AerialSafetyFilter(env.unwrapped.config, safety)
+
+    def step(self, actions: Mapping[str, Any]):
+        core = self.env.unwrapped.core
+        if not self.env.agents:
+            raise RuntimeError("step() called on a finished episode; call reset()")
+        stacked = core.stack_actions({agent: np.asarray(value)[None] for agent, value in actions.items()})
+        safe, filter_infos = self.filter.filter(core.world, stacked)
+        obs, rewards, terminated, truncated, infos = self.env.step(
+            {agent: safe[0, i].astype(np.float32) for i, agent in enumerate(core.agents)})
+        for agent in core.agents:
+            infos[agent].update({key: value[0].item() for key, value in filter_infos[agent].items()})
         return obs, rewards, terminated, truncated, infos

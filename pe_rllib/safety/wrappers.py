@@ -148,12 +148,14 @@ def make_batched_env(num_envs: int, config: ExperimentConfig, **kwargs: Any):
 
 
 def make_parallel_env(config: ExperimentConfig, render_mode: str | None = None):
-    """The PettingZoo env an experiment config describes: safety-filtered when ``safety.enabled`` (planar world)."""
+    """The PettingZoo env an experiment config describes: safety-filtered when ``safety.enabled`` (either world)."""
     if config.world == "aerial":
         from pe_rllib.envs.aerial_v0 import AerialPursuitEvasionEnv
+        from pe_rllib.safety.aerial import AerialSafetyWrapper
 
         if render_mode is not None:
             raise ValueError("render_mode: the aerial world has no renderer yet")
-        return AerialPursuitEvasionEnv(config.aerial)
+        aerial = AerialPursuitEvasionEnv(config.aerial)
+        return AerialSafetyWrapper(aerial, config.safety) if config.safety.enabled else aerial
     env = PursuitEvasionEnv(config.env, render_mode=render_mode)
     return SafetyFilterWrapper(env, config.safety) if config.safety.enabled else env
