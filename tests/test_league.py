@@ -401,6 +401,20 @@ def test_anchors_that_are_not_opponents_are_never_planned():
     assert [e.id for e in league.anchors("evader")] == ["evader@anchor5"]
 
 
+def test_anchor_against_names_the_scripted_opponent_of_each_roles_anchor_search():
+    from pe_rllib.config import LeagueConfig
+
+    config = LeagueConfig(anchor_every=5, anchor_against=("apn", "break_turn"))
+    assert config.anchor_opponent("evader") == "apn" and config.anchor_opponent("pursuer") == "break_turn"
+    assert LeagueConfig(anchor_every=5, anchor_against=("pn",)).anchor_opponent("pursuer") is None
+    with pytest.raises(ConfigError, match="anchor_against: at most one scripted pursuer"):
+        LeagueConfig(anchor_every=5, anchor_against=("pn", "apn"))
+    with pytest.raises(ConfigError, match="league.anchor_against: 'apn' is not a scripted policy of the planar"):
+        load_experiment("league", {"league.anchor_every": 4, "league.anchor_against": ["apn"]})
+    with pytest.raises(ConfigError, match="anchor_against: needs anchor_every > 0"):
+        LeagueConfig(anchor_against=("apn",))
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("anchor_every", -1, "league.anchor_every: must be an integer >= 0"),
     ("anchor_population", 1, "league.anchor_population: must be an integer >= 2"),

@@ -210,6 +210,7 @@ def search_anchors(algorithm) -> dict:
     ``league.anchor_slots``). Returns progress figures: the search's wall time and each anchor's success
     rate on its selection episodes."""
     from pe_rllib.evaluation.search import SearchSettings, search_best_response
+    from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
 
@@ -219,7 +220,9 @@ def search_anchors(algorithm) -> dict:
     current = role_weights(algorithm, ROLES)
     rates = {}
     for role in ROLES:
-        opponent = policy_from_weights(experiment, other_role(role), current[other_role(role)])
+        scripted = config.anchor_opponent(role)
+        opponent = (make_world_scripted(scripted, other_role(role), experiment, seed=_role_seed(algorithm, role))
+                    if scripted else policy_from_weights(experiment, other_role(role), current[other_role(role)]))
         settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                                   episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
                                   seed=_role_seed(algorithm, role))
@@ -230,8 +233,8 @@ def search_anchors(algorithm) -> dict:
         if replaced is not None:
             state.league_weights.pop(replaced.id, None)
         rates[role] = round(result.selection_rate, 4)
-        logger.info("league: anchor %s (%s %s) succeeds %.2f against the current %s", entry.id, result.family,
-                    result.params, result.selection_rate, other_role(role))
+        logger.info("league: anchor %s (%s %s) succeeds %.2f against %s", entry.id, result.family,
+                    result.params, result.selection_rate, scripted or f"the current {other_role(role)}")
     return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 

@@ -130,6 +130,12 @@ class LeagueConfig:
     anchor_opponents: bool = True
     """Whether searched anchors join the pool as opponents of the other role (True), or only teach their own
     role (``distill_coeff``) and measure the current policies (``anchor_success``, cross-play) (False)."""
+    anchor_against: tuple[str, ...] = ()
+    """Scripted policies the anchor searches play instead of the other role's current policy: a role's anchor is
+    searched against the listed policy that can play the other role (at most one per role). E.g. ``[apn]``
+    makes the evader's anchor (and teacher) the best evader the search finds against APN, where a run whose
+    pursuer never trains would otherwise search against an untrained network. Roles without one search against
+    the other role's current policy."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
@@ -177,6 +183,15 @@ class LeagueConfig:
                    name)
         _check(len(set(self.scripted_opponents)) == len(self.scripted_opponents), "scripted_opponents",
                "names must not repeat", list(self.scripted_opponents))
+        for name in self.anchor_against:
+            _check(name in known, "anchor_against", f"unknown scripted policy (choose from: {', '.join(known)})",
+                   name)
+        for role in ROLES:
+            playing = [name for name in self.anchor_against if name in scripted_catalogue()[role]]
+            _check(len(playing) <= 1, "anchor_against", f"at most one scripted {role} (the one its opponent's "
+                   f"anchor search plays)", playing)
+        _check(not self.anchor_against or self.anchor_every > 0, "anchor_against", "needs anchor_every > 0",
+               list(self.anchor_against))
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
         _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
         _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)
@@ -193,6 +208,11 @@ class LeagueConfig:
     def anchors(self) -> int:
         """Anchor modules per role (0 when searched anchors are off)."""
         return self.anchor_slots if self.enabled and self.anchor_every else 0
+
+    def anchor_opponent(self, role: str) -> str | None:
+        """The scripted policy ``role``'s anchor search plays (None: the other role's current policy)."""
+        playing = [name for name in self.anchor_against if name in scripted_catalogue()[other_role(role)]]
+        return playing[0] if playing else None
 
     def scripted_entries(self) -> list[tuple[str, str]]:
         """``(role, name)`` for every scripted opponent and every role it can play (``random``: both)."""
