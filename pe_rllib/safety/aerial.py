@@ -48,6 +48,7 @@ from pe_rllib.config import SafetyConfig
 from pe_rllib.config.aerial import AerialConfig
 from pe_rllib.envs.aerial import dynamics
 from pe_rllib.envs.aerial.dynamics import AerialState
+from pe_rllib.safety.wrappers import FilteredWorld
 
 INFO_KEYS = ("intervened", "correction", "slack", "min_barrier", "status", "infeasible")
 FACE_NORMALS = np.array([[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 1.0], [0, 0, -1.0]])
@@ -187,37 +188,17 @@ class AerialSafetyFilter:
         return out, infos
 
 
-class SafeAerialEnv:
+class SafeAerialEnv(FilteredWorld):
     """A :class:`~pe_rllib.envs.aerial.BatchedAerialPursuitEvasion` whose actions pass an :class:`AerialSafetyFilter`
     (the same :class:`~pe_rllib.envs.world.BatchedWorld` interface; the wrapped world is ``env``). The policy's own
     action is never altered in place, so training's log-probabilities stay those of the sampled action."""
 
     def __init__(self, env, safety: SafetyConfig | None = None) -> None:
-        self.env = env
-        self.safety = safety or SafetyConfig()
+        super().__init__(env, safety)
         self.filter = AerialSafetyFilter(env.config, self.safety)
-        self.agents, self.num_envs, self.config = env.agents, env.num_envs, env.config
-
-    def observation_space(self, role: str):
-        return self.env.observation_space(role)
-
-    def action_space(self, role: str):
-        return self.env.action_space(role)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        return self.env.reset(seed=seed)
-
-    def world_state(self) -> AerialState:
-        return self.env.world_state()
 
     def state(self) -> np.ndarray:
         return self.env.state()
-
-    def start_from(self, state: AerialState) -> dict[str, np.ndarray]:
-        return self.env.start_from(state)
-
-    def set_elapsed(self, steps: np.ndarray) -> dict[str, np.ndarray]:
-        return self.env.set_elapsed(steps)
 
     def step(self, actions, *, validate: bool = True):
         env = self.env

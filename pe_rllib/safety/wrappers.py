@@ -52,17 +52,13 @@ class RoleFilters:
         return controls, infos
 
 
-class SafeBatchedEnv:
-    """A :class:`BatchedPursuitEvasion` whose controls pass through a :class:`SafetyFilter` per agent.
+class FilteredWorld:
+    """Base of a safety-filtered :class:`~pe_rllib.envs.world.BatchedWorld`: forwards the protocol's members to the
+    wrapped world ``env`` explicitly; subclasses filter in ``step``."""
 
-    The same :class:`~pe_rllib.envs.world.BatchedWorld` interface as the wrapped env (it forwards the
-    protocol's members explicitly); the wrapped env itself is ``env``.
-    """
-
-    def __init__(self, env: BatchedPursuitEvasion, safety: SafetyConfig | None = None) -> None:
+    def __init__(self, env, safety: SafetyConfig | None = None) -> None:
         self.env = env
         self.safety = safety or SafetyConfig()
-        self.filters = RoleFilters(env.config, self.safety)
         self.agents, self.num_envs, self.config = env.agents, env.num_envs, env.config
 
     def observation_space(self, role: str):
@@ -82,6 +78,15 @@ class SafeBatchedEnv:
 
     def set_elapsed(self, steps: np.ndarray) -> dict[str, np.ndarray]:
         return self.env.set_elapsed(steps)
+
+
+class SafeBatchedEnv(FilteredWorld):
+    """A :class:`BatchedPursuitEvasion` whose controls pass through a :class:`SafetyFilter` per agent (the wrapped
+    env itself is ``env``)."""
+
+    def __init__(self, env: BatchedPursuitEvasion, safety: SafetyConfig | None = None) -> None:
+        super().__init__(env, safety)
+        self.filters = RoleFilters(env.config, self.safety)
 
     def nominal_controls(self, actions: Mapping[str, np.ndarray], *, validate: bool = True) -> np.ndarray:
         return self.env.nominal_controls(actions, validate=validate)
