@@ -206,9 +206,9 @@ def exploiters_playing(state) -> bool:
 
 def search_anchors(algorithm) -> dict:
     """Searched anchors: for each role, the yardstick's scripted search finds the best controller against the
-    other role's current policy (or the scripted policy ``league.anchor_against`` names), and it joins the role's pool (replacing the oldest anchor beyond
-    ``league.anchor_slots``). Returns progress figures: the search's wall time and each anchor's success
-    rate on its selection episodes."""
+    other role's current policy (or the scripted policy ``league.anchor_against`` names), and it joins the
+    role's pool (replacing the oldest anchor beyond ``league.anchor_slots``). Returns progress figures: the
+    search's wall time and each anchor's success rate on its selection episodes."""
     from pe_rllib.evaluation.search import SearchSettings, search_best_response
     from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
