@@ -137,14 +137,11 @@ class ExperimentConfig:
                               f"{self.world} world ({', '.join(catalogue[opponent])}), "
                               f"got {self.selfplay.cold_start_opponent!r}")
         known = scripted_name_set(self.world)
-        for name in self.league.anchor_against:
-            if name not in known:
-                raise ConfigError(f"league.anchor_against: {name!r} is not a scripted policy of the {self.world} "
-                                  f"world (choose from: {', '.join(sorted(known))})")
-        for name in self.league.scripted_opponents:
-            if name not in known:
-                raise ConfigError(f"league.scripted_opponents: {name!r} is not a scripted policy of the {self.world} "
-                                  f"world (choose from: {', '.join(sorted(known))})")
+        for key in ("scripted_opponents", "anchor_against"):
+            for name in getattr(self.league, key):
+                if name not in known:
+                    raise ConfigError(f"league.{key}: {name!r} is not a scripted policy of the {self.world} "
+                                      f"world (choose from: {', '.join(sorted(known))})")
 
     @property
     def world_config(self) -> EnvConfig | AerialConfig:

@@ -178,14 +178,11 @@ class LeagueConfig:
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
                "must be an integer in [2, 256]", self.pool_size)
         known = sorted(scripted_name_set())
-        for name in self.scripted_opponents:
-            _check(name in known, "scripted_opponents", f"unknown scripted policy (choose from: {', '.join(known)})",
-                   name)
+        for key in ("scripted_opponents", "anchor_against"):
+            for name in getattr(self, key):
+                _check(name in known, key, f"unknown scripted policy (choose from: {', '.join(known)})", name)
         _check(len(set(self.scripted_opponents)) == len(self.scripted_opponents), "scripted_opponents",
                "names must not repeat", list(self.scripted_opponents))
-        for name in self.anchor_against:
-            _check(name in known, "anchor_against", f"unknown scripted policy (choose from: {', '.join(known)})",
-                   name)
         for role in ROLES:
             playing = [name for name in self.anchor_against if name in scripted_catalogue()[role]]
             _check(len(playing) <= 1, "anchor_against", f"at most one scripted {role} (the one its opponent's "

@@ -109,7 +109,7 @@ def learned_module_spec(experiment: ExperimentConfig, role: str | None = None) -
     so the role must be named."""
     obs_space, act_space = world_spaces(experiment)
     config = model_config(experiment.training)
-    if experiment.safety.mode == "layer":                  # the config requires the env filter on with it
+    if experiment.safety.mode == "layer":                  # part of the policy, with or without the env filter
         if role is None:
             raise ValueError("learned_module_spec: safety.mode 'layer' needs the module's role")
         config["safety_layer"] = {"experiment": to_dict(experiment), "role": role}

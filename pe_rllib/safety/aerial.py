@@ -44,13 +44,12 @@ from typing import Any, Mapping
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from pe_rllib.config import SafetyConfig
+from pe_rllib.config import ROLES, SafetyConfig
 from pe_rllib.config.aerial import AerialConfig
 from pe_rllib.envs.aerial import dynamics
 from pe_rllib.envs.aerial.dynamics import AerialState
 from pe_rllib.safety.wrappers import FilteredWorld
 
-INFO_KEYS = ("intervened", "correction", "slack", "min_barrier", "status", "infeasible")
 FACE_NORMALS = np.array([[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 1.0], [0, 0, -1.0]])
 KEPT_ROWS = 3
 ROW_TOLERANCE = 1e-7      # [fraction of a_max] a candidate may exceed a row by this much (rounding)
@@ -161,7 +160,7 @@ class AerialSafetyFilter:
     def __init__(self, config: AerialConfig, safety: SafetyConfig | None = None) -> None:
         self.config = config
         self.safety = safety or SafetyConfig()
-        self.filtered = np.array([role in self.safety.agents for role in ("pursuer", "evader")])
+        self.filtered = np.array([role in self.safety.agents for role in ROLES])
 
     def filter(self, state: AerialState, actions: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
         """Safe actions ``[N, 2, 3]`` and per-role infos ``{role: {"safety_<key>": [N]}}``."""
@@ -180,7 +179,7 @@ class AerialSafetyFilter:
         slack = (bounds - np.einsum("nrkj,nrj->nrk", normals, safe)).min(axis=-1) / a_max
         correction = np.linalg.norm(safe - nominal, axis=-1) / a_max
         infos = {}
-        for i, role in enumerate(("pursuer", "evader")):
+        for i, role in enumerate(ROLES):
             info = {"intervened": violated[:, i], "correction": correction[:, i], "slack": slack[:, i],
                     "min_barrier": distance[:, i].min(axis=-1), "status": np.where(feasible[:, i], 0.0, FALLBACK),
                     "infeasible": ~feasible[:, i]}
