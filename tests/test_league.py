@@ -419,11 +419,59 @@ def test_anchor_against_names_the_scripted_opponent_of_each_roles_anchor_search(
     ("anchor_every", -1, "league.anchor_every: must be an integer >= 0"),
     ("anchor_population", 1, "league.anchor_population: must be an integer >= 2"),
     ("anchor_slots", 0, "league.anchor_slots: must be >= 1 when anchor_every > 0"),
+    ("anchor_robust", 3, r"league.anchor_robust: must be <= anchor_slots \(2\)"),
+    ("anchor_robust", -1, "league.anchor_robust: must be an integer >= 0"),
+    ("anchor_warm_start", "yes", "league.anchor_warm_start: must be true or false"),
 ])
 def test_bad_anchor_settings_are_refused_in_one_line(field, value, message):
     overrides = {"league.anchor_every": 4, f"league.{field}": value}
     with pytest.raises(ConfigError, match=message):
         load_experiment("league", overrides)
+
+
+def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_start_from_their_own(monkeypatch):
+    """league.anchor_robust / anchor_warm_start: the first search plays only the other role's current policy and
+    starts from the family's defaults; the next also plays the other role's newest anchor, scores candidates by
+    their worst rate over both opponents, and starts from the role's own previous anchor."""
+    from types import SimpleNamespace
+
+    from pe_rllib.callbacks.league import search_anchors
+    from pe_rllib.evaluation import search as search_module
+    from pe_rllib.policies.families import ParametricPolicy
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    experiment = load_experiment("league", {
+        "league.anchor_every": 2, "league.anchor_robust": 1, "league.anchor_warm_start": True,
+        "league.anchor_generations": 1, "league.anchor_population": 3, "league.anchor_episodes": 4,
+        "league.anchor_selection_episodes": 16})
+    weights = {role: {k: v.detach().numpy() for k, v in learned_module_spec(experiment, role).build()
+                      .state_dict().items()} for role in ("pursuer", "evader")}
+    algorithm = SimpleNamespace(
+        experiment=experiment, iteration=2, config=SimpleNamespace(seed=0),
+        selfplay=SimpleNamespace(league=League(experiment.league), league_weights={}),
+        learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
+    calls, original = [], search_module.search_best_response
+
+    def spy(experiment, role, opponents, settings, start=None):
+        result = original(experiment, role, opponents, settings, start=start)
+        calls.append((role, opponents, start, result))
+        return result
+
+    monkeypatch.setattr(search_module, "search_best_response", spy)
+    search_anchors(algorithm)
+    assert [(role, len(opponents), start) for role, opponents, start, _ in calls] == [
+        ("pursuer", 1, None), ("evader", 1, None)]
+    first = {role: algorithm.selfplay.league_weights[f"{role}@anchor2"]["params"] for role in ("pursuer", "evader")}
+    calls.clear()
+    algorithm.iteration = 4
+    figures = search_anchors(algorithm)
+    for role, opponents, start, result in calls:
+        other = "evader" if role == "pursuer" else "pursuer"
+        assert len(opponents) == 2 and isinstance(opponents[1], ParametricPolicy)
+        assert np.allclose(np.atleast_2d(opponents[1].params)[0], first[other])    # the other's newest anchor
+        assert np.allclose(start, first[role])                                    # its own previous one
+        assert figures["anchor_success"][role] == round(result.selection_rate, 4)
+    assert len(calls) == 2
 
 
 def test_an_anchor_module_plays_the_parameters_it_is_given_as_state():

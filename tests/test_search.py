@@ -124,6 +124,44 @@ def test_search_optimises_and_selects_on_episodes_it_never_reports(monkeypatch):
     assert found.episodes_played == 3 * 4 * 8 + 5 * 50 and len(found.history) == 3
 
 
+def test_a_search_against_several_opponents_finds_the_maximin_and_reports_the_worst_rate(monkeypatch):
+    """Two planted opponents with opposite tastes (success = the first unit parameter, or one minus it): the
+    worst rate peaks at the middle, where the search must go, and the reported rate is the worst of the two."""
+    first = PursuitFamily.names()[0]
+
+    def planted(experiment, controller, opponent, params, episodes, seed):
+        unit = PursuitFamily.to_unit(params)[:, 0]
+        return unit if opponent == "likes-high" else 1.0 - unit
+
+    monkeypatch.setattr(search_module, "candidate_rates", planted)
+    found = search_best_response(CONVERGE, "pursuer", ["likes-high", "likes-low"],
+                                 SearchSettings(generations=15, population=16, episodes=1, selection_episodes=1))
+    middle = PursuitFamily.to_unit(np.array([[found.params[name] for name in PursuitFamily.names()]]))[0, 0]
+    assert abs(middle - 0.5) < 0.05 and found.selection_rate == pytest.approx(min(middle, 1 - middle), abs=1e-3)
+    assert found.episodes_played == 2 * (15 * 16 + 5)
+    alone = search_best_response(CONVERGE, "pursuer", "likes-high", SearchSettings(generations=15, population=16,
+                                                                                   episodes=1, selection_episodes=1))
+    assert alone.params[first] > found.params[first] and alone.selection_rate > 0.9
+
+
+def test_a_warm_started_search_starts_from_the_given_controller(monkeypatch):
+    starts = []
+    original = search_module.cross_entropy_search
+
+    def spy(fitness, start, *args, **kwargs):
+        starts.append(start)
+        return original(fitness, start, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "cross_entropy_search", spy)
+    settings = SearchSettings(generations=1, population=2, episodes=2, selection_episodes=4)
+    given = PursuitFamily.from_unit(np.full(len(PursuitFamily.names()), 0.25))
+    search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings, start=given)
+    search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings)
+    assert np.allclose(starts[0], 0.25) and np.allclose(starts[1], PursuitFamily.to_unit(PursuitFamily.defaults()))
+    with pytest.raises(ConfigError, match="search pursuer: start must have the pursuit family's"):
+        search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings, start=np.zeros(2))
+
+
 def test_search_settings_are_checked():
     with pytest.raises(ConfigError, match="search.population: must be >= 2"):
         SearchSettings(population=1)

@@ -204,11 +204,19 @@ def exploiters_playing(state) -> bool:
     return state.league is not None and state.league.config.exploiters and not state.cold_start_overrides()
 
 
+def anchor_params(state, role: str, newest: int) -> list[tuple[str, np.ndarray]]:
+    """``(family, params)`` of ``role``'s newest ``newest`` searched anchors, newest first."""
+    anchors = state.league.anchors(role)[::-1][:newest]
+    return [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"])) for entry in anchors]
+
+
 def search_anchors(algorithm) -> dict:
     """Searched anchors: for each role, the yardstick's scripted search finds the best controller against the
-    other role's current policy (or the scripted policy ``league.anchor_against`` names), and it joins the
-    role's pool (replacing the oldest anchor beyond ``league.anchor_slots``). Returns progress figures: the
-    search's wall time and each anchor's success rate on its selection episodes."""
+    other role's current policy (or the scripted policy ``league.anchor_against`` names; with
+    ``league.anchor_robust``, the most robust one against it and the other role's newest anchors), starting from
+    the role's newest anchor with ``league.anchor_warm_start``, and it joins the role's pool (replacing the
+    oldest anchor beyond ``league.anchor_slots``). Returns progress figures: the search's wall time and each
+    anchor's success rate on its selection episodes (its worst over its opponents)."""
     from pe_rllib.evaluation.search import SearchSettings, search_best_response
     from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
@@ -218,23 +226,29 @@ def search_anchors(algorithm) -> dict:
     config = state.league.config
     started = time.perf_counter()
     current = role_weights(algorithm, ROLES)
+    found = {role: anchor_params(state, role, config.anchor_robust or 1) for role in ROLES}   # before any is added
     rates = {}
     for role in ROLES:
+        other, seed = other_role(role), _role_seed(algorithm, role)
         scripted = config.anchor_opponent(role)
-        opponent = (make_world_scripted(scripted, other_role(role), experiment, seed=_role_seed(algorithm, role))
-                    if scripted else policy_from_weights(experiment, other_role(role), current[other_role(role)]))
+        opponents = [make_world_scripted(scripted, other, experiment, seed=seed) if scripted
+                     else policy_from_weights(experiment, other, current[other])]
+        opponents += [make_family(other, experiment.world_config, name, params=params, seed=seed)
+                      for name, params in found[other][:config.anchor_robust]]
         settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                                   episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
-                                  seed=_role_seed(algorithm, role))
-        result = search_best_response(experiment, role, opponent, settings)
+                                  seed=seed)
+        start = found[role][0][1] if config.anchor_warm_start and found[role] else None
+        result = search_best_response(experiment, role, opponents, settings, start=start)
         family = make_family(role, experiment.world_config, result.family)
         entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family)
         state.league_weights[entry.id] = {"params": np.array([result.params[name] for name in family.names()])}
         if replaced is not None:
             state.league_weights.pop(replaced.id, None)
         rates[role] = round(result.selection_rate, 4)
-        logger.info("league: anchor %s (%s %s) succeeds %.2f against %s", entry.id, result.family,
-                    result.params, result.selection_rate, scripted or f"the current {other_role(role)}")
+        logger.info("league: anchor %s (%s %s) succeeds %.2f against %s%s", entry.id, result.family,
+                    result.params, result.selection_rate, scripted or f"the current {other}",
+                    f" and {len(opponents) - 1} of its anchors (worst)" if len(opponents) > 1 else "")
     return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 

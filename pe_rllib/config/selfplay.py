@@ -136,6 +136,15 @@ class LeagueConfig:
     makes the evader's anchor (and teacher) the best evader the search finds against APN, where a run whose
     pursuer never trains would otherwise search against an untrained network. Roles without one search against
     the other role's current policy."""
+    anchor_warm_start: bool = False
+    """Whether each anchor search starts from its role's newest searched anchor (the previous teacher) instead of
+    the family's default controller, so the searches build on each other over the run."""
+    anchor_robust: int = 0
+    """A robust teacher: a role's anchor search also plays the other role's newest this-many searched anchors
+    (the best responses the search found to this role's earlier policies) and scores each candidate by its worst
+    success rate over all its opponents, the current policy included (the maximin of double oracle's restricted
+    game, McMahan et al. 2003, over pure strategies). Each costs one more search's games; at most
+    ``anchor_slots``. 0 = the current policy (or ``anchor_against``) only."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
@@ -166,7 +175,12 @@ class LeagueConfig:
         _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
                f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
         _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
-        _integers_at_least(self, 0, "anchor_every", "anchor_slots")
+        _integers_at_least(self, 0, "anchor_every", "anchor_slots", "anchor_robust")
+        _check(self.anchor_robust <= self.anchor_slots, "anchor_robust",
+               f"must be <= anchor_slots ({self.anchor_slots}): the other role keeps no more anchors",
+               self.anchor_robust)
+        _check(isinstance(self.anchor_warm_start, bool), "anchor_warm_start", "must be true or false",
+               self.anchor_warm_start)
         _integers_at_least(self, 1, "anchor_generations", "anchor_episodes", "anchor_selection_episodes")
         _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
@@ -189,6 +203,8 @@ class LeagueConfig:
                    f"anchor search plays)", playing)
         _check(not self.anchor_against or self.anchor_every > 0, "anchor_against", "needs anchor_every > 0",
                list(self.anchor_against))
+        _check(not self.anchor_robust or self.anchor_every > 0, "anchor_robust", "needs anchor_every > 0",
+               self.anchor_robust)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
         _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
         _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)

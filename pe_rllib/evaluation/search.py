@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -92,7 +92,8 @@ class SearchResult:
     family: str
     params: dict[str, float]
     selection_rate: float
-    """Its success rate on the selection episodes (fresh to the search, not the reported ones)."""
+    """Its success rate on the selection episodes (fresh to the search, not the reported ones); against several
+    opponents, the worst of its rates."""
     selection_episodes: int
     settings: dict
     history: list[dict] = field(default_factory=list)
@@ -154,21 +155,39 @@ def cross_entropy_search(fitness: Callable[[np.ndarray, int], np.ndarray], start
     return mean, seen
 
 
-def search_best_response(experiment: ExperimentConfig, role: str, opponent: Policy,
+def worst_rates(experiment: ExperimentConfig, controller: ParametricPolicy, opponents: Sequence[Policy],
+                params: np.ndarray, episodes: int, seed: int) -> np.ndarray:
+    """Each parameter row's worst success rate over ``opponents`` (:func:`candidate_rates` against each, on
+    the same starts): ``[C]``."""
+    return np.min([candidate_rates(experiment, controller, opponent, params, episodes, seed)
+                   for opponent in opponents], axis=0)
+
+
+def search_best_response(experiment: ExperimentConfig, role: str, opponent: Policy | Sequence[Policy],
                          settings: SearchSettings = SearchSettings(),
-                         progress: Callable[[int, int, float], None] | None = None) -> SearchResult:
+                         progress: Callable[[int, int, float], None] | None = None,
+                         start: np.ndarray | None = None) -> SearchResult:
     """The best controller of ``role``'s family against the frozen ``opponent`` in ``experiment``'s world
-    (safety filter as configured). ``progress(generation, generations, best_fitness)`` after each
-    generation."""
+    (safety filter as configured). A sequence of opponents makes it the most robust controller: each
+    candidate is scored by its worst success rate over them (the maximin of double oracle's restricted game,
+    over pure strategies). ``start``: the family's parameters the search's Gaussian starts at (default: the
+    family's defaults), e.g. the previous search's result. ``progress(generation, generations,
+    best_fitness)`` after each generation."""
     started = time.perf_counter()
+    opponents = list(opponent) if isinstance(opponent, (list, tuple)) else [opponent]
+    if not opponents:
+        raise ConfigError(f"search {role}: needs at least one opponent")
     controller = make_family(role, experiment.world_config, settings.family, seed=settings.seed)
     family = type(controller)
+    if start is not None and np.shape(start) != np.shape(family.defaults()):
+        raise ConfigError(f"search {role}: start must have the {family.family} family's "
+                          f"{len(family.names())} parameters, got shape {np.shape(start)}")
     base = SEARCH_SEED_BASE * (settings.seed + 1)
     history = []
 
     def fitness(unit: np.ndarray, generation: int) -> np.ndarray:
-        return candidate_rates(experiment, controller, opponent, family.from_unit(unit), settings.episodes,
-                               seed=base + generation)
+        return worst_rates(experiment, controller, opponents, family.from_unit(unit), settings.episodes,
+                           seed=base + generation)
 
     def on_generation(generation: int, rates: np.ndarray, mean: np.ndarray) -> None:
         history.append({"generation": generation, "best": float(rates.max()), "mean_fitness": float(rates.mean()),
@@ -178,14 +197,15 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
         if progress is not None:
             progress(generation + 1, settings.generations, float(rates.max()))
 
-    mean, seen = cross_entropy_search(fitness, family.to_unit(family.defaults()), settings,
+    initial = family.defaults() if start is None else np.asarray(start, dtype=np.float64)
+    mean, seen = cross_entropy_search(fitness, family.to_unit(initial), settings,
                                       np.random.default_rng(settings.seed), on_generation)
     ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
     finalists = np.stack([mean] + [u for _, u in ranked])
-    selection = candidate_rates(experiment, controller, opponent, family.from_unit(finalists),
-                                settings.selection_episodes, seed=base + _SELECTION_OFFSET)
-    played = (settings.generations * settings.population * settings.episodes
-              + len(finalists) * settings.selection_episodes)
+    selection = worst_rates(experiment, controller, opponents, family.from_unit(finalists),
+                            settings.selection_episodes, seed=base + _SELECTION_OFFSET)
+    played = len(opponents) * (settings.generations * settings.population * settings.episodes
+                                + len(finalists) * settings.selection_episodes)
     best = int(np.argmax(selection))
     result = SearchResult(
         role=role, family=family.family, params=family.describe(family.from_unit(finalists[best])),
@@ -208,5 +228,4 @@ def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: in
 
 
 __all__ = ["SEARCH_SEED_BASE", "SearchResult", "SearchSettings", "candidate_rates", "cross_entropy_search",
-           "search_best_response",
-           "searched_policy", "success"]
+           "search_best_response", "searched_policy", "success", "worst_rates"]
