@@ -474,6 +474,50 @@ def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_st
     assert len(calls) == 2
 
 
+def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(monkeypatch):
+    """league.anchor_robust_exploiters: the evader's search plays the current pursuer, the pursuer's newest anchor
+    and its newest admitted exploiter snapshot (a learned policy), and only exploiter entries count as such."""
+    from types import SimpleNamespace
+
+    from pe_rllib.callbacks.league import search_anchors
+    from pe_rllib.evaluation import search as search_module
+    from pe_rllib.policies.inference import LearnedPolicy
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    experiment = load_experiment("league", {
+        "league.anchor_every": 2, "league.anchor_robust": 1, "league.exploiters": True,
+        "league.anchor_robust_exploiters": 1, "evaluation.every": 2,
+        "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
+        "league.anchor_selection_episodes": 4})
+    weights = {role: {k: v.detach().numpy() for k, v in learned_module_spec(experiment, role).build()
+                      .state_dict().items()} for role in ("pursuer", "evader")}
+    league = League(experiment.league)
+    league.add("pursuer", 1)
+    admitted, _ = league.add("pursuer", 1, exploiter=True)
+    assert [e.id for e in league.exploiter_snapshots("pursuer")] == ["pursuer@x1"] and admitted.exploiter
+    assert league.exploiter_snapshots("evader") == []
+    algorithm = SimpleNamespace(
+        experiment=experiment, iteration=2, config=SimpleNamespace(seed=0),
+        selfplay=SimpleNamespace(league=league, league_weights={"pursuer@1": weights["pursuer"],
+                                                                "pursuer@x1": weights["pursuer"]}),
+        learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
+    calls, original = {}, search_module.search_best_response
+
+    def spy(experiment, role, opponents, settings, start=None):
+        calls[role] = opponents
+        return original(experiment, role, opponents, settings, start=start)
+
+    monkeypatch.setattr(search_module, "search_best_response", spy)
+    search_anchors(algorithm)                              # no anchors yet: current policy and the exploiter
+    assert len(calls["evader"]) == 2 and isinstance(calls["evader"][1], LearnedPolicy)
+    assert len(calls["pursuer"]) == 1                      # the evader has no admitted exploiter
+    algorithm.iteration = 4
+    search_anchors(algorithm)
+    assert len(calls["evader"]) == 3 and isinstance(calls["evader"][2], LearnedPolicy)
+    with pytest.raises(ConfigError, match="anchor_robust_exploiters: needs anchor_every > 0 and exploiters: true"):
+        LeagueConfig(anchor_every=2, anchor_robust_exploiters=1)
+
+
 def test_an_anchor_module_plays_the_parameters_it_is_given_as_state():
     """SearchedRLModule: its state is the controller's parameters; set_state makes it act exactly like the
     family with those parameters, and the state round-trips."""

@@ -235,6 +235,8 @@ def search_anchors(algorithm) -> dict:
                      else policy_from_weights(experiment, other, current[other])]
         opponents += [make_family(other, experiment.world_config, name, params=params, seed=seed)
                       for name, params in found[other][:config.anchor_robust]]
+        exploiters = state.league.exploiter_snapshots(other)[::-1][:config.anchor_robust_exploiters]
+        opponents += [policy_from_weights(experiment, other, state.league_weights[entry.id]) for entry in exploiters]
         settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                                   episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
                                   seed=seed)
@@ -248,7 +250,7 @@ def search_anchors(algorithm) -> dict:
         rates[role] = round(result.selection_rate, 4)
         logger.info("league: anchor %s (%s %s) succeeds %.2f against %s%s", entry.id, result.family,
                     result.params, result.selection_rate, scripted or f"the current {other}",
-                    f" and {len(opponents) - 1} of its anchors (worst)" if len(opponents) > 1 else "")
+                    f" and {len(opponents) - 1} of its best responses (worst)" if len(opponents) > 1 else "")
     return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
 
 

@@ -145,6 +145,10 @@ class LeagueConfig:
     success rate over all its opponents, the current policy included (the maximin of double oracle's restricted
     game, McMahan et al. 2003, over pure strategies). Each costs one more search's games; at most
     ``anchor_slots``. 0 = the current policy (or ``anchor_against``) only."""
+    anchor_robust_exploiters: int = 0
+    """The other role's newest this-many admitted main exploiters (``exploiters``: learned best responses to this
+    role, outside the search's controller family) also join a robust anchor search's opponents (needs
+    ``exploiters``)."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
@@ -205,6 +209,9 @@ class LeagueConfig:
                list(self.anchor_against))
         _check(not self.anchor_robust or self.anchor_every > 0, "anchor_robust", "needs anchor_every > 0",
                self.anchor_robust)
+        _integers_at_least(self, 0, "anchor_robust_exploiters")
+        _check(not self.anchor_robust_exploiters or (self.anchor_every > 0 and self.exploiters),
+               "anchor_robust_exploiters", "needs anchor_every > 0 and exploiters: true", self.anchor_robust_exploiters)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
         _check(0.0 <= self.current_share <= 1.0, "current_share", "must be in [0, 1]", self.current_share)
         _check(self.sampling in PFSP_SAMPLING, "sampling", f"must be one of {PFSP_SAMPLING}", self.sampling)

@@ -90,6 +90,8 @@ class PoolEntry:
     """The current policy's score in those games (win 1, draw 0.5)."""
     anchor: str = ""
     """The controller family of a searched anchor ("" otherwise)."""
+    exploiter: bool = False
+    """Whether the entry is an admitted main exploiter's snapshot (a learned best response to the other role)."""
 
     @property
     def learner_win_rate(self) -> float:
@@ -146,7 +148,7 @@ class League:
         existing = self.find(new_id)
         if existing is not None:
             return existing, None
-        entry = PoolEntry(new_id, role, iteration)
+        entry = PoolEntry(new_id, role, iteration, exploiter=exploiter)
         self.entries[role].append(entry)
         if not exploiter:
             self.elo.copy_rating(role, new_id)
@@ -160,6 +162,10 @@ class League:
     def snapshots(self, role: str) -> list[PoolEntry]:
         """``role``'s pool entries that are weight snapshots (neither scripted nor anchors), oldest first."""
         return [e for e in self.entries[role] if not e.scripted and not e.anchor]
+
+    def exploiter_snapshots(self, role: str) -> list[PoolEntry]:
+        """``role``'s admitted exploiters still in the pool, oldest first."""
+        return [e for e in self.entries[role] if e.exploiter]
 
     def anchors(self, role: str) -> list[PoolEntry]:
         """``role``'s searched anchors, oldest first."""
