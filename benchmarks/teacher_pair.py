@@ -20,14 +20,12 @@ from pathlib import Path
 import numpy as np
 from common import save
 
-from pe_rllib.config import load_experiment
+from pe_rllib.config import ROLES, load_experiment
 from pe_rllib.evaluation.search import SearchSettings, search_best_response, searched_policy
 from pe_rllib.evaluation.suite import Player, play
 from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint, selfplay_state
-
-ROLES = ("pursuer", "evader")
 
 
 def teachers(experiment, checkpoint: Path) -> dict:

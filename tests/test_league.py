@@ -429,27 +429,34 @@ def test_bad_anchor_settings_are_refused_in_one_line(field, value, message):
         load_experiment("league", overrides)
 
 
+def stand_in_algorithm(experiment, league, league_weights: dict, iteration: int):
+    """What ``search_anchors`` reads of an algorithm: the experiment, iteration, seed, self-play state, and a learner
+    group answering each role's freshly built module weights."""
+    from types import SimpleNamespace
+
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    weights = {role: {k: v.detach().numpy() for k, v in learned_module_spec(experiment, role).build()
+                      .state_dict().items()} for role in ("pursuer", "evader")}
+    return SimpleNamespace(
+        experiment=experiment, iteration=iteration, config=SimpleNamespace(seed=0),
+        selfplay=SimpleNamespace(league=league, league_weights=league_weights),
+        learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
+
+
 def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_start_from_their_own(monkeypatch):
     """league.anchor_robust / anchor_warm_start: the first search plays only the other role's current policy and
     starts from the family's defaults; the next also plays the other role's newest anchor, scores candidates by
     their worst rate over both opponents, and starts from the role's own previous anchor."""
-    from types import SimpleNamespace
-
     from pe_rllib.callbacks.league import search_anchors
     from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.families import ParametricPolicy
-    from pe_rllib.policies.rl_module import learned_module_spec
 
     experiment = load_experiment("league", {
         "league.anchor_every": 2, "league.anchor_robust": 1, "league.anchor_warm_start": True,
         "league.anchor_generations": 1, "league.anchor_population": 3, "league.anchor_episodes": 4,
         "league.anchor_selection_episodes": 16})
-    weights = {role: {k: v.detach().numpy() for k, v in learned_module_spec(experiment, role).build()
-                      .state_dict().items()} for role in ("pursuer", "evader")}
-    algorithm = SimpleNamespace(
-        experiment=experiment, iteration=2, config=SimpleNamespace(seed=0),
-        selfplay=SimpleNamespace(league=League(experiment.league), league_weights={}),
-        learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
+    algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=2)
     calls, original = [], search_module.search_best_response
 
     def spy(experiment, role, opponents, settings, start=None):
@@ -477,30 +484,23 @@ def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_st
 def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(monkeypatch):
     """league.anchor_robust_exploiters: the evader's search plays the current pursuer, the pursuer's newest anchor
     and its newest admitted exploiter snapshot (a learned policy), and only exploiter entries count as such."""
-    from types import SimpleNamespace
-
     from pe_rllib.callbacks.league import search_anchors
     from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.inference import LearnedPolicy
-    from pe_rllib.policies.rl_module import learned_module_spec
 
     experiment = load_experiment("league", {
         "league.anchor_every": 2, "league.anchor_robust": 1, "league.exploiters": True,
         "league.anchor_robust_exploiters": 1, "evaluation.every": 2,
         "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
         "league.anchor_selection_episodes": 4})
-    weights = {role: {k: v.detach().numpy() for k, v in learned_module_spec(experiment, role).build()
-                      .state_dict().items()} for role in ("pursuer", "evader")}
     league = League(experiment.league)
     league.add("pursuer", 1)
     admitted, _ = league.add("pursuer", 1, exploiter=True)
     assert [e.id for e in league.exploiter_snapshots("pursuer")] == ["pursuer@x1"] and admitted.exploiter
     assert league.exploiter_snapshots("evader") == []
-    algorithm = SimpleNamespace(
-        experiment=experiment, iteration=2, config=SimpleNamespace(seed=0),
-        selfplay=SimpleNamespace(league=league, league_weights={"pursuer@1": weights["pursuer"],
-                                                                "pursuer@x1": weights["pursuer"]}),
-        learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
+    algorithm = stand_in_algorithm(experiment, league, {}, iteration=2)
+    current = algorithm.learner_group.get_weights(["pursuer"])["pursuer"]
+    algorithm.selfplay.league_weights.update({"pursuer@1": current, "pursuer@x1": current})
     calls, original = {}, search_module.search_best_response
 
     def spy(experiment, role, opponents, settings, start=None):

@@ -179,12 +179,10 @@ class LeagueConfig:
         _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
                f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
         _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
-        _integers_at_least(self, 0, "anchor_every", "anchor_slots", "anchor_robust")
+        _integers_at_least(self, 0, "anchor_every", "anchor_slots", "anchor_robust", "anchor_robust_exploiters")
         _check(self.anchor_robust <= self.anchor_slots, "anchor_robust",
                f"must be <= anchor_slots ({self.anchor_slots}): the other role keeps no more anchors",
                self.anchor_robust)
-        _check(isinstance(self.anchor_warm_start, bool), "anchor_warm_start", "must be true or false",
-               self.anchor_warm_start)
         _integers_at_least(self, 1, "anchor_generations", "anchor_episodes", "anchor_selection_episodes")
         _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
@@ -209,7 +207,6 @@ class LeagueConfig:
                list(self.anchor_against))
         _check(not self.anchor_robust or self.anchor_every > 0, "anchor_robust", "needs anchor_every > 0",
                self.anchor_robust)
-        _integers_at_least(self, 0, "anchor_robust_exploiters")
         _check(not self.anchor_robust_exploiters or (self.anchor_every > 0 and self.exploiters),
                "anchor_robust_exploiters", "needs anchor_every > 0 and exploiters: true", self.anchor_robust_exploiters)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
