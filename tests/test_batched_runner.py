@@ -327,6 +327,44 @@ def test_a_stand_in_keeps_its_weights_until_its_episode_ends(embedded_ray):
         runner.stop()
 
 
+def test_an_exploiter_plays_its_newest_weights_at_once_like_the_main_roles(embedded_ray):
+    """A main exploiter trains on-policy: new weights (an update or a reset) replace it mid-episode, with no kept
+    copy, so its learner never gets steps of older weights (a kept copy used to play it for up to an episode)."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from pe_rllib.training.algorithm import build_algorithm_config
+    from pe_rllib.training.batched_runner import BatchedSelfPlayRunner
+
+    config = build_algorithm_config(from_dict(ExperimentConfig, {
+        **TINY, "env": {**TINY["env"], "max_steps": 30},
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
+        "league": {"enabled": True, "exploiters": True}, "evaluation": {"every": 1},
+        "training": {**TINY["training"], "sampler": "batched", "num_envs_per_env_runner": N}}))
+    exploiter = "evader_exploiter"
+    runner = BatchedSelfPlayRunner(config=config)
+    try:
+        runner.config.policy_mapping_fn.configure(["pursuer"], {}, seed=0, exploiters={"evader": exploiter},
+                                                  exploiter_share=0.999)
+        first = [e for e in runner.sample(num_timesteps=10 * N) if e.agent_id == "evader"]
+        assert {e.module_id for e in first} == {exploiter}
+        ongoing = {e.id_ for e in first if not (e.is_terminated or e.is_truncated)}
+        assert ongoing
+        weights = runner.module[exploiter].get_state(inference_only=True)
+        runner.set_state({"rl_module": {exploiter: {name: value + 0.5 for name, value in weights.items()}}})
+        assert runner.kept_stand_ins() == 0
+        continued = [e for e in runner.sample(num_timesteps=10 * N) if e.agent_id == "evader" and e.id_ in ongoing]
+        assert continued
+        for episode in continued:
+            obs = torch.from_numpy(np.asarray(episode.get_observations()[:-1], np.float32))
+            with torch.no_grad():
+                expected = runner.module[exploiter].forward_exploration({Columns.OBS: obs})
+            assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS),
+                               expected[Columns.ACTION_DIST_INPUTS].numpy(), atol=1e-5)
+    finally:
+        runner.stop()
+
+
 def test_a_deterministic_module_plays_its_mode_while_the_others_explore(embedded_ray):
     """``training.deterministic_modules``: the frozen opponent of a best response acts as evaluation plays
     it (its distribution's mean), the learning role still samples around its mean."""

@@ -163,7 +163,9 @@ class LeagueConfig:
     periodic evaluation's deterministic cross-play shows it beating that policy (``exploiter_admit``), so the
     main role must learn to answer it. Needs the batched sampler and ``evaluation.every``."""
     exploiter_share: float = 0.25
-    """Share of the training role's episodes its exploiter plays (against the other role's current policy)."""
+    """Share of the training role's episodes its exploiter plays (against the other role's current policy). Below
+    0.5 the exploiter's batch is the smaller one, and RLlib 2.60's multi-agent minibatch iterator cycles it until
+    the larger one has had ``num_epochs``: about ``num_epochs * (1 - share) / share`` passes over its data."""
     exploiter_reset_every: int = 40
     """Reset an exploiter after this many iterations of its training (0 = only when admitted)."""
     exploiter_reset_to: str = "fresh"

@@ -45,8 +45,11 @@ for a slot (or any module other than a role's own) that arenas are playing mid-e
 arenas until their episodes end; new episodes play the new weights. The copies are dropped
 once no arena plays them. Each episode's outcome is counted under the label the mapping
 gave its module when the episode started (the league's pool entry id), so games against a
-kept copy are credited to the entry that played them. The trained roles' own modules
-update in place (on-policy PPO); so does a health rollback.
+kept copy are credited to the entry that played them. The modules that train update in
+place (on-policy PPO): the roles' own and their main exploiters (a kept copy of an
+exploiter would hand its learner data from weights up to an episode old, ~6 iterations
+in ``converge.yaml``, and a reset exploiter would go on playing its old weights); so does a
+health rollback.
 
 No ``on_episode_*`` callbacks run here: the per-episode metrics that
 :class:`~pe_rllib.callbacks.metrics.EpisodeMetricsCallback` logs on the stock path are
@@ -87,6 +90,7 @@ from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
 from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies import state as states
+from pe_rllib.policies.module_ids import exploiter_id
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.fragments import EpisodeStats, Fragment
@@ -94,6 +98,8 @@ from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
 
+ON_POLICY_MODULES = frozenset([*ROLES, *(exploiter_id(role) for role in ROLES)])
+"""Modules whose new weights arenas play at once, mid-episode: the ones PPO trains (see the module docstring)."""
 
 
 class _Spaces:
@@ -233,8 +239,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def _keep_stand_ins(self, incoming: dict) -> None:
         for module_id, weights in incoming.items():
-            if module_id in ROLES or module_id not in self.module:
-                continue                      # the roles' own modules update in place (on-policy)
+            if module_id in ON_POLICY_MODULES or module_id not in self.module:
+                continue                      # the trained modules update in place (on-policy)
             rows = {role: np.flatnonzero(self._player_of[role] == module_id) for role in ROLES}
             if not any(len(r) for r in rows.values()):
                 continue
