@@ -567,6 +567,7 @@ def test_an_exploiter_episode_pairs_the_exploiter_with_the_other_roles_current_p
     ({"league.exploiters": True, "evaluation.every": 0}, "league.exploiters: needs evaluation.every > 0"),
     ({"league.exploiter_reset_to": "scratch"}, "league.exploiter_reset_to: must be one of"),
     ({"league.exploiter_share": 1.0}, "league.exploiter_share: must be in \\(0, 1\\)"),
+    ({"league.exploiter_phases": "both"}, "league.exploiter_phases: must be one of"),
 ])
 def test_bad_exploiter_settings_are_refused_in_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -293,3 +293,29 @@ def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_ad
     league = saved_state(ckpt[4])["league"]
     assert {"pursuer@x2", "pursuer@x4", "evader@x2", "evader@x4"} <= {e["id"] for r in ("pursuer", "evader")
                                                                        for e in league["entries"][r]}
+
+
+def test_with_exploiter_phases_all_both_exploiters_train_every_iteration_and_the_frozen_roles_stays(tmp_path,
+                                                                                                   embedded_ray):
+    """league.exploiter_phases: all: the frozen role's exploiter also plays (against the training role's current
+    policy) and trains, while the frozen role's own weights stay as they are."""
+    from pe_rllib.config import ExperimentConfig, from_dict
+    from pe_rllib.training.run import train
+
+    config = from_dict(ExperimentConfig, {
+        **TINY,
+        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
+        "training": {**TINY["training"], "stop_iterations": 2},
+        "league": {"enabled": True, "exploiters": True, "exploiter_share": 0.5, "exploiter_admit": 1.0,
+                   "exploiter_reset_every": 0, "exploiter_phases": "all"},
+        "evaluation": {"every": 2, "episodes": 8},
+    })
+    reports = []
+    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
+    rows = [r.figures for r in reports]
+    assert [row["training_roles"] for row in rows] == ["evader", "pursuer"]
+    assert set(rows[1]["exploiter_games"]) == {"pursuer", "evader"}
+    first, second = (tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2))
+    assert same_weights(saved_weights(first, "evader"), saved_weights(second, "evader"))          # frozen in 2
+    assert not same_weights(saved_weights(first, "evader_exploiter"), saved_weights(second, "evader_exploiter"))
+    assert not same_weights(saved_weights(first, "pursuer"), saved_weights(second, "pursuer"))

@@ -299,12 +299,12 @@ def reset_exploiter(algorithm, role: str) -> None:
     logger.info("league: %s reset (%s)", exploiter_id(role), algorithm.experiment.league.exploiter_reset_to)
 
 
-def step_exploiters(algorithm, training_roles) -> list[str]:
-    """Count an iteration of the training roles' exploiters; reset those due (``league.exploiter_reset_every``).
-    Returns the roles whose exploiter was reset."""
+def step_exploiters(algorithm, roles) -> list[str]:
+    """Count an iteration of ``roles``' exploiters (those that trained); reset those due
+    (``league.exploiter_reset_every``). Returns the roles whose exploiter was reset."""
     state, config = algorithm.selfplay, algorithm.experiment.league
     reset = []
-    for role in training_roles:
+    for role in roles:
         state.exploiter_iterations[role] = state.exploiter_iterations.get(role, 0) + 1
         if config.exploiter_reset_every and state.exploiter_iterations[role] >= config.exploiter_reset_every:
             reset_exploiter(algorithm, role)

@@ -53,7 +53,7 @@ def apply_freezing(algorithm, training_roles: Sequence[str]) -> None:
     replaced by an updated copy (public ``AlgorithmConfig.copy``), which is what its
     checkpoint and any later runner recreation then see.
     """
-    roles = trained_modules(training_roles, algorithm.experiment.league.with_exploiters)
+    roles = trained_modules(training_roles, algorithm.experiment.league.exploiter_roles(training_roles))
 
     def set_roles(learner, _roles=roles):
         learner.config.multi_agent(policies_to_train=list(_roles))
@@ -98,8 +98,9 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
     exploiters, share = {}, 0.0
     if exploiters_playing(selfplay):
-        exploiters = {role: exploiter_id(role) for role in selfplay.schedule.training_roles}
-        share = selfplay.league.config.exploiter_share
+        league = selfplay.league.config
+        exploiters = {role: exploiter_id(role) for role in league.exploiter_roles(selfplay.schedule.training_roles)}
+        share = league.exploiter_share
 
     def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
                   _labels=labels, _weights=weights, _world=world, _exploiters=exploiters, _share=share):
@@ -201,7 +202,8 @@ def _observe_iteration(algorithm, figures: dict, result: dict, finished_roles: l
         figures["league_games"] = record_games(algorithm, runner_results)
     if exploiters_playing(selfplay):
         figures["exploiter_games"] = exploiter_game_figures(runner_results)
-        figures["exploiter_reset"] = step_exploiters(algorithm, finished_roles)
+        figures["exploiter_reset"] = step_exploiters(
+            algorithm, selfplay.league.config.exploiter_roles(finished_roles))
     if selfplay.health is not None:
         events = check_health(algorithm, figures, result.get(LEARNER_RESULTS, {}))
         figures["health_events"] = events

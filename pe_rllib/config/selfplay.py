@@ -78,6 +78,7 @@ class SelfPlayConfig:
 
 PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
 EXPLOITER_RESETS = ("fresh", "main")
+EXPLOITER_PHASES = ("own", "all")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,12 @@ class LeagueConfig:
     exploiter_admit: float = 0.5
     """Deterministic success rate against the other role's current policy at which an exploiter's snapshot
     joins its role's pool (and the exploiter is reset)."""
+    exploiter_phases: str = "own"
+    """When the exploiters play and train: "own" (each during its role's phases, against the other role's frozen
+    policy) or "all" (both in every iteration, against the other role's current policy, which in the other
+    role's phases trains on those episodes too: the main then also learns to answer its exploiter directly, as
+    AlphaStar's main agents play their main exploiters). With "all", ``exploiter_share`` of every iteration's
+    episodes go to the two exploiters, half each."""
 
     def __post_init__(self) -> None:
         _check(0.0 < self.exploiter_share < 1.0, "exploiter_share", "must be in (0, 1)", self.exploiter_share)
@@ -180,6 +187,8 @@ class LeagueConfig:
                "exploiter_reset_every", "must be an integer >= 0", self.exploiter_reset_every)
         _check(self.exploiter_reset_to in EXPLOITER_RESETS, "exploiter_reset_to",
                f"must be one of {EXPLOITER_RESETS}", self.exploiter_reset_to)
+        _check(self.exploiter_phases in EXPLOITER_PHASES, "exploiter_phases",
+               f"must be one of {EXPLOITER_PHASES}", self.exploiter_phases)
         _check(0.0 <= self.exploiter_admit <= 1.0, "exploiter_admit", "must be in [0, 1]", self.exploiter_admit)
         _integers_at_least(self, 0, "anchor_every", "anchor_slots", "anchor_robust", "anchor_robust_exploiters")
         _check(self.anchor_robust <= self.anchor_slots, "anchor_robust",
@@ -222,6 +231,12 @@ class LeagueConfig:
     def with_exploiters(self) -> bool:
         """Whether the roles have main exploiter modules (league on and ``exploiters``)."""
         return self.enabled and self.exploiters
+
+    def exploiter_roles(self, training_roles) -> tuple[str, ...]:
+        """The roles whose exploiters play and train while ``training_roles`` train (``exploiter_phases``)."""
+        if not self.with_exploiters:
+            return ()
+        return tuple(ROLES) if self.exploiter_phases == "all" else tuple(training_roles)
 
     @property
     def anchors(self) -> int:

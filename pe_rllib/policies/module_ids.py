@@ -38,9 +38,9 @@ def exploiter_id(role: str) -> str:
     return f"{role}_exploiter"
 
 
-def trained_modules(roles, exploiters: bool) -> list[str]:
-    """The modules that train while ``roles`` do: the roles' own and, with exploiters, theirs."""
-    return sorted([*roles, *(exploiter_id(role) for role in roles if exploiters)])
+def trained_modules(roles, exploiter_roles=()) -> list[str]:
+    """The modules that train while ``roles`` do: the roles' own and the exploiters of ``exploiter_roles``."""
+    return sorted([*roles, *(exploiter_id(role) for role in exploiter_roles)])
 
 
 def is_substitute(module_id: str) -> bool:

@@ -271,7 +271,7 @@ def build_algorithm_config(experiment: ExperimentConfig, log_level: str = "ERROR
     training = experiment.training
     env_config = {"experiment": to_dict(experiment)}
     schedule = PhaseSchedule(experiment.selfplay)
-    initial_roles = trained_modules(schedule.training_roles, experiment.league.with_exploiters)
+    initial_roles = trained_modules(schedule.training_roles, experiment.league.exploiter_roles(schedule.training_roles))
     spec = module_spec(experiment)
     arenas, fragment = rollout_shape(training)
     if arenas < training.num_envs_per_env_runner:

@@ -98,7 +98,8 @@ from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
 
-ON_POLICY_MODULES = frozenset([*ROLES, *(exploiter_id(role) for role in ROLES)])
+EXPLOITERS = frozenset(exploiter_id(role) for role in ROLES)
+ON_POLICY_MODULES = EXPLOITERS | frozenset(ROLES)
 """Modules whose new weights arenas play at once, mid-episode: the ones PPO trains (see the module docstring)."""
 
 
@@ -285,8 +286,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         dist_inputs = np.zeros((n, 2 * action_dim), np.float32)
         distinct = set(players)
         mapping = self.config.policy_mapping_fn
-        if self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ()):
-            explore = False                                 # the frozen role plays as it is judged
+        # The frozen role plays as it is judged (its exploiter, which may train, explores).
+        frozen_mode = self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ())
         for player in distinct:
             rows = slice(None) if len(distinct) == 1 else np.flatnonzero(players == player)
             if player in self._kept:
@@ -297,7 +298,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             if getattr(module, "training", False):        # once: acting needs no train-mode toggling
                 module.eval()                              # (scripted modules are no torch modules)
             batch_obs = torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))
-            explores = explore and player not in self.experiment.training.deterministic_modules
+            explores = (explore and player not in self.experiment.training.deterministic_modules
+                        and not (frozen_mode and player not in EXPLOITERS))
             if isinstance(module, ScriptedRLModule):       # acts directly, never trained, no memory
                 actions[rows] = module.act(batch_obs)
                 to_env[rows] = np.clip(actions[rows], -1.0, 1.0)
@@ -393,8 +395,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         for role in ROLES:
             segment = self._segments[arena][role]
             self._stats.module_steps[segment.module_id] += length
-            if role in frozen:        # its modules are not in policies_to_train: the learners would drop it
-                continue
+            if role in frozen and segment.module_id not in EXPLOITERS:
+                continue              # not in policies_to_train: the learners would drop it (exploiters may train)
             columns = fragment.columns(role, arena, begin, end, last_obs)
             lookback = 0
             if fragment.state_out[role] is not None and self.module[segment.module_id].is_stateful():
