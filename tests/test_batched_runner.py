@@ -361,6 +361,9 @@ def test_an_exploiter_plays_its_newest_weights_at_once_like_the_main_roles(embed
                 expected = runner.module[exploiter].forward_exploration({Columns.OBS: obs})
             assert np.allclose(episode.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS),
                                expected[Columns.ACTION_DIST_INPUTS].numpy(), atol=1e-5)
+        counts = runner.metrics.peek(("pe", "matchups"))[f"pursuer|{exploiter}"]      # what exploiter_games reads
+        assert counts["escapes"] > 0                                              # 30-step episodes time out
+        assert counts["captures"] + counts["escapes"] + counts["collisions"] == counts["episodes"]
     finally:
         runner.stop()
 

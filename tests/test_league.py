@@ -119,6 +119,16 @@ def test_games_are_credited_to_the_entry_the_episode_started_with():
     assert games == {"evader@0": (3, 2.0), "evader@4": (2, 0.0), "evader@straight_flee": (4, 1.5)}
 
 
+def test_an_exploiters_training_success_counts_captures_for_a_pursuer_and_escapes_for_an_evader():
+    from pe_rllib.callbacks.league import exploiter_game_figures
+
+    matchups = {"pursuer_exploiter|evader": {"episodes": 4.0, "captures": 1.0, "escapes": 2.0, "collisions": 1.0},
+                "pursuer|evader_exploiter": {"episodes": 5.0, "captures": 1.0, "escapes": 4.0, "collisions": 0.0},
+                "pursuer|evader": {"episodes": 9.0, "captures": 9.0, "escapes": 0.0, "collisions": 0.0}}
+    assert exploiter_game_figures({"pe": {"matchups": matchups}}) == {
+        "pursuer": {"games": 4, "success": 0.25}, "evader": {"games": 5, "success": 0.8}}
+
+
 def test_slot_plans_follow_the_sampling_weights():
     league = League(LeagueConfig(pool_size=4, sampling="pfsp_hard"))
     for iteration, score in zip((0, 10, 20, 30), (95, 95, 95, 5)):

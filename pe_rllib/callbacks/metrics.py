@@ -80,7 +80,7 @@ def log_episode_counts(metrics_logger, summary: dict) -> None:
         metrics_logger.log_value((NAMESPACE, key), float(counts[key]), reduce="sum")
     if summary.get("modules"):
         pair = MATCHUP_SEPARATOR.join(summary["modules"])
-        for key in ("episodes", "captures", "collisions"):
+        for key in ("episodes", "captures", "escapes", "collisions"):
             metrics_logger.log_value((NAMESPACE, "matchups", pair, key), float(counts[key]), reduce="sum")
     metrics_logger.log_value((NAMESPACE, "capture_rate_100"), float(outcome == "capture"),
                              reduce="mean", window=100)
