@@ -129,6 +129,23 @@ def test_an_exploiters_training_success_counts_captures_for_a_pursuer_and_escape
         "pursuer": {"games": 4, "success": 0.25}, "evader": {"games": 5, "success": 0.8}}
 
 
+@pytest.mark.parametrize("roles", [("pursuer", "evader"), ("pursuer",), ("evader",)])
+def test_only_the_distill_roles_get_a_teacher(roles):
+    """league.distill_roles: the other role's anchors are still searched and kept, but it imitates none."""
+    from types import SimpleNamespace
+
+    from pe_rllib.callbacks.league import teachers
+
+    league = League(LeagueConfig(anchor_every=25, distill_coeff=5.0, distill_roles=roles))
+    weights = {}
+    for role, family in (("pursuer", "pursuit"), ("evader", "evasion")):
+        entry, _ = league.add_anchor(role, 25, family)
+        weights[entry.id] = {"params": [0.5, 1.0]}
+    found = teachers(SimpleNamespace(league=league, league_weights=weights))
+    assert sorted(found) == sorted(roles)
+    assert all(found[role]["params"] == [0.5, 1.0] for role in roles)
+
+
 def test_slot_plans_follow_the_sampling_weights():
     league = League(LeagueConfig(pool_size=4, sampling="pfsp_hard"))
     for iteration, score in zip((0, 10, 20, 30), (95, 95, 95, 5)):

@@ -253,6 +253,8 @@ def test_distillation_needs_searched_anchors():
 
     with pytest.raises(ConfigError, match="league.distill_coeff: needs anchor_every > 0"):
         load_experiment("league", {"league.distill_coeff": 1.0})
+    with pytest.raises(ConfigError, match="league.distill_roles: must name one or both of"):
+        load_experiment("league", {"league.distill_roles": ["hunter"]})
 
 
 def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_admitted(tmp_path, embedded_ray):

@@ -255,12 +255,12 @@ def search_anchors(algorithm) -> dict:
 
 
 def teachers(state) -> dict[str, dict]:
-    """Each role's search distillation teacher (``league.distill_coeff``): its newest searched anchor, as
-    ``{role: {"family": name, "params": list}}`` (roles without an anchor yet are left out)."""
+    """Each distilling role's teacher (``league.distill_coeff``, ``distill_roles``): its newest searched anchor,
+    as ``{role: {"family": name, "params": list}}`` (roles without an anchor yet are left out)."""
     if state.league is None or not state.league.config.distill_coeff:
         return {}
     found = {}
-    for role in ROLES:
+    for role in state.league.config.distill_roles:
         anchors = state.league.anchors(role)
         if anchors:
             newest = anchors[-1]

@@ -156,6 +156,9 @@ class LeagueConfig:
     best controller the search found against the other role's current policy) does on the same batch of
     observations, ``coeff * mean ||mean(s) - anchor(s)||^2`` (for a squashed distribution, tanh of the
     mean), added to PPO's loss. 0 = off; needs ``anchor_every``."""
+    distill_roles: tuple[str, ...] = ("pursuer", "evader")
+    """The main roles that imitate their teacher (``distill_coeff``); the others train by PPO alone (their
+    anchors are still searched: they are the robust searches' opponents and the pool's anchors)."""
 
     exploiters: bool = False
     """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
@@ -200,6 +203,9 @@ class LeagueConfig:
         _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
         _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
                "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
+        _check(bool(self.distill_roles) and set(self.distill_roles) <= set(ROLES)
+               and len(set(self.distill_roles)) == len(self.distill_roles), "distill_roles",
+               f"must name one or both of {ROLES}, once each", list(self.distill_roles))
         _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
