@@ -257,25 +257,31 @@ def test_distillation_needs_searched_anchors():
         load_experiment("league", {"league.distill_roles": ["hunter"]})
 
 
-def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_admitted(tmp_path, embedded_ray):
-    """league.exploiters: the training role's exploiter plays a share of its episodes against the other role's
-    current policy and trains on them; at each evaluation an exploiter that reaches exploiter_admit joins its
-    role's pool with the weights it trained to and is reset (here to its role's weights), and an exploiter is
-    also reset after exploiter_reset_every of its iterations."""
+def exploiter_run(tmp_path, iterations: int, slots: int, **league) -> list[dict]:
+    """Train TINY with main exploiters (half the episodes, evaluation every 2 iterations) and ``league``
+    settings into tmp_path/run; returns the progress rows."""
     from pe_rllib.config import ExperimentConfig, from_dict
     from pe_rllib.training.run import train
 
     config = from_dict(ExperimentConfig, {
         **TINY,
-        "selfplay": {**TINY["selfplay"], "opponent_slots": 2},
-        "training": {**TINY["training"], "stop_iterations": 4},
-        "league": {"enabled": True, "exploiters": True, "exploiter_share": 0.5, "exploiter_admit": 0.0,
-                   "exploiter_reset_every": 2, "exploiter_reset_to": "main"},
+        "selfplay": {**TINY["selfplay"], "opponent_slots": slots},
+        "training": {**TINY["training"], "stop_iterations": iterations},
+        "league": {"enabled": True, "exploiters": True, "exploiter_share": 0.5, **league},
         "evaluation": {"every": 2, "episodes": 8},
     })
     reports = []
     train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
-    rows = [r.figures for r in reports]
+    return [r.figures for r in reports]
+
+
+def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_admitted(tmp_path, embedded_ray):
+    """league.exploiters: the training role's exploiter plays a share of its episodes against the other role's
+    current policy and trains on them; at each evaluation an exploiter that reaches exploiter_admit joins its
+    role's pool with the weights it trained to and is reset (here to its role's weights), and an exploiter is
+    also reset after exploiter_reset_every of its iterations."""
+    rows = exploiter_run(tmp_path, iterations=4, slots=2, exploiter_admit=0.0, exploiter_reset_every=2,
+                         exploiter_reset_to="main")
     ckpt = {i: tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2, 4)}
     # The training role's exploiter plays (and trains) beside it: the evader's in 1, the pursuer's in 2.
     assert set(rows[0]["exploiter_games"]) == {"evader"} and set(rows[1]["exploiter_games"]) == {"pursuer"}
@@ -297,24 +303,12 @@ def test_exploiters_train_against_the_current_opponent_and_join_the_pool_when_ad
                                                                        for e in league["entries"][r]}
 
 
-def test_with_exploiter_phases_all_both_exploiters_train_every_iteration_and_the_frozen_roles_stays(tmp_path,
+def test_with_exploiter_phases_all_both_exploiters_train_every_iteration_and_the_frozen_role_stays(tmp_path,
                                                                                                    embedded_ray):
     """league.exploiter_phases: all: the frozen role's exploiter also plays (against the training role's current
     policy) and trains, while the frozen role's own weights stay as they are."""
-    from pe_rllib.config import ExperimentConfig, from_dict
-    from pe_rllib.training.run import train
-
-    config = from_dict(ExperimentConfig, {
-        **TINY,
-        "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
-        "training": {**TINY["training"], "stop_iterations": 2},
-        "league": {"enabled": True, "exploiters": True, "exploiter_share": 0.5, "exploiter_admit": 1.0,
-                   "exploiter_reset_every": 0, "exploiter_phases": "all"},
-        "evaluation": {"every": 2, "episodes": 8},
-    })
-    reports = []
-    train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
-    rows = [r.figures for r in reports]
+    rows = exploiter_run(tmp_path, iterations=2, slots=1, exploiter_admit=1.0, exploiter_reset_every=0,
+                         exploiter_phases="all")
     assert [row["training_roles"] for row in rows] == ["evader", "pursuer"]
     assert set(rows[1]["exploiter_games"]) == {"pursuer", "evader"}
     first, second = (tmp_path / "run" / "checkpoints" / f"iter_{i:06d}" for i in (1, 2))
