@@ -98,9 +98,14 @@ from pe_rllib.training.rllib_env import experiment_from_env_config
 
 logger = logging.getLogger(__name__)
 
-EXPLOITERS = frozenset(exploiter_id(role) for role in ROLES)
-ON_POLICY_MODULES = EXPLOITERS | frozenset(ROLES)
+ON_POLICY_MODULES = frozenset([*ROLES, *(exploiter_id(role) for role in ROLES)])
 """Modules whose new weights arenas play at once, mid-episode: the ones PPO trains (see the module docstring)."""
+
+
+def training_exploiters(mapping) -> set[str]:
+    """The exploiter modules that play and train this iteration (the mapping's; with ``league.exploiter_phases:
+    all`` the frozen role's too, which then explores and has its episodes built like a training role's)."""
+    return set(getattr(mapping, "exploiters", {}).values())
 
 
 class _Spaces:
@@ -288,6 +293,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         mapping = self.config.policy_mapping_fn
         # The frozen role plays as it is judged (its exploiter, which may train, explores).
         frozen_mode = self.experiment.selfplay.frozen_deterministic and role in getattr(mapping, "frozen_roles", ())
+        exploiters = training_exploiters(mapping)
         for player in distinct:
             rows = slice(None) if len(distinct) == 1 else np.flatnonzero(players == player)
             if player in self._kept:
@@ -299,7 +305,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 module.eval()                              # (scripted modules are no torch modules)
             batch_obs = torch.from_numpy(np.ascontiguousarray(obs[rows], dtype=np.float32))
             explores = (explore and player not in self.experiment.training.deterministic_modules
-                        and not (frozen_mode and player not in EXPLOITERS))
+                        and not (frozen_mode and player not in exploiters))
             if isinstance(module, ScriptedRLModule):       # acts directly, never trained, no memory
                 actions[rows] = module.act(batch_obs)
                 to_env[rows] = np.clip(actions[rows], -1.0, 1.0)
@@ -392,11 +398,12 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         length = end - begin
         truncated = last_obs is not None and not terminated
         frozen = () if self.frozen_episodes else getattr(self.config.policy_mapping_fn, "frozen_roles", ())
+        exploiters = training_exploiters(self.config.policy_mapping_fn)
         for role in ROLES:
             segment = self._segments[arena][role]
             self._stats.module_steps[segment.module_id] += length
-            if role in frozen and segment.module_id not in EXPLOITERS:
-                continue              # not in policies_to_train: the learners would drop it (exploiters may train)
+            if role in frozen and segment.module_id not in exploiters:
+                continue              # not in policies_to_train: the learners would drop it
             columns = fragment.columns(role, arena, begin, end, last_obs)
             lookback = 0
             if fragment.state_out[role] is not None and self.module[segment.module_id].is_stateful():
