@@ -169,3 +169,97 @@ def test_search_settings_are_checked():
         SearchSettings(generations=0)
     with pytest.raises(ConfigError, match="search.elite_fraction"):
         SearchSettings(elite_fraction=0.0)
+
+
+def marched_free_run(pose, obstacles, heading: float, cfg, step: float = 0.004) -> float:
+    """Free run from ``pose`` along world ``heading`` by marching in ``step`` metres until the body touches a wall
+    or one of ``obstacles`` ``[M, 3]``."""
+    x, y = pose[:2]
+    half_w, half_h = cfg.arena_width / 2 - cfg.robot_radius, cfg.arena_height / 2 - cfg.robot_radius
+    travelled = 0.0
+    while True:
+        px, py = x + travelled * np.cos(heading), y + travelled * np.sin(heading)
+        gaps = np.hypot(obstacles[:, 0] - px, obstacles[:, 1] - py) - obstacles[:, 2] - cfg.robot_radius
+        if abs(px) > half_w or abs(py) > half_h or (gaps < 0).any():
+            return max(travelled - step, 0.0)
+        travelled += step
+
+
+def test_free_distance_matches_marching_to_the_walls_and_obstacles():
+    env = BatchedPursuitEvasion(12, CONVERGE.env)
+    obs = env.reset(seed=3)
+    state = env.world_state()
+    evader = make_family("evader", env.config)
+    angles = np.arange(8) * np.pi / 4
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    free = evader.free_distance(obs["evader"], directions)
+    pose = state.pose[:, 1]
+    marched = np.array([[marched_free_run(pose[i], state.obstacles[i], pose[i, 2] + a, env.config) for a in angles]
+                        for i in range(12)])
+    walls_only = np.array([[marched_free_run(pose[i], state.obstacles[i, :0], pose[i, 2] + a, env.config)
+                            for a in angles] for i in range(12)])
+    assert free.shape == (12, 8) and np.abs(free - marched).max() < 0.01
+    assert (marched < walls_only - 0.5).sum() >= 3          # obstacles end some of the runs, walls the rest
+
+
+def test_the_open_heading_picks_free_run_or_leading_away_as_its_tradeoff_says():
+    env = BatchedPursuitEvasion(64, CONVERGE.env)
+    obs = env.reset(seed=0)["evader"]
+    evader = make_family("evader", env.config)
+    names = evader.names()
+    params = EvasionFamily.defaults()
+    params[names.index("open_gain")], params[names.index("open_lookahead")] = 1.0, 8.0
+    r, _, _ = evader.opponent(obs)
+    away = -r / np.linalg.norm(r, axis=1, keepdims=True)
+    free = evader.free_distance(obs, open_headings())
+    for share, check in ((1.0, "free"), (0.0, "away")):
+        params[names.index("open_tradeoff")] = share
+        evader.set_params(params)
+        chosen = evader.open_heading(obs, away)
+        index = np.argmax(chosen @ open_headings().T, axis=1)
+        if check == "free":
+            assert np.allclose(np.minimum(free[np.arange(64), index], 8.0), np.minimum(free, 8.0).max(axis=1))
+        else:
+            assert np.allclose((chosen * away).sum(1), (away @ open_headings().T).max(axis=1))
+    params[names.index("open_gain")] = 0.0
+    evader.set_params(params)
+    assert not evader.open_heading(obs, away).any()
+
+
+def open_headings():
+    from pe_rllib.policies.families import OPEN_HEADINGS
+
+    return OPEN_HEADINGS
+
+
+def test_an_evasion_vector_saved_before_the_open_heading_loads_and_plays_as_before():
+    env = BatchedPursuitEvasion(16, CONVERGE.env)
+    obs = env.reset(seed=1)["evader"]
+    earlier = EvasionFamily.defaults()[:11].copy()
+    earlier[EvasionFamily.names().index("flee_gain")] = 1.7
+    old, new = make_family("evader", env.config, seed=0), make_family("evader", env.config, seed=0)
+    old.set_params(earlier)
+    new.set_params(np.concatenate([earlier, EvasionFamily.defaults()[11:]]))
+    assert old.params.shape == (len(EvasionFamily.names()),) and np.allclose(old.act(obs), new.act(obs))
+    assert EvasionFamily.complete(np.stack([earlier] * 3)).shape == (3, len(EvasionFamily.names()))
+    with pytest.raises(ValueError, match="expected shape"):
+        old.set_params(earlier[:10])
+    # A search warm-started from such a vector, and a saved result without the new parameters, play too.
+    settings = SearchSettings(generations=1, population=2, episodes=2, selection_episodes=4)
+    found = search_best_response(CONVERGE, "evader", make_family("pursuer", env.config), settings, start=earlier)
+    found.params = {k: v for k, v in found.params.items() if not k.startswith("open_")}
+    assert searched_policy(CONVERGE, found).params[EvasionFamily.names().index("open_gain")] == 0.0
+
+
+def test_pinned_parameters_stay_fixed_through_the_search_and_are_checked():
+    settings = SearchSettings(generations=3, population=8, episodes=4, selection_episodes=8,
+                              pinned=(("open_gain", 0.0), ("flee_gain", 1.25)))
+    pursuer = make_family("pursuer", CONVERGE.env)
+    found = search_best_response(CONVERGE, "evader", pursuer, settings)
+    assert found.params["open_gain"] == 0.0 and found.params["flee_gain"] == pytest.approx(1.25)
+    assert all(f["params"]["open_gain"] == 0.0 for f in found.finalists)
+    assert found.params["orbit_radius"] != EvasionFamily.defaults()[EvasionFamily.names().index("orbit_radius")]
+    with pytest.raises(ConfigError, match="search.pinned: 'nope' is not a parameter of the evasion family"):
+        search_best_response(CONVERGE, "evader", pursuer, SearchSettings(pinned=(("nope", 0.0),)))
+    with pytest.raises(ConfigError, match=r"search.pinned: open_gain must be in \[0, 3\]"):
+        search_best_response(CONVERGE, "evader", pursuer, SearchSettings(pinned=(("open_gain", 9.0),)))

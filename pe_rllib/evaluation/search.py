@@ -65,6 +65,8 @@ class SearchSettings:
     seed: int = 0
     family: str | None = None
     """The controller family (default: the role's first, see :data:`pe_rllib.policies.families.FAMILIES`)."""
+    pinned: tuple[tuple[str, float], ...] = ()
+    """``(parameter, value)`` pairs held fixed while the rest are searched (ablations of a family's terms)."""
 
     def __post_init__(self) -> None:
         for name in ("generations", "population", "episodes", "finalists", "selection_episodes"):
@@ -179,29 +181,31 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
         raise ConfigError(f"search {role}: needs at least one opponent")
     controller = make_family(role, experiment.world_config, settings.family, seed=settings.seed)
     family = type(controller)
+    start = None if start is None else family.complete(start)
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
                           f"{len(family.names())} parameters, got shape {np.shape(start)}")
     base = SEARCH_SEED_BASE * (settings.seed + 1)
     history = []
+    pin = pinning(family, settings.pinned)
 
     def fitness(unit: np.ndarray, generation: int) -> np.ndarray:
-        return worst_rates(experiment, controller, opponents, family.from_unit(unit), settings.episodes,
+        return worst_rates(experiment, controller, opponents, family.from_unit(pin(unit)), settings.episodes,
                            seed=base + generation)
 
     def on_generation(generation: int, rates: np.ndarray, mean: np.ndarray) -> None:
         history.append({"generation": generation, "best": float(rates.max()), "mean_fitness": float(rates.mean()),
-                        "mean_params": family.describe(family.from_unit(mean))})
+                        "mean_params": family.describe(family.from_unit(pin(mean)))})
         logger.info("search %s generation %d/%d: best %.3f mean %.3f", role, generation + 1, settings.generations,
                     rates.max(), rates.mean())
         if progress is not None:
             progress(generation + 1, settings.generations, float(rates.max()))
 
-    initial = family.defaults() if start is None else np.asarray(start, dtype=np.float64)
-    mean, seen = cross_entropy_search(fitness, family.to_unit(initial), settings,
+    initial = family.defaults() if start is None else start
+    mean, seen = cross_entropy_search(fitness, pin(family.to_unit(initial)), settings,
                                       np.random.default_rng(settings.seed), on_generation)
     ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
-    finalists = np.stack([mean] + [u for _, u in ranked])
+    finalists = pin(np.stack([mean] + [u for _, u in ranked]))
     selection = worst_rates(experiment, controller, opponents, family.from_unit(finalists),
                             settings.selection_episodes, seed=base + _SELECTION_OFFSET)
     played = len(opponents) * (settings.generations * settings.population * settings.episodes
@@ -220,12 +224,36 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     return result
 
 
+def pinning(family: type[ParametricPolicy], pinned: Sequence[tuple[str, float]]) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that sets the ``pinned`` parameters' unit-cube coordinates in points ``[..., P]``; unknown
+    names or values outside the bounds raise a one-line error."""
+    names, (low, high) = family.names(), family.bounds()
+    columns, values = [], []
+    for name, value in pinned:
+        if name not in names:
+            raise ConfigError(f"search.pinned: {name!r} is not a parameter of the {family.family} family "
+                              f"(choose from: {', '.join(names)})")
+        i = names.index(name)
+        if not low[i] <= value <= high[i]:
+            raise ConfigError(f"search.pinned: {name} must be in [{low[i]:g}, {high[i]:g}], got {value!r}")
+        columns.append(i)
+        values.append((value - low[i]) / (high[i] - low[i]))
+
+    def pin(unit: np.ndarray) -> np.ndarray:
+        unit = np.array(unit, dtype=np.float64)
+        unit[..., columns] = values
+        return unit
+    return pin
+
+
 def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: int | None = None) -> ParametricPolicy:
-    """The controller a search found, ready to play (one parameter row for every arena)."""
+    """The controller a search found, ready to play (one parameter row for every arena; a result saved before
+    parameters were appended to its family plays their defaults)."""
     family = make_family(result.role, experiment.world_config, result.family, seed=seed)
-    family.set_params(np.array([result.params[name] for name in family.names()]))
+    family.set_params(np.array([result.params.get(name, p.default) for name, p in zip(family.names(),
+                                                                                       family.parameters)]))
     return family
 
 
 __all__ = ["SEARCH_SEED_BASE", "SearchResult", "SearchSettings", "candidate_rates", "cross_entropy_search",
-           "search_best_response", "searched_policy", "success", "worst_rates"]
+           "pinning", "search_best_response", "searched_policy", "success", "worst_rates"]

@@ -123,6 +123,40 @@ class ScriptedPolicy:
                           -sin_t * world[:, 0] + cos_t * world[:, 1]], axis=1)
         return push
 
+    def free_distance(self, obs: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """How far ``[B, K]`` (m) the robot's body can travel from where it is along each ego-frame unit direction
+        ``[K, 2]`` before touching a wall or an observed obstacle (full observation), or before the nearest LiDAR
+        ray's return (partial observation, less the body's radius; the rays are thin, so an obstacle the body would
+        graze between two rays is missed; beyond ``lidar_range`` the walls alone bound it)."""
+        cfg = self.env_config
+        own = self.layout.part(obs, "own")
+        cos_t, sin_t = own[:, 2:3], own[:, 3:4]
+        world_x = cos_t * directions[:, 0] - sin_t * directions[:, 1]          # [B, K]
+        world_y = sin_t * directions[:, 0] + cos_t * directions[:, 1]
+        walls = self.layout.part(obs, "walls") * self.scale - cfg.robot_radius  # left, right, bottom, top
+        with np.errstate(divide="ignore", invalid="ignore"):
+            along_x = np.where(world_x > EPS, walls[:, 1:2] / world_x,
+                               np.where(world_x < -EPS, walls[:, 0:1] / -world_x, np.inf))
+            along_y = np.where(world_y > EPS, walls[:, 3:4] / world_y,
+                               np.where(world_y < -EPS, walls[:, 2:3] / -world_y, np.inf))
+        free = np.maximum(np.minimum(along_x, along_y), 0.0)
+        if "obstacles" in self.layout.slices:
+            block = self.layout.part(obs, "obstacles").reshape(len(obs), -1, 4)
+            rel = block[..., 0:2] * self.scale                                   # [B, M, 2] ego frame
+            reach = block[..., 2] * cfg.obstacle_radius_max + cfg.robot_radius    # [B, M]
+            ahead = np.einsum("bmd,kd->bmk", rel, directions)                    # [B, M, K]
+            miss2 = (rel ** 2).sum(-1)[..., None] - ahead ** 2
+            inside = np.sqrt(np.maximum(reach[..., None] ** 2 - miss2, 0.0))
+            hit = (block[..., 3, None] > FLAG_ON) & (miss2 < reach[..., None] ** 2) & (ahead + inside > 0)
+            free = np.minimum(free, np.where(hit, np.maximum(ahead - inside, 0.0), np.inf).min(axis=1))
+        if "lidar" in self.layout.slices:
+            rays = self.layout.part(obs, "lidar") * cfg.lidar_range
+            angles = np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
+            nearest = np.argmax(directions @ np.stack([np.cos(angles), np.sin(angles)]), axis=1)   # [K]
+            returns = rays[:, nearest] - cfg.robot_radius
+            free = np.minimum(free, np.where(rays[:, nearest] < cfg.lidar_range, np.maximum(returns, 0.0), np.inf))
+        return free
+
     def steer(self, direction: np.ndarray, speed: np.ndarray | float = 1.0) -> np.ndarray:
         """Actions that turn towards ego-frame ``direction`` ``[B, 2]`` and slow down when misaligned."""
         error = np.arctan2(direction[:, 1], direction[:, 0])
