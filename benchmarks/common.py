@@ -27,3 +27,14 @@ def save(name: str, rows: list[dict]) -> None:
                "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     (out / f"{name}.json").write_text(json.dumps(payload, indent=2))
     print(f"wrote {out / (name + '.json')}")
+
+
+def runs_arguments(description: str, episodes: int = 1000):
+    """The arguments of a benchmark over finished run directories: ``RUN [RUN ...] --name N [--episodes E]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--episodes", type=int, default=episodes)
+    return parser.parse_args()

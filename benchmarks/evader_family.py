@@ -13,11 +13,10 @@ reach. Results: ``results/NAME.json``, a table on stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from common import save
+from common import runs_arguments, save
 
 from pe_rllib.config import load_experiment
 from pe_rllib.evaluation.exploitability import record_path
@@ -57,11 +56,7 @@ def measure(run: Path, episodes: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--episodes", type=int, default=1000)
-    args = parser.parse_args()
+    args = runs_arguments(__doc__.splitlines()[0])
     results = []
     for run in args.runs:
         row = measure(run, args.episodes)

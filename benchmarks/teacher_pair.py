@@ -14,11 +14,10 @@ pursuer against trained evader and the reverse). Results: ``results/NAME.json``,
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
-from common import save
+from common import runs_arguments, save
 
 from pe_rllib.config import ROLES, load_experiment
 from pe_rllib.evaluation.search import SearchSettings, search_best_response, searched_policy
@@ -57,11 +56,7 @@ def bracket(experiment, pair: dict, episodes: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--episodes", type=int, default=1000)
-    args = parser.parse_args()
+    args = runs_arguments(__doc__.splitlines()[0])
     results = []
     for run in args.runs:
         experiment = load_experiment(run / EXPERIMENT_FILE)
