@@ -202,11 +202,24 @@ def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded
     assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0
 
 
+def action_log_std(checkpoint, role: str, obs) -> float:
+    """Mean log standard deviation of ``role``'s Gaussian at ``checkpoint`` over ``obs``."""
+    import torch
+
+    from pe_rllib.policies.inference import load_policy
+    from pe_rllib.policies.rl_module import forward_step
+
+    with torch.no_grad():
+        inputs, _ = forward_step(load_policy(checkpoint, role).module, torch.from_numpy(obs.astype(np.float32)),
+                                 False, None)
+    return float(inputs.chunk(2, dim=-1)[1].mean())
+
+
 def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(tmp_path, embedded_ray):
     """league.distill_coeff: the learners get each role's newest anchor as a teacher (after each search and on
     restore), and the role's training moves its mean action towards the teacher's actions: the evader (trained
     at iterations 3-4, teacher found at 2) and the pursuer (trained at 5-6, teacher found at 4) end closer to
-    their teachers than they started."""
+    their teachers than they started. With league.distill_std their action stds move towards it too."""
     from pe_rllib.config import ExperimentConfig, from_dict
     from pe_rllib.envs.batched import BatchedPursuitEvasion
     from pe_rllib.policies.families import make_family
@@ -220,7 +233,8 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
         "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
         "training": {**TINY["training"], "stop_iterations": 6, "lr": 3e-3},
         "league": {"enabled": True, "anchor_every": 2, "anchor_generations": 2, "anchor_population": 4,
-                   "anchor_episodes": 4, "anchor_selection_episodes": 8, "distill_coeff": 10.0},
+                   "anchor_episodes": 4, "anchor_selection_episodes": 8, "distill_coeff": 10.0,
+                   "distill_std": 0.2},
     })
     train(config, output=tmp_path / "run", dashboard=False)
     checkpoints = tmp_path / "run" / "checkpoints"
@@ -236,6 +250,10 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
 
     assert error(4, "evader", 2) < error(2, "evader", 2)
     assert error(6, "pursuer", 4) < error(4, "pursuer", 4)
+    target = np.log(0.2)
+    for role, before, after in (("evader", 2, 4), ("pursuer", 4, 6)):
+        start, end = (action_log_std(checkpoints / f"iter_{i:06d}", role, obs[role]) for i in (before, after))
+        assert end < start - 0.2, (role, start, end)          # towards log 0.2 = -1.6, from about 0
     algo = build_algorithm_config(load_experiment(tmp_path / "run" / "experiment.yaml")).build_algo()
     try:
         algo.restore_from_path(str((checkpoints / "iter_000006").resolve()))
@@ -255,6 +273,11 @@ def test_distillation_needs_searched_anchors():
         load_experiment("league", {"league.distill_coeff": 1.0})
     with pytest.raises(ConfigError, match="league.distill_roles: must name one or both of"):
         load_experiment("league", {"league.distill_roles": ["hunter"]})
+    with pytest.raises(ConfigError, match="league.distill_std: needs distill_coeff > 0"):
+        load_experiment("league", {"league.distill_std": 0.3})
+    with pytest.raises(ConfigError, match="league.distill_std: must be >= 0"):
+        load_experiment("league", {"league.distill_std": -1.0, "league.distill_coeff": 1.0,
+                                   "league.anchor_every": 5})
 
 
 def exploiter_run(tmp_path, iterations: int, slots: int, **league) -> list[dict]:

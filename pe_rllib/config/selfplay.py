@@ -159,6 +159,12 @@ class LeagueConfig:
     distill_roles: tuple[str, ...] = ("pursuer", "evader")
     """The main roles that imitate their teacher (``distill_coeff``); the others train by PPO alone (their
     anchors are still searched: they are the robust searches' opponents and the pool's anchors)."""
+    distill_std: float = 0.0
+    """With ``distill_coeff``, also pull the imitating roles' action standard deviation (per action, of the
+    Gaussian before clipping or squashing) towards this value with the same weight, ``coeff * mean ||log
+    std(s) - log distill_std||^2``: the teacher fixes the mean only, and PPO alone left the stds at 1.5-3.5
+    on the [-1, 1] box, where an exploring pursuer caught an evader its mean caught 0.29 of the time in
+    0.005 of the games (BENCHMARKS.md, issue 21, seventh session). 0 = off."""
 
     exploiters: bool = False
     """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
@@ -201,6 +207,9 @@ class LeagueConfig:
         _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
         _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
+        _check(self.distill_std >= 0.0, "distill_std", "must be >= 0", self.distill_std)
+        _check(not self.distill_std or self.distill_coeff > 0, "distill_std", "needs distill_coeff > 0",
+               self.distill_std)
         _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
                "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
         _check(bool(self.distill_roles) and set(self.distill_roles) <= set(ROLES)

@@ -14,6 +14,7 @@ by the learner connector's last piece), is RLlib's.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         logger.debug("learner: %d torch thread(s)", threads)
         self._teachers: dict = {}
         self._distill_coeff = 0.0
+        self._distill_log_std = None
         super().build()
         experiment = experiment_from_env_config(self.config.env_config)
         rnd = experiment.exploration.rnd
@@ -145,6 +147,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                                             params=np.asarray(teacher["params"], dtype=np.float64))
         self._teachers = controllers
         self._distill_coeff = experiment.league.distill_coeff
+        self._distill_log_std = math.log(experiment.league.distill_std) if experiment.league.distill_std else None
 
     def teachers(self) -> dict[str, list[float]]:
         """The current teachers' parameters per role (for tests and diagnostics)."""
@@ -164,10 +167,12 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         flat = obs.detach().cpu().numpy().reshape(-1, obs.shape[-1])
         target = torch.as_tensor(teacher.act(flat), dtype=torch.float32, device=obs.device)
         target = target.reshape(*obs.shape[:-1], target.shape[-1])
-        mean = fwd_out[Columns.ACTION_DIST_INPUTS][..., : target.shape[-1]]
+        mean, log_std = fwd_out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)
         if self.module[module_id].unwrapped().get_train_action_dist_cls() is SquashedDiagGaussian:
             mean = SquashedDiagGaussian.env_actions(mean)    # the raw Gaussian mean: unclipped, so never gradient-free
         error = ((mean - target) ** 2).sum(-1)
+        if self._distill_log_std is not None:
+            error = error + ((log_std - self._distill_log_std) ** 2).sum(-1)
         if Columns.LOSS_MASK in batch:
             mask = batch[Columns.LOSS_MASK]
             distill = error[mask].sum() / mask.sum().clamp(min=1)
