@@ -250,7 +250,6 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
 
     assert error(4, "evader", 2) < error(2, "evader", 2)
     assert error(6, "pursuer", 4) < error(4, "pursuer", 4)
-    target = np.log(0.2)
     for role, before, after in (("evader", 2, 4), ("pursuer", 4, 6)):
         start, end = (action_log_std(checkpoints / f"iter_{i:06d}", role, obs[role]) for i in (before, after))
         assert end < start - 0.2, (role, start, end)          # towards log 0.2 = -1.6, from about 0
