@@ -15,7 +15,7 @@ from pe_rllib.evaluation.search import (
     searched_policy,
 )
 from pe_rllib.evaluation.suite import Player, play, scripted_players
-from pe_rllib.policies.families import EvasionFamily, PursuitFamily, make_family
+from pe_rllib.policies.families import OPEN_HEADINGS, EvasionFamily, PursuitFamily, make_family
 
 CONVERGE = load_experiment("converge")
 SMALL_SEARCH = SearchSettings(generations=5, population=12, episodes=24, selection_episodes=200)
@@ -211,25 +211,19 @@ def test_the_open_heading_picks_free_run_or_leading_away_as_its_tradeoff_says():
     params[names.index("open_gain")], params[names.index("open_lookahead")] = 1.0, 8.0
     r, _, _ = evader.opponent(obs)
     away = -r / np.linalg.norm(r, axis=1, keepdims=True)
-    free = evader.free_distance(obs, open_headings())
+    free = evader.free_distance(obs, OPEN_HEADINGS)
     for share, check in ((1.0, "free"), (0.0, "away")):
         params[names.index("open_tradeoff")] = share
         evader.set_params(params)
         chosen = evader.open_heading(obs, away)
-        index = np.argmax(chosen @ open_headings().T, axis=1)
+        index = np.argmax(chosen @ OPEN_HEADINGS.T, axis=1)
         if check == "free":
             assert np.allclose(np.minimum(free[np.arange(64), index], 8.0), np.minimum(free, 8.0).max(axis=1))
         else:
-            assert np.allclose((chosen * away).sum(1), (away @ open_headings().T).max(axis=1))
+            assert np.allclose((chosen * away).sum(1), (away @ OPEN_HEADINGS.T).max(axis=1))
     params[names.index("open_gain")] = 0.0
     evader.set_params(params)
     assert not evader.open_heading(obs, away).any()
-
-
-def open_headings():
-    from pe_rllib.policies.families import OPEN_HEADINGS
-
-    return OPEN_HEADINGS
 
 
 def test_an_evasion_vector_saved_before_the_open_heading_loads_and_plays_as_before():

@@ -86,6 +86,22 @@ class ScriptedPolicy:
         velocity = np.where(visible[:, None], velocity, 0.0)
         return position, velocity, visible | ever
 
+    def observed_obstacles(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The observation's obstacle block (full observation): ego-frame centres ``[B, M, 2]`` (m), radii ``[B, M]``
+        (m) and which slots hold an obstacle ``[B, M]``."""
+        block = self.layout.part(obs, "obstacles").reshape(len(obs), -1, 4)
+        radius = block[..., 2] * self.env_config.obstacle_radius_max
+        return block[..., 0:2] * self.scale, radius, block[..., 3] > FLAG_ON
+
+    def lidar(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """LiDAR returns ``[B, R]`` (m, ``lidar_range`` where nothing is hit) and the rays' ego-frame angles ``[R]``."""
+        rays = self.layout.part(obs, "lidar") * self.env_config.lidar_range
+        return rays, np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
+
+    def wall_clearances(self, obs: np.ndarray) -> np.ndarray:
+        """Body clearance ``[B, 4]`` (m) to the left, right, bottom and top walls."""
+        return self.layout.part(obs, "walls") * self.scale - self.env_config.robot_radius
+
     def repulsion(self, obs: np.ndarray, influence: np.ndarray | float | None = None,
                   gain: np.ndarray | float = 3.0) -> np.ndarray:
         """Ego-frame push ``[B, 2]`` away from obstacles and walls closer than ``influence`` metres
@@ -102,19 +118,16 @@ class ScriptedPolicy:
 
         cfg = self.env_config
         if "obstacles" in self.layout.slices:
-            block = self.layout.part(obs, "obstacles").reshape(len(obs), -1, 4)
-            rel = block[..., 0:2] * self.scale
-            radius = block[..., 2] * cfg.obstacle_radius_max
+            rel, radius, present = self.observed_obstacles(obs)
             distance = np.linalg.norm(rel, axis=-1)
             gap = distance - radius - cfg.robot_radius
-            weights = weight(gap) * (block[..., 3] > FLAG_ON)
+            weights = weight(gap) * present
             push -= (weights[..., None] * rel / np.maximum(distance, EPS)[..., None]).sum(axis=1)
         if "lidar" in self.layout.slices:
-            rays = self.layout.part(obs, "lidar") * cfg.lidar_range
-            angles = np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
+            rays, angles = self.lidar(obs)
             weights = weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // RAYS_PER_SIDE)
             push -= np.stack([(weights * np.cos(angles)).sum(1), (weights * np.sin(angles)).sum(1)], axis=1)
-        walls = self.layout.part(obs, "walls") * self.scale - cfg.robot_radius
+        walls = self.wall_clearances(obs)
         own = self.layout.part(obs, "own")
         cos_t, sin_t = own[:, 2], own[:, 3]
         world = np.stack([weight(walls[:, 0]) - weight(walls[:, 1]),
@@ -133,7 +146,7 @@ class ScriptedPolicy:
         cos_t, sin_t = own[:, 2:3], own[:, 3:4]
         world_x = cos_t * directions[:, 0] - sin_t * directions[:, 1]          # [B, K]
         world_y = sin_t * directions[:, 0] + cos_t * directions[:, 1]
-        walls = self.layout.part(obs, "walls") * self.scale - cfg.robot_radius  # left, right, bottom, top
+        walls = self.wall_clearances(obs)                                   # left, right, bottom, top
         with np.errstate(divide="ignore", invalid="ignore"):
             along_x = np.where(world_x > EPS, walls[:, 1:2] / world_x,
                                np.where(world_x < -EPS, walls[:, 0:1] / -world_x, np.inf))
@@ -141,17 +154,15 @@ class ScriptedPolicy:
                                np.where(world_y < -EPS, walls[:, 2:3] / -world_y, np.inf))
         free = np.maximum(np.minimum(along_x, along_y), 0.0)
         if "obstacles" in self.layout.slices:
-            block = self.layout.part(obs, "obstacles").reshape(len(obs), -1, 4)
-            rel = block[..., 0:2] * self.scale                                   # [B, M, 2] ego frame
-            reach = block[..., 2] * cfg.obstacle_radius_max + cfg.robot_radius    # [B, M]
+            rel, radius, present = self.observed_obstacles(obs)
+            reach = radius + cfg.robot_radius                                    # [B, M]
             ahead = np.einsum("bmd,kd->bmk", rel, directions)                    # [B, M, K]
             miss2 = (rel ** 2).sum(-1)[..., None] - ahead ** 2
             inside = np.sqrt(np.maximum(reach[..., None] ** 2 - miss2, 0.0))
-            hit = (block[..., 3, None] > FLAG_ON) & (miss2 < reach[..., None] ** 2) & (ahead + inside > 0)
+            hit = present[..., None] & (miss2 < reach[..., None] ** 2) & (ahead + inside > 0)
             free = np.minimum(free, np.where(hit, np.maximum(ahead - inside, 0.0), np.inf).min(axis=1))
         if "lidar" in self.layout.slices:
-            rays = self.layout.part(obs, "lidar") * cfg.lidar_range
-            angles = np.linspace(0, 2 * np.pi, rays.shape[1], endpoint=False)
+            rays, angles = self.lidar(obs)
             nearest = np.argmax(directions @ np.stack([np.cos(angles), np.sin(angles)]), axis=1)   # [K]
             returns = rays[:, nearest] - cfg.robot_radius
             free = np.minimum(free, np.where(rays[:, nearest] < cfg.lidar_range, np.maximum(returns, 0.0), np.inf))
