@@ -124,6 +124,32 @@ def test_search_optimises_and_selects_on_episodes_it_never_reports(monkeypatch):
     assert found.episodes_played == 3 * 4 * 8 + 5 * 50 and len(found.history) == 3
 
 
+def test_restarts_are_the_single_searches_of_consecutive_seeds_and_the_best_finalist_of_all_wins(monkeypatch):
+    """Restart k of seed s replays seed s + k's search exactly, and one selection, on the same fresh episodes
+    for all, picks among every restart's finalists."""
+    small = dict(generations=3, population=6, episodes=8, selection_episodes=60)
+    pursuer = make_family("pursuer", CONVERGE.env)
+    seeds, original = [], search_module.play_first_episodes
+    monkeypatch.setattr(search_module, "play_first_episodes",
+                        lambda *args, seed, **kwargs: seeds.append(seed) or original(*args, seed=seed, **kwargs))
+    both = search_best_response(CONVERGE, "evader", pursuer, SearchSettings(**small, seed=4, restarts=2))
+    assert seeds == [SEARCH_SEED_BASE * (5 + k) + g for k in range(2) for g in range(3)] + [
+        SEARCH_SEED_BASE * 5 + 100_000]                                         # one selection, seed 4's episodes
+    monkeypatch.undo()
+    alone = [search_best_response(CONVERGE, "evader", pursuer, SearchSettings(**small, seed=s)) for s in (4, 5)]
+    assert [h["restart"] for h in both.history] == [0] * 3 + [1] * 3
+    for restart, single in enumerate(alone):
+        mine = [h for h in both.history if h["restart"] == restart]
+        assert [(h["best"], h["mean_params"]) for h in mine] == [(h["best"], h["mean_params"]) for h in single.history]
+    assert len(both.finalists) == 2 * (1 + SearchSettings().finalists)
+    assert [f["params"] for f in both.finalists] == [f["params"] for s in alone for f in s.finalists]
+    best = max(both.finalists, key=lambda f: f["selection_rate"])
+    assert both.selection_rate == best["selection_rate"] and both.params == best["params"]
+    assert both.episodes_played == 2 * 3 * 6 * 8 + 10 * 60
+    with pytest.raises(ConfigError, match="search.restarts: must be an integer >= 1"):
+        SearchSettings(restarts=0)
+
+
 def test_a_search_against_several_opponents_finds_the_maximin_and_reports_the_worst_rate(monkeypatch):
     """Two planted opponents with opposite tastes (success = the first unit parameter, or one minus it): the
     worst rate peaks at the middle, where the search must go, and the reported rate is the worst of the two."""

@@ -58,7 +58,7 @@ def _exploit_report(checkpoint, results: dict, args: argparse.Namespace) -> None
 
 
 def cmd_exploit(args: argparse.Namespace) -> int:
-    from pe_rllib.evaluation.search import SearchSettings
+    from pe_rllib.evaluation.search import YARDSTICK_RESTARTS, SearchSettings
     from pe_rllib.rundir import resolve_checkpoint
     from pe_rllib.training.exploit import exploit
 
@@ -71,7 +71,8 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
                        "and one seed")
     checkpoint = resolve_checkpoint(args.run)
-    search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed)
+    search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed,
+                            restarts=args.search_restarts or YARDSTICK_RESTARTS)
     results = {}
     for role in roles:
         print(f"exploit {role}: best responses ({', '.join(methods)}) against the frozen trained "
@@ -166,7 +167,10 @@ def add_exploit(sub) -> None:
     exploit.add_argument("--generations", type=int_at_least(1), default=20, help="search generations (default: 20)")
     exploit.add_argument("--population", type=int_at_least(2), default=32,
                          help="search candidates per generation (default: 32)")
-    exploit.add_argument("--search-seed", type=int, default=0, help="seed of the search (default: 0)")
+    exploit.add_argument("--search-seed", type=int, default=0, help="seed of the (first) search (default: 0)")
+    exploit.add_argument("--search-restarts", type=int_at_least(1),
+                         help="independent searches (seeds --search-seed, +1, ...) whose finalists compete on the "
+                              "same fresh episodes; one search can settle 0.1 below another (default: 3)")
     exploit.add_argument("--episodes", type=int_at_least(1), default=1000,
                          help="evaluation episodes per matchup (default: 1000)")
     exploit.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default: 0)")

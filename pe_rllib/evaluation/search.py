@@ -13,20 +13,26 @@ How it searches (:func:`search_best_response`):
    numbers: the starts are drawn once per generation and tiled over the candidates, so
    candidates are compared on identical situations), and moves the Gaussian towards the
    best ``elite_fraction``. Each generation uses fresh starts.
-2. **Selection on fresh episodes**: the ``finalists`` candidates with the best search
-   fitness, and the final mean, are re-played on ``selection_episodes`` episodes the search
-   never saw; the best of them is the result. (Picking the best of hundreds of noisy
-   estimates flatters it; this step removes most of that bias.)
-3. The caller reports the result on yet another set of episodes (``pe-rllib exploit`` uses
+2. **Restarts**: ``restarts`` independent searches (search seeds ``seed``, ``seed + 1``, ...),
+   since one search can settle 0.1 below another on the same opponent (BENCHMARKS.md, issue
+   21, seventh session); restart ``k`` of seed ``s`` is exactly the single search of seed
+   ``s + k``.
+3. **Selection on fresh episodes**: every restart's ``finalists`` candidates with the best
+   search fitness, and its final mean, are re-played on the same ``selection_episodes``
+   episodes, which no search saw; the best of them is the result. (Picking the best of
+   hundreds of noisy estimates flatters it; this step removes most of that bias.)
+4. The caller reports the result on yet another set of episodes (``pe-rllib exploit`` uses
    the evaluation seed, the same episodes the trained role is measured on).
 
 Seeds: generation ``g`` of search seed ``s`` resets its worlds with seed
-``SEARCH_SEED_BASE * (s + 1) + g`` and the selection with ``... + 100_000``, far from the
+``SEARCH_SEED_BASE * (s + 1) + g`` and the selection (of seed ``s``, for all its restarts) with
+``... + 100_000``, far from the
 small evaluation seeds (0, 1, ...), so the search never optimises on the reported episodes.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,7 +53,7 @@ _SELECTION_OFFSET = 100_000
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How hard the search looks (defaults: about 30k episodes, a minute or two on 2 cores)."""
+    """How hard the search looks (defaults: about 30k episodes per restart, a minute or two on 2 cores)."""
 
     generations: int = 20
     population: int = 32
@@ -63,13 +69,15 @@ class SearchSettings:
     finalists: int = 4
     selection_episodes: int = 500
     seed: int = 0
+    restarts: int = 1
+    """Independent searches (seeds ``seed`` .. ``seed + restarts - 1``) whose finalists compete in one selection."""
     family: str | None = None
     """The controller family (default: the role's first, see :data:`pe_rllib.policies.families.FAMILIES`)."""
     pinned: tuple[tuple[str, float], ...] = ()
     """``(parameter, value)`` pairs held fixed while the rest are searched (ablations of a family's terms)."""
 
     def __post_init__(self) -> None:
-        for name in ("generations", "population", "episodes", "finalists", "selection_episodes"):
+        for name in ("generations", "population", "episodes", "finalists", "selection_episodes", "restarts"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"search.{name}: must be an integer >= 1, got {value!r}")
@@ -86,6 +94,10 @@ class SearchSettings:
         return max(1, round(self.elite_fraction * self.population))
 
 
+YARDSTICK_RESTARTS = 3
+"""Restarts of ``pe-rllib exploit``'s search (the yardstick): the best of three searches."""
+
+
 @dataclass
 class SearchResult:
     """The best controller found, and how the search went."""
@@ -99,7 +111,7 @@ class SearchResult:
     selection_episodes: int
     settings: dict
     history: list[dict] = field(default_factory=list)
-    """Per generation: best and mean fitness, and the mean's parameters."""
+    """Per generation of every restart: best and mean fitness, and the mean's parameters."""
     finalists: list[dict] = field(default_factory=list)
     episodes_played: int = 0
     wall_s: float = 0.0
@@ -185,39 +197,45 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
                           f"{len(family.names())} parameters, got shape {np.shape(start)}")
-    base = SEARCH_SEED_BASE * (settings.seed + 1)
     history = []
     pin = pinning(family, settings.pinned)
+    total = settings.generations * settings.restarts
 
-    def fitness(unit: np.ndarray, generation: int) -> np.ndarray:
-        return worst_rates(experiment, controller, opponents, family.from_unit(pin(unit)), settings.episodes,
-                           seed=base + generation)
+    def fitness_for(restart: int) -> Callable[[np.ndarray, int], np.ndarray]:
+        base = SEARCH_SEED_BASE * (settings.seed + restart + 1)
+        return lambda unit, generation: worst_rates(experiment, controller, opponents, family.from_unit(pin(unit)),
+                                                    settings.episodes, seed=base + generation)
 
-    def on_generation(generation: int, rates: np.ndarray, mean: np.ndarray) -> None:
-        history.append({"generation": generation, "best": float(rates.max()), "mean_fitness": float(rates.mean()),
+    def on_generation(restart: int, generation: int, rates: np.ndarray, mean: np.ndarray) -> None:
+        history.append({"restart": restart, "generation": generation, "best": float(rates.max()),
+                        "mean_fitness": float(rates.mean()),
                         "mean_params": family.describe(family.from_unit(pin(mean)))})
-        logger.info("search %s generation %d/%d: best %.3f mean %.3f", role, generation + 1, settings.generations,
-                    rates.max(), rates.mean())
+        done = restart * settings.generations + generation + 1
+        logger.info("search %s generation %d/%d: best %.3f mean %.3f", role, done, total, rates.max(), rates.mean())
         if progress is not None:
-            progress(generation + 1, settings.generations, float(rates.max()))
+            progress(done, total, float(rates.max()))
 
-    initial = family.defaults() if start is None else start
-    mean, seen = cross_entropy_search(fitness, pin(family.to_unit(initial)), settings,
-                                      np.random.default_rng(settings.seed), on_generation)
-    ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
-    finalists = pin(np.stack([mean] + [u for _, u in ranked]))
-    selection = worst_rates(experiment, controller, opponents, family.from_unit(finalists),
-                            settings.selection_episodes, seed=base + _SELECTION_OFFSET)
-    played = len(opponents) * (settings.generations * settings.population * settings.episodes
-                                + len(finalists) * settings.selection_episodes)
+    initial = pin(family.to_unit(family.defaults() if start is None else start))
+    finalists, fitnesses = [], []
+    for restart in range(settings.restarts):
+        mean, seen = cross_entropy_search(fitness_for(restart), initial, settings,
+                                          np.random.default_rng(settings.seed + restart),
+                                          functools.partial(on_generation, restart))
+        ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
+        finalists += [mean] + [u for _, u in ranked]
+        fitnesses += [None] + [rate for rate, _ in ranked]
+    finalists = pin(np.stack(finalists))
+    selection = worst_rates(experiment, controller, opponents, family.from_unit(finalists), settings.selection_episodes,
+                            seed=SEARCH_SEED_BASE * (settings.seed + 1) + _SELECTION_OFFSET)
+    played = len(opponents) * (settings.restarts * settings.generations * settings.population * settings.episodes
+                               + len(finalists) * settings.selection_episodes)
     best = int(np.argmax(selection))
     result = SearchResult(
         role=role, family=family.family, params=family.describe(family.from_unit(finalists[best])),
         selection_rate=float(selection[best]), selection_episodes=settings.selection_episodes,
         settings=asdict(settings), history=history,
-        finalists=[{"params": family.describe(family.from_unit(u)),
-                    "search_fitness": None if i == 0 else ranked[i - 1][0], "selection_rate": float(rate)}
-                   for i, (u, rate) in enumerate(zip(finalists, selection))],
+        finalists=[{"params": family.describe(family.from_unit(u)), "search_fitness": fit,
+                    "selection_rate": float(rate)} for u, fit, rate in zip(finalists, fitnesses, selection)],
         episodes_played=played, wall_s=time.perf_counter() - started)
     logger.info("search %s: %s %s, %s %.3f on %d selection episodes (%.0f s)", role, family.family,
                 result.params, SUCCESS_RATE[role], result.selection_rate, settings.selection_episodes, result.wall_s)
@@ -255,5 +273,5 @@ def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: in
     return family
 
 
-__all__ = ["SEARCH_SEED_BASE", "SearchResult", "SearchSettings", "candidate_rates", "cross_entropy_search",
-           "pinning", "search_best_response", "searched_policy", "success", "worst_rates"]
+__all__ = ["SEARCH_SEED_BASE", "YARDSTICK_RESTARTS", "SearchResult", "SearchSettings", "candidate_rates",
+           "cross_entropy_search", "pinning", "search_best_response", "searched_policy", "success", "worst_rates"]
