@@ -283,3 +283,20 @@ def test_pinned_parameters_stay_fixed_through_the_search_and_are_checked():
         search_best_response(CONVERGE, "evader", pursuer, SearchSettings(pinned=(("nope", 0.0),)))
     with pytest.raises(ConfigError, match=r"search.pinned: open_gain must be in \[0, 3\]"):
         search_best_response(CONVERGE, "evader", pursuer, SearchSettings(pinned=(("open_gain", 9.0),)))
+
+
+def test_quiet_parameters_remove_only_the_random_terms():
+    """The evasion family's jitter is its one random term: with it the same observations give different turn rates
+    on two calls, quieted they give the same ones, and every other parameter is kept."""
+    env = BatchedPursuitEvasion(64, CONVERGE.env)
+    obs = env.reset(seed=1)["evader"]
+    noisy = EvasionFamily.defaults()
+    noisy[EvasionFamily.names().index("jitter")] = 0.8
+    evader = make_family("evader", CONVERGE.env, params=noisy, seed=0)
+    assert not np.allclose(evader.act(obs), evader.act(obs))
+    quiet = EvasionFamily.quiet(noisy)
+    assert [n for n, a, b in zip(EvasionFamily.names(), noisy, quiet) if a != b] == ["jitter"]
+    evader.set_params(quiet)
+    assert np.array_equal(evader.act(obs), evader.act(obs))
+    assert [p.name for p in EvasionFamily.parameters + PursuitFamily.parameters if p.noise] == ["jitter"]
+    assert EvasionFamily.quiet(noisy[:11]).shape == noisy.shape          # a vector saved before is completed first

@@ -68,6 +68,9 @@ class Parameter:
     high: float
     default: float
     doc: str
+    noise: bool = False
+    """The size of a random term (its low bound, 0, plays the controller's deterministic part): see
+    :meth:`ParameterVector.quiet`."""
 
 
 class ParameterVector:
@@ -119,6 +122,17 @@ class ParameterVector:
         if params.ndim and params.shape[-1] in cls.earlier_sizes:
             appended = cls.defaults()[params.shape[-1]:]
             params = np.concatenate([params, np.broadcast_to(appended, params.shape[:-1] + appended.shape)], axis=-1)
+        return params
+
+    @classmethod
+    def quiet(cls, params: np.ndarray) -> np.ndarray:
+        """``params`` ``[..., P]`` with every :attr:`Parameter.noise` parameter at its low bound (no noise): the
+        controller's deterministic part, the action its random terms average to. What a network imitating the
+        controller by regression should fit (the league's distillation targets): the noise only slows the fit."""
+        params = np.array(cls.complete(params), dtype=np.float64)
+        for i, parameter in enumerate(cls.parameters):
+            if parameter.noise:
+                params[..., i] = parameter.low
         return params
 
     @classmethod
@@ -261,7 +275,7 @@ class EvasionFamily(ParametricPolicy):
         Parameter("wall_follow_gain", 0.0, 2.0, 0.0, "weight of running along the nearest wall, away from the pursuer"),
         Parameter("juke_distance", 0.0, 4.0, 0.0, "pursuer distance [m] below which to break-turn"),
         Parameter("juke_gain", 0.0, 3.0, 1.0, "weight of the break turn across the pursuer's velocity"),
-        Parameter("jitter", 0.0, 1.0, 0.0, "random turn-rate noise, as a fraction of the top turn rate"),
+        Parameter("jitter", 0.0, 1.0, 0.0, "random turn-rate noise, as a fraction of the top turn rate", noise=True),
         *_REPULSION,
         Parameter("open_gain", 0.0, 3.0, 0.0, "weight of the open heading: the most open direction leading away"),
         Parameter("open_lookahead", 0.5, 8.0, 3.0, "free run [m] beyond which a direction counts as fully open"),

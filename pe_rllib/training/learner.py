@@ -136,15 +136,18 @@ class SelfPlayPPOLearner(PPOTorchLearner):
 
     def set_teachers(self, teachers: dict[str, dict]) -> None:
         """Search distillation targets (``league.distill_coeff``): ``{role: {"family": name, "params": list}}``,
-        each role's newest searched anchor; roles left out have none. Plain controllers, no weights."""
+        each role's newest searched anchor; roles left out have none. Plain controllers, no weights, played
+        without their random terms (:meth:`~pe_rllib.policies.families.ParameterVector.quiet`): a regression
+        onto a noisy target learns its mean anyway, only slower (BENCHMARKS.md, issue 21, eighth session)."""
         from pe_rllib.policies.families import make_family
         from pe_rllib.training.rllib_env import experiment_from_env_config
 
         experiment = experiment_from_env_config(self.config.env_config)
         controllers = {}
         for role, teacher in teachers.items():
-            controllers[role] = make_family(role, experiment.world_config, teacher["family"],
-                                            params=np.asarray(teacher["params"], dtype=np.float64))
+            controller = make_family(role, experiment.world_config, teacher["family"])
+            controller.set_params(controller.quiet(np.asarray(teacher["params"], dtype=np.float64)))
+            controllers[role] = controller
         self._teachers = controllers
         self._distill_coeff = experiment.league.distill_coeff
         self._distill_log_std = math.log(experiment.league.distill_std) if experiment.league.distill_std else None
