@@ -1,15 +1,16 @@
 """How much of a distilling run's gap is imitation (issue 21, eighth session).
 
     python benchmarks/imitation_gap.py RUN [RUN ...] --name issue21_imitation_gap [--roles evader]
-        [--sizes 64,64 256,256] [--epochs 40] [--arenas 1024] [--episodes 1000]
+        [--sizes 64,64 256,256] [--targets teacher quiet] [--epochs 40] [--arenas 1024] [--episodes 1000]
 
 For each run's final checkpoint (``league.distill_coeff`` with searched anchors) and role: the
 trained pair plays ``--arenas`` episodes (evaluation seed 0); on every state the role saw, its
 mean action is compared with its teacher's (the role's newest searched anchor, which it
-imitates). Then, offline, a fresh tanh MLP of each ``--sizes`` is fitted by plain regression to
-the teacher's actions on those states (80 % of them; the rest measure the fit), ``--epochs``
-passes of Adam (lr 1e-3, minibatch 500). The teacher, the trained role and every fitted network
-then play the trained opponent on the same ``--episodes`` evaluation episodes. A fitted network
+imitates), as searched and quieted (its random terms off, what distillation now fits). Then,
+offline, a fresh tanh MLP of each ``--sizes`` is fitted by plain regression to either
+teacher's actions (``--targets``) on those states (80 % of them; the rest measure the fit),
+``--epochs`` passes of Adam (lr 1e-3, minibatch 500). The teachers, the trained role and every
+fitted network then play the trained opponent on the same ``--episodes`` evaluation episodes. A fitted network
 of the run's own size that plays near the teacher where the trained role does not says the
 shortfall is the imitation during training, not what the network can represent.
 Results: ``results/NAME.json``, lines on stdout.
@@ -28,6 +29,7 @@ from teacher_pair import teachers
 from pe_rllib.config import SUCCESS_RATE, load_experiment, other_role
 from pe_rllib.evaluation.matchups import play_first_episodes
 from pe_rllib.evaluation.suite import Player, play
+from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
 from pe_rllib.safety import make_batched_env
@@ -95,15 +97,18 @@ def measure(run: Path, role: str, args: argparse.Namespace) -> dict:
     play_first_episodes(lambda n: make_batched_env(n, experiment), pair["pursuer"], pair["evader"], args.arenas,
                         seed=0)
     states = np.concatenate(watched.seen)
-    target = np.clip(teacher.act(states), -1, 1)
-    row = {"run": str(run), "role": role, "states": len(states),
-           "trained_vs_teacher": disagreement(trained[role].act(states), target), "fitted": {}}
-    players = [Player("teacher", role, teacher), Player("trained", role, trained[role])]
+    quiet = make_family(role, experiment.env, teacher.family, params=teacher.quiet(teacher.params), seed=0)
+    targets = {"teacher": np.clip(teacher.act(states), -1, 1), "quiet": np.clip(quiet.act(states), -1, 1)}
+    row = {"run": str(run), "role": role, "states": len(states), "fitted": {},
+           "trained_vs": {kind: disagreement(trained[role].act(states), targets[kind]) for kind in targets}}
+    players = [Player("teacher", role, teacher), Player("quiet teacher", role, quiet),
+               Player("trained", role, trained[role])]
     for sizes in args.sizes:
-        name = "x".join(map(str, sizes))
-        policy, held_out = fit(states, target, sizes, args.epochs)
-        row["fitted"][name] = {"held_out": held_out}
-        players.append(Player(f"fitted {name}", role, policy))
+        for kind in args.targets:
+            name = f"{'x'.join(map(str, sizes))} on {kind}"
+            policy, held_out = fit(states, targets[kind], sizes, args.epochs)
+            row["fitted"][name] = {"held_out": held_out}
+            players.append(Player(f"fitted {name}", role, policy))
     opponent = Player("trained", other_role(role), trained[other_role(role)])
     results = play(experiment, [(p, opponent) if role == "pursuer" else (opponent, p) for p in players],
                    args.episodes, seed=0)
@@ -121,6 +126,7 @@ def main() -> None:
     parser.add_argument("--roles", nargs="+", default=["evader"], choices=("pursuer", "evader"))
     parser.add_argument("--sizes", nargs="+", default=[[64, 64], [256, 256]],
                         type=lambda text: [int(v) for v in text.split(",")])
+    parser.add_argument("--targets", nargs="+", default=["teacher", "quiet"], choices=("teacher", "quiet"))
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--arenas", type=int, default=1024)
     parser.add_argument("--episodes", type=int, default=1000)
@@ -133,8 +139,8 @@ def main() -> None:
             rows.append(row)
             rates = ", ".join(f"{k} {v:.3f}" for k, v in row["success"].items())
             fits = ", ".join(f"{k} {v['held_out']}" for k, v in row["fitted"].items())
-            print(f"{run.name} {role}: {SUCCESS_RATE[role]} {rates}; trained vs teacher "
-                  f"{row['trained_vs_teacher']}; held out {fits}", flush=True)
+            print(f"{run.name} {role}: {SUCCESS_RATE[role]} {rates}; trained vs teachers "
+                  f"{row['trained_vs']}; held out {fits}", flush=True)
     save(args.name, rows)
 
 
