@@ -1,7 +1,7 @@
 """How much of a distilling run's gap is imitation (issue 21, eighth session).
 
     python benchmarks/imitation_gap.py RUN [RUN ...] --name issue21_imitation_gap [--roles evader]
-        [--sizes 64,64 256,256] [--targets teacher quiet] [--epochs 40] [--arenas 1024] [--episodes 1000]
+        [--sizes 64,64 256,256] [--targets teacher quiet] [--epochs 40] [--free-run] [--arenas 1024] [--episodes 1000]
 
 For each run's final checkpoint (``league.distill_coeff`` with searched anchors) and role: the
 trained pair plays ``--arenas`` episodes (evaluation seed 0); on every state the role saw, its
@@ -12,7 +12,8 @@ teacher's actions (``--targets``) on those states (80 % of them; the rest measur
 ``--epochs`` passes of Adam (lr 1e-3, minibatch 500). The teachers, the trained role and every
 fitted network then play the trained opponent on the same ``--episodes`` evaluation episodes. A fitted network
 of the run's own size that plays near the teacher where the trained role does not says the
-shortfall is the imitation during training, not what the network can represent.
+shortfall is the imitation during training, not what the network can represent. ``--free-run``:
+the networks also get the free run along the open heading's 16 directions as inputs.
 Results: ``results/NAME.json``, lines on stdout.
 """
 
@@ -29,7 +30,7 @@ from teacher_pair import teachers
 from pe_rllib.config import SUCCESS_RATE, load_experiment, other_role
 from pe_rllib.evaluation.matchups import play_first_episodes
 from pe_rllib.evaluation.suite import Player, play
-from pe_rllib.policies.families import make_family
+from pe_rllib.policies.families import OPEN_HEADINGS, make_family
 from pe_rllib.policies.inference import load_policy
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
 from pe_rllib.safety import make_batched_env
@@ -47,14 +48,22 @@ class Watched:
 
 
 class Fitted:
-    """A regression network as a deterministic policy (actions clipped to the box)."""
+    """A regression network as a deterministic policy (actions clipped to the box), on ``features(obs)``."""
 
-    def __init__(self, net: torch.nn.Module):
-        self.net = net
+    def __init__(self, net: torch.nn.Module, features=None):
+        self.net, self.features = net, features or (lambda obs: obs)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return self.net(torch.as_tensor(obs, dtype=torch.float32)).clamp(-1, 1).numpy().astype(np.float64)
+            inputs = torch.as_tensor(self.features(obs), dtype=torch.float32)
+            return self.net(inputs).clamp(-1, 1).numpy().astype(np.float64)
+
+
+def free_run_features(controller):
+    """Observations plus the free run along the open heading's 16 directions (capped at 8 m, over 8 m): what the
+    evasion family's open heading computes, handed to the network."""
+    return lambda obs: np.concatenate([obs, np.minimum(controller.free_distance(obs, OPEN_HEADINGS), 8.0) / 8.0],
+                                      axis=1)
 
 
 def disagreement(actions: np.ndarray, target: np.ndarray) -> dict:
@@ -64,9 +73,12 @@ def disagreement(actions: np.ndarray, target: np.ndarray) -> dict:
             "share_above_0.5": round(float((diff.max(axis=1) > 0.5).mean()), 4)}
 
 
-def fit(states: np.ndarray, target: np.ndarray, sizes: list[int], epochs: int, seed: int = 0) -> tuple:
-    """A tanh MLP regressed onto ``target``; returns it and its disagreement on the held-out fifth."""
+def fit(states: np.ndarray, target: np.ndarray, sizes: list[int], epochs: int, features=None, seed: int = 0) -> tuple:
+    """A tanh MLP regressed onto ``target`` from ``features(states)``; returns it as a policy and its disagreement
+    on the held-out fifth."""
     torch.manual_seed(seed)
+    policy = Fitted(None, features)
+    states = policy.features(states)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(states))
     train, test = order[:int(0.8 * len(states))], order[int(0.8 * len(states)):]
@@ -83,8 +95,10 @@ def fit(states: np.ndarray, target: np.ndarray, sizes: list[int], epochs: int, s
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    policy = Fitted(net)
-    return policy, disagreement(policy.act(states[test]), target[test])
+    policy.net = net
+    with torch.no_grad():
+        held_out = net(x[test]).clamp(-1, 1).numpy()
+    return policy, disagreement(held_out, target[test])
 
 
 def measure(run: Path, role: str, args: argparse.Namespace) -> dict:
@@ -103,10 +117,11 @@ def measure(run: Path, role: str, args: argparse.Namespace) -> dict:
            "trained_vs": {kind: disagreement(trained[role].act(states), targets[kind]) for kind in targets}}
     players = [Player("teacher", role, teacher), Player("quiet teacher", role, quiet),
                Player("trained", role, trained[role])]
+    features = free_run_features(quiet) if args.free_run else None
     for sizes in args.sizes:
         for kind in args.targets:
-            name = f"{'x'.join(map(str, sizes))} on {kind}"
-            policy, held_out = fit(states, targets[kind], sizes, args.epochs)
+            name = f"{'x'.join(map(str, sizes))} on {kind}" + (" + free run" if args.free_run else "")
+            policy, held_out = fit(states, targets[kind], sizes, args.epochs, features)
             row["fitted"][name] = {"held_out": held_out}
             players.append(Player(f"fitted {name}", role, policy))
     opponent = Player("trained", other_role(role), trained[other_role(role)])
@@ -128,6 +143,8 @@ def main() -> None:
                         type=lambda text: [int(v) for v in text.split(",")])
     parser.add_argument("--targets", nargs="+", default=["teacher", "quiet"], choices=("teacher", "quiet"))
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--free-run", action="store_true",
+                        help="the fitted networks also see the free run along 16 directions (evader)")
     parser.add_argument("--arenas", type=int, default=1024)
     parser.add_argument("--episodes", type=int, default=1000)
     args = parser.parse_args()
