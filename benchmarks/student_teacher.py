@@ -1,0 +1,52 @@
+"""How far each distilling run's evader is from its own teacher, against the trained pursuer (issue 21, eighth session).
+
+    python benchmarks/student_teacher.py RUN [RUN ...] --name issue21_student_teacher [--episodes 1000]
+
+For each run's final checkpoint: the evader's teacher (its newest searched anchor) as searched, the same
+controller with its turn jitter at 0 (quieted, what distillation fits since this session) and at 0.3, and the
+trained evader, each against the trained pursuer on the same evaluation episodes (seed 0). Teacher minus trained
+is what imitation leaves on the table. Results: ``results/NAME.json``, a line per run on stdout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from common import runs_arguments, save
+from teacher_pair import teachers
+
+from pe_rllib.config import load_experiment
+from pe_rllib.evaluation.suite import Player, play
+from pe_rllib.policies.families import make_family
+from pe_rllib.policies.inference import load_policy
+from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+
+
+def main() -> None:
+    args = runs_arguments(__doc__.splitlines()[0])
+    rows = []
+    for run in args.runs:
+        checkpoint = resolve_checkpoint(run)
+        experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+        teacher = teachers(experiment, checkpoint)["evader"]
+        jitter = teacher.names().index("jitter")
+        evaders = [Player("teacher", "evader", teacher)]
+        for value in (0.0, 0.3):
+            params = np.array(teacher.params, dtype=np.float64).reshape(-1)
+            params[jitter] = value
+            evaders.append(Player(f"teacher, jitter {value:g}", "evader",
+                                  make_family("evader", experiment.env, teacher.family, params=params, seed=0)))
+        evaders.append(Player("trained", "evader", load_policy(checkpoint, "evader")))
+        pursuer = Player("trained", "pursuer", load_policy(checkpoint, "pursuer"))
+        results = play(experiment, [(pursuer, evader) for evader in evaders], args.episodes, seed=0)
+        escape = {e.name: round(r.escape_rate, 4) for e, r in zip(evaders, results)}
+        row = {"run": str(run), "checkpoint": checkpoint.name,
+               "teacher_jitter": round(float(teacher.params.ravel()[jitter]), 4), "escape": escape,
+               "teacher_minus_trained": round(escape["teacher"] - escape["trained"], 4)}
+        rows.append(row)
+        print(f"{run}: jitter {row['teacher_jitter']:.2f}, " + ", ".join(f"{k} {v:.3f}" for k, v in escape.items()),
+              flush=True)
+    save(args.name, rows)
+
+
+if __name__ == "__main__":
+    main()
