@@ -185,8 +185,8 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     (safety filter as configured). A sequence of opponents makes it the most robust controller: each
     candidate is scored by its worst success rate over them (the maximin of double oracle's restricted game,
     over pure strategies). ``start``: the family's parameters the search's Gaussian starts at (default: the
-    family's defaults), e.g. the previous search's result. ``progress(generation, generations,
-    best_fitness)`` after each generation."""
+    family's defaults), e.g. the previous search's result; every restart starts there.
+    ``progress(done, total, best_fitness)`` after each generation, counted over all restarts."""
     started = time.perf_counter()
     opponents = list(opponent) if isinstance(opponent, (list, tuple)) else [opponent]
     if not opponents:
