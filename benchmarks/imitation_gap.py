@@ -77,8 +77,8 @@ def fit(states: np.ndarray, target: np.ndarray, sizes: list[int], epochs: int, f
     """A tanh MLP regressed onto ``target`` from ``features(states)``; returns it as a policy and its disagreement
     on the held-out fifth."""
     torch.manual_seed(seed)
-    policy = Fitted(None, features)
-    states = policy.features(states)
+    features = features or (lambda obs: obs)
+    states = features(states)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(states))
     train, test = order[:int(0.8 * len(states))], order[int(0.8 * len(states)):]
@@ -95,10 +95,9 @@ def fit(states: np.ndarray, target: np.ndarray, sizes: list[int], epochs: int, f
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    policy.net = net
     with torch.no_grad():
         held_out = net(x[test]).clamp(-1, 1).numpy()
-    return policy, disagreement(held_out, target[test])
+    return Fitted(net, features), disagreement(held_out, target[test])
 
 
 def measure(run: Path, role: str, args: argparse.Namespace) -> dict:

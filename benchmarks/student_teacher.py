@@ -29,12 +29,12 @@ def main() -> None:
         experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
         teacher = teachers(experiment, checkpoint)["evader"]
         jitter = teacher.names().index("jitter")
-        evaders = [Player("teacher", "evader", teacher)]
-        for value in (0.0, 0.3):
-            params = np.array(teacher.params, dtype=np.float64).reshape(-1)
-            params[jitter] = value
-            evaders.append(Player(f"teacher, jitter {value:g}", "evader",
-                                  make_family("evader", experiment.env, teacher.family, params=params, seed=0)))
+        louder = np.array(teacher.params, dtype=np.float64).reshape(-1)
+        louder[jitter] = 0.3
+        evaders = [Player("teacher", "evader", teacher)] + [
+            Player(f"teacher, jitter {value:g}", "evader",
+                   make_family("evader", experiment.env, teacher.family, params=params, seed=0))
+            for value, params in ((0.0, teacher.quiet(teacher.params)), (0.3, louder))]
         evaders.append(Player("trained", "evader", load_policy(checkpoint, "evader")))
         pursuer = Player("trained", "pursuer", load_policy(checkpoint, "pursuer"))
         results = play(experiment, [(pursuer, evader) for evader in evaders], args.episodes, seed=0)
