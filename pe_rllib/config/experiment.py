@@ -125,6 +125,9 @@ class ExperimentConfig:
         if ewc.enabled and self.training.recurrent:
             raise ConfigError("regularization.ewc.roles: needs training.model: mlp (a recurrent policy's Fisher "
                               "estimate needs whole sequences)")
+        if self.league.distill_steps and self.training.recurrent:
+            raise ConfigError("league.distill_steps: needs training.model: mlp (a recurrent policy's extra "
+                              "distillation steps would need whole sequences and their states)")
         if ewc.enabled and ewc.trigger == "level_up" and not self.curriculum.enabled:
             raise ConfigError("regularization.ewc.trigger: 'level_up' needs curriculum.enabled (or use 'phase_end')")
 

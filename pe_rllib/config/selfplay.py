@@ -165,6 +165,14 @@ class LeagueConfig:
     std(s) - log distill_std||^2``: the teacher fixes the mean only, and PPO alone left the stds at 1.5-3.5
     on the [-1, 1] box, where an exploring pursuer caught an evader its mean caught 0.29 of the time in
     0.005 of the games (BENCHMARKS.md, issue 21, seventh session). 0 = off."""
+    distill_steps: int = 0
+    """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
+    in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
+    deviation) to its teacher on ``training.minibatch_size`` states drawn at random from the iteration's batch,
+    through the role's own optimizer, the distillation loss alone. PPO's epochs give a role ``num_epochs *
+    train_batch_size / minibatch_size`` distillation steps per iteration (80 in ``converge_robust.yaml``),
+    about 1,000 per teacher, where a network fitted offline to a teacher needed 10,000 or more
+    (BENCHMARKS.md, issue 21, eighth and ninth sessions). 0 = none."""
 
     exploiters: bool = False
     """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's
@@ -210,6 +218,9 @@ class LeagueConfig:
         _check(self.distill_std >= 0.0, "distill_std", "must be >= 0", self.distill_std)
         _check(not self.distill_std or self.distill_coeff > 0, "distill_std", "needs distill_coeff > 0",
                self.distill_std)
+        _integers_at_least(self, 0, "distill_steps")
+        _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
+               self.distill_steps)
         _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
                "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
         _check(bool(self.distill_roles) and set(self.distill_roles) <= set(ROLES)

@@ -58,6 +58,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         self._teachers: dict = {}
         self._distill_coeff = 0.0
         self._distill_log_std = None
+        self._distill_obs: dict[str, np.ndarray] = {}
         super().build()
         experiment = experiment_from_env_config(self.config.env_config)
         rnd = experiment.exploration.rnd
@@ -71,12 +72,19 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         self._ewc = {role: ElasticWeightConsolidation(ewc.lambda_) for role in ewc.roles} if ewc.enabled else {}
         self._ewc_samples = ewc.fisher_samples
         self._ewc_obs: dict[str, np.ndarray] = {}
+        self._distill_steps = experiment.league.distill_steps
+        self._minibatch_rows = int(self.config.minibatch_size or self.config.train_batch_size_per_learner)
 
     def update(self, *args, training_data=None, **kwargs):
         """RLlib's update, after the RND bonus (if any) joined the trained roles' episode rewards: before the
         learner connector computes PPO's advantages from them, and only here (runners, evaluation and every
         reported rate see the world's own rewards). EWC roles keep observations of their batch for the Fisher
         estimate of their next consolidation."""
+        if self._distill_steps and self._teachers and training_data is not None:
+            training_data.solve_refs()
+            for role in self._teachers:
+                if self.should_module_be_updated(role):
+                    self._keep_observations(role, training_data.episodes or [], self._distill_obs, None)
         if (self._rnd or self._ewc) and training_data is not None:
             training_data.solve_refs()          # idempotent: RLlib's own update finds them solved
             episodes = training_data.episodes or []
@@ -86,15 +94,18 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                 for key, value in values.items():
                     self.metrics.log_value((role, key), value, window=1)
             for role in self._ewc:
-                self._keep_observations(role, episodes)
+                self._keep_observations(role, episodes, self._ewc_obs, self._ewc_samples)
         return super().update(*args, training_data=training_data, **kwargs)
 
-    def _keep_observations(self, role: str, episodes: list) -> None:
+    def _keep_observations(self, role: str, episodes: list, into: dict, samples: int | None) -> None:
+        """``into[role]``: the observations ``role`` acted on in ``episodes`` (``samples`` of them at random, or
+        all), ``[B, D]`` float32; left as it was when ``role`` played none."""
         chunks = [np.asarray(e.get_observations(slice(0, len(e)))) for e in module_chunks(episodes, role)]
         if chunks:
-            obs = np.concatenate(chunks).reshape(sum(len(c) for c in chunks), -1)
-            keep = self._rng.choice(len(obs), size=min(len(obs), self._ewc_samples), replace=False)
-            self._ewc_obs[role] = obs[np.sort(keep)]
+            obs = np.concatenate(chunks).reshape(sum(len(c) for c in chunks), -1).astype(np.float32, copy=False)
+            if samples is not None:
+                obs = obs[np.sort(self._rng.choice(len(obs), size=min(len(obs), samples), replace=False))]
+            into[role] = obs
 
     def consolidate(self, role: str) -> bool:
         """EWC: anchor ``role`` at its current weights and add its Fisher diagonal on its latest training
@@ -163,19 +174,11 @@ class SelfPlayPPOLearner(PPOTorchLearner):
             if penalty is not None:
                 self.metrics.log_value((module_id, "ewc_penalty"), penalty.item(), window=1)
                 loss = loss + penalty
-        teacher = self._teachers.get(module_id)
-        if teacher is None:
+        if module_id not in self._teachers:
             return loss
         obs = batch[Columns.OBS]                    # [B, D], or [B, T, D] for a recurrent module's sequences
-        flat = obs.detach().cpu().numpy().reshape(-1, obs.shape[-1])
-        target = torch.as_tensor(teacher.act(flat), dtype=torch.float32, device=obs.device)
-        target = target.reshape(*obs.shape[:-1], target.shape[-1])
-        mean, log_std = fwd_out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)
-        if self.module[module_id].unwrapped().get_train_action_dist_cls() is SquashedDiagGaussian:
-            mean = SquashedDiagGaussian.env_actions(mean)    # the raw Gaussian mean: unclipped, so never gradient-free
-        error = ((mean - target) ** 2).sum(-1)
-        if self._distill_log_std is not None:
-            error = error + ((log_std - self._distill_log_std) ** 2).sum(-1)
+        target = self._teacher_actions(module_id, obs)
+        error = self._distill_error(module_id, target, fwd_out[Columns.ACTION_DIST_INPUTS])
         if Columns.LOSS_MASK in batch:
             mask = batch[Columns.LOSS_MASK]
             distill = error[mask].sum() / mask.sum().clamp(min=1)
@@ -184,6 +187,43 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         self.metrics.log_value((module_id, "distill_loss"), distill.item(), window=1)
         return loss + self._distill_coeff * distill
 
+    def _teacher_actions(self, module_id: str, obs: torch.Tensor) -> torch.Tensor:
+        """What ``module_id``'s teacher does on ``obs`` ``[..., D]``: ``[..., A]``, on ``obs``'s device."""
+        flat = obs.detach().cpu().numpy().reshape(-1, obs.shape[-1])
+        target = torch.as_tensor(self._teachers[module_id].act(flat), dtype=torch.float32, device=obs.device)
+        return target.reshape(*obs.shape[:-1], target.shape[-1])
+
+    def _distill_error(self, module_id: str, target: torch.Tensor, dist_inputs: torch.Tensor) -> torch.Tensor:
+        """Per state, the squared distance of ``module_id``'s mean action from the teacher's ``target`` (plus, with
+        ``distill_std``, of its log standard deviations from the target's): ``[..., A]`` -> ``[...]``."""
+        mean, log_std = dist_inputs.chunk(2, dim=-1)
+        if self.module[module_id].unwrapped().get_train_action_dist_cls() is SquashedDiagGaussian:
+            mean = SquashedDiagGaussian.env_actions(mean)    # the raw Gaussian mean: unclipped, so never gradient-free
+        error = ((mean - target) ** 2).sum(-1)
+        if self._distill_log_std is not None:
+            error = error + ((log_std - self._distill_log_std) ** 2).sum(-1)
+        return error
+
+    def after_gradient_based_update(self, *, timesteps) -> None:
+        """RLlib's hook after PPO's epochs, plus ``league.distill_steps`` supervised steps for each imitating role
+        trained in this update, on minibatches of the states :meth:`update` kept from its batch."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        kept, self._distill_obs = self._distill_obs, {}
+        device = self.device()
+        for module_id, kept_obs in kept.items():
+            obs = torch.as_tensor(kept_obs, device=device)
+            targets, losses = self._teacher_actions(module_id, obs), []
+            for _ in range(self._distill_steps):
+                rows = torch.as_tensor(self._rng.integers(0, len(obs), size=min(len(obs), self._minibatch_rows)),
+                                       device=device)
+                fwd_out = self.module[module_id].forward_train({Columns.OBS: obs[rows]})
+                loss = self._distill_error(module_id, targets[rows], fwd_out[Columns.ACTION_DIST_INPUTS]).mean()
+                gradients = {ref: grad for ref, grad in self.compute_gradients({module_id: loss}).items()
+                             if grad is not None}
+                self.apply_gradients(self.postprocess_gradients(gradients))
+                losses.append(loss.item())
+            self.metrics.log_value((module_id, "distill_extra_loss"), float(np.mean(losses)), window=1)
+
     def torch_threads(self) -> int:
         """The torch intra-op threads this learner's process runs with (for tests and diagnostics)."""
         return torch.get_num_threads()
@@ -191,8 +231,10 @@ class SelfPlayPPOLearner(PPOTorchLearner):
     def device(self) -> str:
         """Where this learner's modules live ("cpu", "cuda:0", ...)."""
         for module_id in self.module.keys():
-            for parameter in self.module[module_id].parameters():
-                return str(parameter.device)
+            module = self.module[module_id]
+            if isinstance(module, torch.nn.Module):     # not the searched anchors' plain controllers
+                for parameter in module.parameters():
+                    return str(parameter.device)
         return "cpu"
 
 
