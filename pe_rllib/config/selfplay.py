@@ -169,10 +169,10 @@ class LeagueConfig:
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
     deviation) to its teacher on ``training.minibatch_size`` states drawn at random from the iteration's batch,
-    through the role's own optimizer, the distillation loss alone. PPO's epochs give a role ``num_epochs *
-    train_batch_size / minibatch_size`` distillation steps per iteration (80 in ``converge_robust.yaml``),
-    about 1,000 per teacher, where a network fitted offline to a teacher needed 10,000 or more
-    (BENCHMARKS.md, issue 21, eighth and ninth sessions). 0 = none."""
+    the distillation loss alone, through an Adam optimizer of their own (PPO's keeps its state). PPO's epochs
+    give a role ``num_epochs * train_batch_size / minibatch_size`` distillation steps per iteration (80 in
+    ``converge_robust.yaml``), about 1,000 per teacher, where a network fitted offline to a teacher needed
+    10,000 or more (BENCHMARKS.md, issue 21, eighth and ninth sessions). 0 = none."""
 
     exploiters: bool = False
     """Main exploiters (AlphaStar): per role a learned module, ``ROLE_exploiter``, that trains during its role's

@@ -59,6 +59,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         self._distill_coeff = 0.0
         self._distill_log_std = None
         self._distill_obs: dict[str, np.ndarray] = {}
+        self._distill_optimizers: dict[str, torch.optim.Optimizer] = {}
         super().build()
         experiment = experiment_from_env_config(self.config.env_config)
         rnd = experiment.exploration.rnd
@@ -206,23 +207,41 @@ class SelfPlayPPOLearner(PPOTorchLearner):
 
     def after_gradient_based_update(self, *, timesteps) -> None:
         """RLlib's hook after PPO's epochs, plus ``league.distill_steps`` supervised steps for each imitating role
-        trained in this update, on minibatches of the states :meth:`update` kept from its batch."""
+        trained in this update, on minibatches of the states :meth:`update` kept from its batch.
+
+        The steps use an Adam optimizer of their own (at the PPO optimizer's current learning rate), not PPO's:
+        hundreds of steps on a fitted teacher have near-zero gradients, and through PPO's Adam they shrank its
+        second-moment estimates until its next epochs took steps large enough to trip the health monitor's
+        KL check (three rollbacks in the first 40 iterations of each run). Their moments are not checkpointed:
+        a resumed run starts them afresh."""
         super().after_gradient_based_update(timesteps=timesteps)
         kept, self._distill_obs = self._distill_obs, {}
         device = self.device()
         for module_id, kept_obs in kept.items():
+            module, optimizer = self.module[module_id], self._distill_optimizer(module_id)
             obs = torch.as_tensor(kept_obs, device=device)
             targets, losses = self._teacher_actions(module_id, obs), []
             for _ in range(self._distill_steps):
                 rows = torch.as_tensor(self._rng.integers(0, len(obs), size=min(len(obs), self._minibatch_rows)),
                                        device=device)
-                fwd_out = self.module[module_id].forward_train({Columns.OBS: obs[rows]})
+                fwd_out = module.forward_train({Columns.OBS: obs[rows]})
                 loss = self._distill_error(module_id, targets[rows], fwd_out[Columns.ACTION_DIST_INPUTS]).mean()
-                gradients = {ref: grad for ref, grad in self.compute_gradients({module_id: loss}).items()
-                             if grad is not None}
-                self.apply_gradients(self.postprocess_gradients(gradients))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
                 losses.append(loss.item())
+            optimizer.zero_grad(set_to_none=True)
             self.metrics.log_value((module_id, "distill_extra_loss"), float(np.mean(losses)), window=1)
+
+    def _distill_optimizer(self, module_id: str) -> torch.optim.Optimizer:
+        """The Adam optimizer of ``module_id``'s extra distillation steps, at its PPO optimizer's current rate."""
+        lr = self.get_optimizer(module_id).param_groups[0]["lr"]
+        if module_id not in self._distill_optimizers:
+            self._distill_optimizers[module_id] = torch.optim.Adam(self.module[module_id].parameters(), lr=lr)
+        optimizer = self._distill_optimizers[module_id]
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return optimizer
 
     def torch_threads(self) -> int:
         """The torch intra-op threads this learner's process runs with (for tests and diagnostics)."""
