@@ -164,7 +164,10 @@ class LeagueConfig:
     Gaussian before clipping or squashing) towards this value with the same weight, ``coeff * mean ||log
     std(s) - log distill_std||^2``: the teacher fixes the mean only, and PPO alone left the stds at 1.5-3.5
     on the [-1, 1] box, where an exploring pursuer caught an evader its mean caught 0.29 of the time in
-    0.005 of the games (BENCHMARKS.md, issue 21, seventh session). 0 = off."""
+    0.005 of the games (BENCHMARKS.md, issue 21, seventh session). The first teacher's pull of the stds is a
+    KL of 7-15 in the role's next iteration, which ``health.max_kl`` (0.5) takes for a blow-up and rolls back
+    (2-4 times a run, each time discarding the role's phase); the ninth session's runs set ``health.max_kl:
+    50``. 0 = off."""
     distill_steps: int = 0
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
