@@ -80,13 +80,10 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         """RLlib's update, after the RND bonus (if any) joined the trained roles' episode rewards: before the
         learner connector computes PPO's advantages from them, and only here (runners, evaluation and every
         reported rate see the world's own rewards). EWC roles keep observations of their batch for the Fisher
-        estimate of their next consolidation."""
-        if self._distill_steps and self._teachers and training_data is not None:
-            training_data.solve_refs()
-            for role in self._teachers:
-                if self.should_module_be_updated(role):
-                    self._keep_observations(role, training_data.episodes or [], self._distill_obs, None)
-        if (self._rnd or self._ewc) and training_data is not None:
+        estimate of their next consolidation, and imitating roles in training (``league.distill_steps``) all of
+        their batch's observations for their extra distillation steps."""
+        distilling = [role for role in self._teachers if self._distill_steps and self.should_module_be_updated(role)]
+        if (self._rnd or self._ewc or distilling) and training_data is not None:
             training_data.solve_refs()          # idempotent: RLlib's own update finds them solved
             episodes = training_data.episodes or []
             trained = {role: model for role, model in self._rnd.items() if self.should_module_be_updated(role)}
@@ -96,6 +93,8 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                     self.metrics.log_value((role, key), value, window=1)
             for role in self._ewc:
                 self._keep_observations(role, episodes, self._ewc_obs, self._ewc_samples)
+            for role in distilling:
+                self._keep_observations(role, episodes, self._distill_obs, None)
         return super().update(*args, training_data=training_data, **kwargs)
 
     def _keep_observations(self, role: str, episodes: list, into: dict, samples: int | None) -> None:
@@ -209,11 +208,11 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         """RLlib's hook after PPO's epochs, plus ``league.distill_steps`` supervised steps for each imitating role
         trained in this update, on minibatches of the states :meth:`update` kept from its batch.
 
-        The steps use an Adam optimizer of their own (at the PPO optimizer's current learning rate), not PPO's:
-        hundreds of steps on a fitted teacher have near-zero gradients, and through PPO's Adam they shrank its
-        second-moment estimates until its next epochs took steps large enough to trip the health monitor's
-        KL check (three rollbacks in the first 40 iterations of each run). Their moments are not checkpointed:
-        a resumed run starts them afresh."""
+        The steps use an Adam optimizer of their own (at the PPO optimizer's current learning rate), so that
+        PPO's moment estimates stay those of PPO's own loss, not of hundreds of supervised steps with near-zero
+        gradients on a fitted teacher (a design choice, not measured against sharing: the KL rollbacks first
+        blamed on sharing came as often without it, from the first teacher's jump; BENCHMARKS.md, issue 21,
+        ninth session). Their moments are not checkpointed: a resumed run starts them afresh."""
         super().after_gradient_based_update(timesteps=timesteps)
         kept, self._distill_obs = self._distill_obs, {}
         device = self.device()
