@@ -142,3 +142,40 @@ def test_numba_kernels_match_the_numpy_reference(fields):
                            lidar_numpy(cfg, world.pose, world.obstacles), atol=1e-4)
         assert np.allclose(nearest_obstacles(cfg, world.pose, world.obstacles),
                            nearest_obstacles_numpy(cfg, world.pose, world.obstacles), atol=1e-5)
+
+
+def test_full_obs_lidar_adds_the_partial_worlds_lidar_and_leaves_every_other_block_and_controller_unchanged():
+    from pe_rllib.config import ConfigError
+    from pe_rllib.policies import SCRIPTED, make_scripted
+    from pe_rllib.policies.families import FAMILIES, make_family
+
+    fields = dict(n_obstacles=3, n_obstacle_obs=3, n_lidar_rays=16, lidar_range=8.0)
+    plain, lidar = BatchedPursuitEvasion(64, **fields), BatchedPursuitEvasion(64, full_obs_lidar=True, **fields)
+    partial = BatchedPursuitEvasion(64, observation="partial", **fields)
+    assert lidar.layout.frame_dim == plain.layout.frame_dim + 16
+    rng = np.random.default_rng(0)
+    obs = {}
+    for env in (plain, lidar, partial):
+        env.reset(seed=3)
+        for step in range(5):                                 # the same seeded poses in the three worlds
+            obs[env] = env.step({r: np.random.default_rng(step).uniform(-1, 1, (64, 2)) for r in env.agents})[0]
+    for role in ("pursuer", "evader"):
+        for block in plain.layout.slices:
+            assert np.array_equal(lidar.layout.part(obs[lidar][role], block),
+                                  plain.layout.part(obs[plain][role], block))
+        rays = lidar.layout.part(obs[lidar][role], "lidar")
+        assert np.array_equal(rays, partial.layout.part(obs[partial][role], "lidar"))
+        assert 0 < rays.min() and rays.max() <= 1 and (rays < 1).mean() > 0.2       # walls and obstacles hit
+        # the scripted policies and the searched families (the distillation teachers) act exactly as without it
+        controllers = [(lambda cfg, n=name: make_scripted(n, role, cfg, seed=0)) for name in SCRIPTED
+                       if role in SCRIPTED[name].roles and name != "random"]
+        for family in FAMILIES[role].values():
+            params = family.defaults() + rng.uniform(0, 1, len(family.defaults())) * (
+                family.bounds()[1] - family.defaults())                           # every term switched on
+            controllers.append(lambda cfg, f=family.family, p=params: make_family(role, cfg, f, params=p, seed=0))
+        for make in controllers:
+            assert np.array_equal(make(lidar.config).act(obs[lidar][role]), make(plain.config).act(obs[plain][role]))
+    with pytest.raises(ConfigError, match="full_obs_lidar: needs observation: full"):
+        BatchedPursuitEvasion(1, observation="partial", full_obs_lidar=True)
+    with pytest.raises(ConfigError, match="full_obs_lidar: needs n_lidar_rays > 0"):
+        BatchedPursuitEvasion(1, full_obs_lidar=True, n_lidar_rays=0)

@@ -117,9 +117,14 @@ class EnvConfig:
     sensing_range: float = 8.0
     """Partial mode: the opponent is visible only within this distance [m]."""
     n_lidar_rays: int = 16
-    """Partial mode: LiDAR rays, evenly spaced over 360 deg starting at the heading."""
+    """Partial mode (or ``full_obs_lidar``): LiDAR rays, evenly spaced over 360 deg starting at the heading."""
     lidar_range: float = 5.0
-    """Partial mode: LiDAR maximum range [m]; readings are normalised by it."""
+    """Partial mode (or ``full_obs_lidar``): LiDAR maximum range [m]; readings are normalised by it."""
+    full_obs_lidar: bool = False
+    """Full mode only: the observation also carries the LiDAR block (``n_lidar_rays`` rays of ``lidar_range``)
+    after the obstacles: how far the robot sees free space in each direction, against every obstacle and wall.
+    The free run that the evasion family's open heading computes from the obstacle block (issue 21: a network
+    on the raw observation imitates that heading badly). Scripted policies keep using the obstacle block."""
     history_length: int = 1
     """Stack the last k observations (oldest first) for memoryless policies."""
     opponent_visible_steps: int = 0
@@ -165,6 +170,10 @@ class EnvConfig:
         _check(0.0 <= self.p_full_obs <= 1.0, "p_full_obs", "must be in [0, 1]", self.p_full_obs)
         _check(not self.opponent_visible_steps or self.observation == "full", "opponent_visible_steps",
                "needs observation: full (partial observation has its own visibility)", self.opponent_visible_steps)
+        _check(not self.full_obs_lidar or self.observation == "full", "full_obs_lidar",
+               "needs observation: full (partial observations carry LiDAR already)", self.full_obs_lidar)
+        _check(not self.full_obs_lidar or self.n_lidar_rays > 0, "full_obs_lidar", "needs n_lidar_rays > 0",
+               self.full_obs_lidar)
         _check(self.fov_deg <= 360.0, "fov_deg", "must be <= 360", self.fov_deg)
         _check(self.capture_radius >= 2 * self.robot_radius, "capture_radius",
                f"must be >= 2 * robot_radius ({2 * self.robot_radius}) so robots cannot overlap uncaptured",

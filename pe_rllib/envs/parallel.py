@@ -12,7 +12,7 @@ Out-of-range actions are clipped; NaN/inf actions raise ``ValueError`` naming th
 
 ## Observation space
 ``Box(-inf, inf, (D,), float32)``; layout in :mod:`pe_rllib.envs.sensing`
-(full: ``18 + 4 n_obstacle_obs``, partial: ``23 + n_lidar_rays``, times
+(full: ``18 + 4 n_obstacle_obs`` (plus ``n_lidar_rays`` with ``full_obs_lidar``), partial: ``23 + n_lidar_rays``, times
 ``history_length``).
 
 ## Rewards

@@ -3,12 +3,13 @@
 All functions are batched over N arenas and both agents. Observations are expressed in
 the observer's ego frame (x forward, y left), scaled to roughly [-1, 1], float32.
 
-Full observation (per agent), ``18 + 4k`` values::
+Full observation (per agent), ``18 + 4k`` values (``18 + 4k + R`` with ``full_obs_lidar``)::
 
     own        x/(W/2), y/(H/2), cos th, sin th, v/v_max, omega/omega_max        6
     opponent   rel. position (ego) /L, distance /L, velocity (ego) /v_ref,
                cos/sin of relative heading                                      7
     obstacles  k nearest: rel. position (ego) /L, radius /r_max, valid flag      4k
+    lidar      only with ``full_obs_lidar``: as in partial observation below      R
     walls      clearance to left, right, bottom, top wall /L                    4
     time       t / max_steps                                                     1
 
@@ -65,7 +66,7 @@ class ObservationLayout:
 def observation_layout(cfg: EnvConfig) -> ObservationLayout:
     if cfg.observation == "full":
         sizes = [("own", 6), ("opponent", 7), ("obstacles", 4 * cfg.n_obstacle_obs),
-                 ("walls", 4), ("time", 1)]
+                 *([("lidar", cfg.n_lidar_rays)] if cfg.full_obs_lidar else []), ("walls", 4), ("time", 1)]
     else:
         sizes = [("own", 6), ("opponent", 7), ("visible", 1), ("last_seen", 4),
                  ("lidar", cfg.n_lidar_rays), ("walls", 4), ("time", 1)]
@@ -231,6 +232,8 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np
             opponent = opponent * (state.t < cfg.opponent_visible_steps)[:, None, None]
         out[..., layout["opponent"]] = opponent
         out[..., layout["obstacles"]] = nearest_obstacles(cfg, state.pose, state.obstacles)
+        if cfg.full_obs_lidar:
+            out[..., layout["lidar"]] = lidar(cfg, state.pose, state.obstacles)
     else:
         seen = visible | state.full_obs[:, None]
         out[..., layout["opponent"]] = opponent * seen[..., None]

@@ -48,6 +48,9 @@ class ScriptedPolicy:
         self.env_config = env_config
         self.role = role
         self.layout = observation_layout(env_config)
+        # Obstacles come from the exact obstacle block where the observation has one (full mode, with or
+        # without ``full_obs_lidar``), else from the LiDAR (partial mode).
+        self.senses_lidar = "lidar" in self.layout.slices and "obstacles" not in self.layout.slices
         self.avoid = avoid
         self.influence = influence
         self.heading_gain = heading_gain
@@ -123,7 +126,7 @@ class ScriptedPolicy:
             gap = distance - radius - cfg.robot_radius
             weights = weight(gap) * present
             push -= (weights[..., None] * rel / np.maximum(distance, EPS)[..., None]).sum(axis=1)
-        if "lidar" in self.layout.slices:
+        if self.senses_lidar:
             rays, angles = self.lidar(obs)
             weights = weight(rays - cfg.robot_radius) / max(1, rays.shape[1] // RAYS_PER_SIDE)
             push -= np.stack([(weights * np.cos(angles)).sum(1), (weights * np.sin(angles)).sum(1)], axis=1)
@@ -161,7 +164,7 @@ class ScriptedPolicy:
             inside = np.sqrt(np.maximum(reach[..., None] ** 2 - miss2, 0.0))
             hit = present[..., None] & (miss2 < reach[..., None] ** 2) & (ahead + inside > 0)
             free = np.minimum(free, np.where(hit, np.maximum(ahead - inside, 0.0), np.inf).min(axis=1))
-        if "lidar" in self.layout.slices:
+        if self.senses_lidar:
             rays, angles = self.lidar(obs)
             nearest = np.argmax(directions @ np.stack([np.cos(angles), np.sin(angles)]), axis=1)   # [K]
             returns = rays[:, nearest] - cfg.robot_radius
