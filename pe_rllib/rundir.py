@@ -194,6 +194,16 @@ def selfplay_state(checkpoint: Path) -> dict:
     return read_msgpack_state(path).get(SELFPLAY_STATE_KEY, {}) if path.is_file() else {}
 
 
+def checkpoint_anchors(checkpoint: Path, role: str) -> list[tuple[str, list[float]]]:
+    """``(family, params)`` of ``role``'s searched anchors (``league.anchor_every``) kept in ``checkpoint``'s
+    league, oldest first, read as data; [] without a league or anchors."""
+    state = selfplay_state(checkpoint)
+    entries = (state.get("league") or {}).get("entries", {}).get(role, [])
+    weights = state.get("league_weights") or {}
+    return [(entry["anchor"], [float(v) for v in weights[entry["id"]]["params"]])
+            for entry in entries if entry.get("anchor") and entry["id"] in weights]
+
+
 def read_msgpack_state(path: Path) -> dict:
     """A msgpack state file (RLlib's checkpoint format) as data: numpy arrays decoded, pickled object arrays
     (which ``msgpack_numpy`` would ``pickle.loads``) refused with :class:`RunDirectoryError`."""

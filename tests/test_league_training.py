@@ -16,8 +16,10 @@ from helpers import start_training, wait_for_checkpoint
 from test_training import TINY
 
 from pe_rllib.config import load_experiment
+from pe_rllib.evaluation.search import SearchSettings
 from pe_rllib.policies.module_ids import slot_id
-from pe_rllib.rundir import latest_checkpoint
+from pe_rllib.rundir import checkpoint_anchors, latest_checkpoint
+from pe_rllib.training.exploit import exploit
 
 LEAGUE = {
     **TINY,
@@ -145,10 +147,12 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert "cross-played" in league_cli.stdout and "meets" in league_cli.stdout       # deterministic rates, PFSP shares
 
 
-def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded_ray):
+def test_searched_anchors_join_the_pools_play_in_training_and_compete_in_the_yardsticks_search(tmp_path,
+                                                                                              embedded_ray):
     """league.anchor_every: every 2 iterations the scripted search runs against each current role; the found
     controllers become pool entries whose parameters the runners' anchor modules hold and the checkpoint
-    keeps, the trained roles meet them, the cross-play rates them, and the search's cost is logged."""
+    keeps, the trained roles meet them, the cross-play rates them, and the search's cost is logged.
+    ``exploit --method search`` re-measures the run's anchors of the role beside its own finalists."""
     from pe_rllib.config import ExperimentConfig, from_dict
     from pe_rllib.policies.families import make_family
     from pe_rllib.training.algorithm import build_algorithm_config
@@ -200,6 +204,17 @@ def test_searched_anchors_join_the_pools_and_play_in_training(tmp_path, embedded
     assert all(any("anchor2" in entry for entry in plan) for plan in reports[2].figures["league_slots"].values())
     games = {e["id"]: e["games"] for role in ("pursuer", "evader") for e in league["entries"][role] if e["anchor"]}
     assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0
+    kept = checkpoint_anchors(checkpoint, "evader")                                  # oldest first, as data
+    assert len(kept) == 2 and all(np.allclose(params, state["league_weights"][f"evader@anchor{k}"]["params"])
+                                  for (_, params), k in zip(kept, (2, 4)))
+    found = exploit(checkpoint, "evader", methods=["search"], episodes=20,
+                    search=SearchSettings(generations=1, population=2, episodes=2, selection_episodes=8))
+    details = found.methods["search"].details
+    given = [f for f in details["search"]["finalists"] if f["source"] == "given"]
+    assert details["run_anchors"] == 2 and len(given) == 2
+    family = make_family("evader", config.env, kept[0][0])
+    assert [list(f["params"].values()) for f in given] == [list(family.describe(np.asarray(p)).values())
+                                                           for _, p in kept]
 
 
 def action_log_std(checkpoint, role: str, obs) -> float:

@@ -300,3 +300,28 @@ def test_quiet_parameters_remove_only_the_random_terms():
     assert np.array_equal(evader.act(obs), evader.act(obs))
     assert [p.name for p in EvasionFamily.parameters + PursuitFamily.parameters if p.noise] == ["jitter"]
     assert EvasionFamily.quiet(noisy[:11]).shape == noisy.shape          # a vector saved before is completed first
+
+
+def test_given_candidates_join_the_selection_and_win_when_better(monkeypatch):
+    """``candidates`` (e.g. a run's searched anchors) are re-measured beside the search's finalists, pinned
+    parameters set, so the result is never worse on the selection episodes than the best of them."""
+    first = PursuitFamily.names()[0]
+    monkeypatch.setattr(search_module, "candidate_rates",
+                        lambda experiment, controller, opponent, params, episodes, seed:
+                        PursuitFamily.to_unit(params)[:, 0])          # success = the first unit parameter
+    tiny = SearchSettings(generations=1, population=2, episodes=1, selection_episodes=1, initial_std=0.02)
+    strong = PursuitFamily.from_unit(np.full(len(PursuitFamily.names()), 0.99))
+    weak = PursuitFamily.from_unit(np.full(len(PursuitFamily.names()), 0.01))
+    found = search_best_response(CONVERGE, "pursuer", "planted", tiny, candidates=[weak, strong])
+    assert found.params == PursuitFamily.describe(strong) and found.selection_rate == pytest.approx(0.99)
+    sources = [f["source"] for f in found.finalists]
+    assert sources[-2:] == ["given"] * 2 and set(sources[:-2]) == {"search"}
+    assert found.episodes_played == 1 * 2 * 1 + len(sources) * 1           # the given ones play the selection
+    alone = search_best_response(CONVERGE, "pursuer", "planted", tiny)
+    assert alone.selection_rate < 0.9                                    # the tiny search alone does not get there
+    pinned = search_best_response(CONVERGE, "pursuer", "planted", SearchSettings(
+        generations=1, population=2, episodes=1, selection_episodes=1, pinned=((first, float(weak[0])),)),
+        candidates=[strong])
+    assert pinned.finalists[-1]["params"][first] == pytest.approx(weak[0])
+    with pytest.raises(ConfigError, match="search pursuer: candidates must have the pursuit family's"):
+        search_best_response(CONVERGE, "pursuer", "planted", tiny, candidates=[np.zeros(2)])

@@ -19,8 +19,9 @@ How it searches (:func:`search_best_response`):
    ``s + k``.
 3. **Selection on fresh episodes**: every restart's ``finalists`` candidates with the best
    search fitness, and its final mean, are re-played on the same ``selection_episodes``
-   episodes, which no search saw; the best of them is the result. (Picking the best of
-   hundreds of noisy estimates flatters it; this step removes most of that bias.)
+   episodes, which no search saw, with any controllers the caller hands in (``candidates``:
+   ``pe-rllib exploit`` adds the run's own searched anchors); the best of them is the result.
+   (Picking the best of hundreds of noisy estimates flatters it; this step removes most of that bias.)
 4. The caller reports the result on yet another set of episodes (``pe-rllib exploit`` uses
    the evaluation seed, the same episodes the trained role is measured on).
 
@@ -180,12 +181,14 @@ def worst_rates(experiment: ExperimentConfig, controller: ParametricPolicy, oppo
 def search_best_response(experiment: ExperimentConfig, role: str, opponent: Policy | Sequence[Policy],
                          settings: SearchSettings = SearchSettings(),
                          progress: Callable[[int, int, float], None] | None = None,
-                         start: np.ndarray | None = None) -> SearchResult:
+                         start: np.ndarray | None = None, candidates: Sequence[np.ndarray] = ()) -> SearchResult:
     """The best controller of ``role``'s family against the frozen ``opponent`` in ``experiment``'s world
     (safety filter as configured). A sequence of opponents makes it the most robust controller: each
     candidate is scored by its worst success rate over them (the maximin of double oracle's restricted game,
     over pure strategies). ``start``: the family's parameters the search's Gaussian starts at (default: the
-    family's defaults), e.g. the previous search's result; every restart starts there.
+    family's defaults), e.g. the previous search's result; every restart starts there. ``candidates``: parameter
+    vectors of the family found elsewhere (e.g. a run's searched anchors) that join the selection as they are
+    (pinned parameters set), so the result is never worse on the selection episodes than the best of them.
     ``progress(done, total, best_fitness)`` after each generation, counted over all restarts."""
     started = time.perf_counter()
     opponents = list(opponent) if isinstance(opponent, (list, tuple)) else [opponent]
@@ -197,6 +200,10 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
                           f"{len(family.names())} parameters, got shape {np.shape(start)}")
+    given = [family.complete(params) for params in candidates]
+    if any(np.shape(params) != np.shape(family.defaults()) for params in given):
+        raise ConfigError(f"search {role}: candidates must have the {family.family} family's "
+                          f"{len(family.names())} parameters each")
     history = []
     pin = pinning(family, settings.pinned)
     total = settings.generations * settings.restarts
@@ -224,6 +231,9 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
         ranked = sorted(seen, key=lambda item: -item[0])[:settings.finalists]
         finalists += [mean] + [u for _, u in ranked]
         fitnesses += [None] + [rate for rate, _ in ranked]
+    finalists += [family.to_unit(params) for params in given]
+    fitnesses += [None] * len(given)
+    sources = ["search"] * (len(finalists) - len(given)) + ["given"] * len(given)
     finalists = pin(np.stack(finalists))
     selection = worst_rates(experiment, controller, opponents, family.from_unit(finalists), settings.selection_episodes,
                             seed=SEARCH_SEED_BASE * (settings.seed + 1) + _SELECTION_OFFSET)
@@ -235,7 +245,8 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
         selection_rate=float(selection[best]), selection_episodes=settings.selection_episodes,
         settings=asdict(settings), history=history,
         finalists=[{"params": family.describe(family.from_unit(u)), "search_fitness": fit,
-                    "selection_rate": float(rate)} for u, fit, rate in zip(finalists, fitnesses, selection)],
+                    "selection_rate": float(rate), "source": source}
+                   for u, fit, rate, source in zip(finalists, fitnesses, selection, sources)],
         episodes_played=played, wall_s=time.perf_counter() - started)
     logger.info("search %s: %s %s, %s %.3f on %d selection episodes (%.0f s)", role, family.family,
                 result.params, SUCCESS_RATE[role], result.selection_rate, settings.selection_episodes, result.wall_s)
