@@ -24,20 +24,18 @@ from pe_rllib.evaluation.search import SearchSettings, search_best_response, sea
 from pe_rllib.evaluation.suite import Player, play
 from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
-from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint, selfplay_state
+from pe_rllib.rundir import EXPERIMENT_FILE, checkpoint_anchors, resolve_checkpoint
 
 
 def teachers(experiment, checkpoint: Path) -> dict:
     """Each role's newest searched anchor in ``checkpoint``, ready to play."""
-    state = selfplay_state(checkpoint)
     found = {}
     for role in ROLES:
-        anchors = [e for e in state["league"]["entries"][role] if e["anchor"]]
+        anchors = checkpoint_anchors(checkpoint, role)
         if not anchors:
             raise SystemExit(f"{checkpoint}: no searched anchor for the {role} (league.anchor_every is off)")
-        newest = anchors[-1]
-        found[role] = make_family(role, experiment.env, newest["anchor"], seed=0,
-                                  params=np.asarray(state["league_weights"][newest["id"]]["params"]))
+        family, params = anchors[-1]
+        found[role] = make_family(role, experiment.env, family, seed=0, params=np.asarray(params))
     return found
 
 
