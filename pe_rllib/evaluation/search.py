@@ -200,10 +200,7 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
                           f"{len(family.names())} parameters, got shape {np.shape(start)}")
-    given = [family.complete(params) for params in candidates]
-    if any(np.shape(params) != np.shape(family.defaults()) for params in given):
-        raise ConfigError(f"search {role}: candidates must have the {family.family} family's "
-                          f"{len(family.names())} parameters each")
+    given = _complete_candidates(family, role, candidates)
     history = []
     pin = pinning(family, settings.pinned)
     total = settings.generations * settings.restarts
@@ -251,6 +248,16 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     logger.info("search %s: %s %s, %s %.3f on %d selection episodes (%.0f s)", role, family.family,
                 result.params, SUCCESS_RATE[role], result.selection_rate, settings.selection_episodes, result.wall_s)
     return result
+
+
+def _complete_candidates(family: type[ParametricPolicy], role: str, candidates: Sequence[np.ndarray]) -> list:
+    """``candidates`` completed to the family's parameters (:meth:`ParametricPolicy.complete`); a one-line error
+    when one has another size."""
+    given = [family.complete(params) for params in candidates]
+    if any(np.shape(params) != np.shape(family.defaults()) for params in given):
+        raise ConfigError(f"search {role}: candidates must have the {family.family} family's "
+                          f"{len(family.names())} parameters each")
+    return given
 
 
 def pinning(family: type[ParametricPolicy], pinned: Sequence[tuple[str, float]]) -> Callable[[np.ndarray], np.ndarray]:
