@@ -35,9 +35,7 @@ def main() -> None:
         record = exploit_results(checkpoint).get("evader")
         if record is None or "search" not in record.methods:
             raise SystemExit(f"{run}: no searched evader in its exploit record (run pe-rllib exploit --method search)")
-        details = record.methods["search"].details
-        found = SearchResult(role="evader", family=details["family"], params=details["params"], selection_rate=0.0,
-                             selection_episodes=0, settings={})
+        found = SearchResult(**record.methods["search"].details["search"])       # the record keeps the whole result
         evaders = [Player("searched", "evader", searched_policy(experiment, found, seed=0)),
                    Player("teacher", "evader", teachers(experiment, checkpoint)["evader"]),
                    Player("trained", "evader", load_policy(checkpoint, "evader"))]
