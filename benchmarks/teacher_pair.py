@@ -31,7 +31,7 @@ def teachers(experiment, checkpoint: Path) -> dict:
     """Each role's newest searched anchor in ``checkpoint``, ready to play."""
     found = {}
     for role in ROLES:
-        anchors = checkpoint_anchors(checkpoint, role)
+        anchors = checkpoint_anchors(checkpoint, role, teachers_only=True)
         if not anchors:
             raise SystemExit(f"{checkpoint}: no searched anchor for the {role} (league.anchor_every is off)")
         family, params = anchors[-1]

@@ -42,7 +42,7 @@ def main() -> None:
         pursuers = [Player("trained", "pursuer", load_policy(checkpoint, "pursuer"))] + [
             Player(f"anchor {k}", "pursuer", make_family("pursuer", experiment.env, family, seed=0,
                                                           params=np.asarray(params)))
-            for k, (family, params) in enumerate(checkpoint_anchors(checkpoint, "pursuer"))]
+            for k, (family, params) in enumerate(checkpoint_anchors(checkpoint, "pursuer", teachers_only=True))]
         pairs = [(p, e) for e in evaders for p in pursuers]
         results = play(experiment, pairs, args.episodes, seed=0)
         escape = {e.name: {} for e in evaders}

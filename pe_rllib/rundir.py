@@ -194,14 +194,16 @@ def selfplay_state(checkpoint: Path) -> dict:
     return read_msgpack_state(path).get(SELFPLAY_STATE_KEY, {}) if path.is_file() else {}
 
 
-def checkpoint_anchors(checkpoint: Path, role: str) -> list[tuple[str, list[float]]]:
+def checkpoint_anchors(checkpoint: Path, role: str, *, teachers_only: bool = False) -> list[tuple[str, list[float]]]:
     """``(family, params)`` of ``role``'s searched anchors (``league.anchor_every``) kept in ``checkpoint``'s
-    league, oldest first, read as data; [] without a league or anchors."""
+    league, hunters (``league.hunt_roles``) included unless ``teachers_only``, oldest first, read as data; []
+    without a league or anchors."""
     state = selfplay_state(checkpoint)
     entries = (state.get("league") or {}).get("entries", {}).get(role, [])
     weights = state.get("league_weights") or {}
     return [(entry["anchor"], [float(v) for v in weights[entry["id"]]["params"]])
-            for entry in entries if entry.get("anchor") and entry["id"] in weights]
+            for entry in entries if entry.get("anchor") and entry["id"] in weights
+            and not (teachers_only and entry.get("hunter"))]
 
 
 def read_msgpack_state(path: Path) -> dict:

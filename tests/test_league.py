@@ -428,6 +428,72 @@ def test_anchors_that_are_not_opponents_are_never_planned():
     assert [e.id for e in league.anchors("evader")] == ["evader@anchor5"]
 
 
+def test_hunters_are_kept_in_their_own_slots_always_play_and_never_count_as_teachers():
+    """league.hunt_roles: hunters are searched anchors with their own bound (hunter_slots), playable as opponents
+    even when anchors only teach, left out of the teachers, and given modules beyond the anchors'."""
+    config = LeagueConfig(enabled=True, pool_size=4, anchor_every=5, anchor_slots=1, anchor_opponents=False,
+                          hunt_roles=("evader",), hunter_slots=1)
+    assert config.anchors == 2                                     # one teacher's module and one hunter's
+    league = League(config)
+    league.add("evader", 1)
+    league.add_anchor("evader", 5, "evasion")
+    assert league.add_anchor("evader", 5, "evasion", hunter=True) == (league.find("evader@hunt5"), None)
+    _, replaced = league.add_anchor("evader", 10, "evasion", hunter=True)
+    assert replaced.id == "evader@hunt5"                           # the oldest hunter, not the teacher
+    assert [e.id for e in league.teacher_anchors("evader")] == ["evader@anchor5"]
+    assert [e.id for e in league.hunters("evader")] == ["evader@hunt10"]
+    assert [e.id for e in league.anchors("evader")] == ["evader@anchor5", "evader@hunt10"]
+    plan = league.plan_slots("evader", 2, np.random.default_rng(0))
+    assert set(plan) == {"evader@1", "evader@hunt10"}              # the teacher stays out (anchor_opponents false)
+    restored = League.from_dict(config, roundtrip(league.to_dict()))
+    assert restored.to_dict() == league.to_dict() and restored.find("evader@hunt10").hunter
+    assert LeagueConfig(enabled=True, anchor_every=5, anchor_slots=2).anchors == 2
+    with pytest.raises(ConfigError, match=r"hunt_roles: needs anchor_every > 0, got \['evader'\]"):
+        LeagueConfig(hunt_roles=("evader",))
+
+
+def test_a_hunter_search_plays_the_current_policy_alone_from_its_previous_hunter_with_the_teacher_as_candidate(
+        monkeypatch):
+    """A hunter's search plays only the other role's current policy (never its anchors), starts from the role's
+    newest teacher the first time and from its previous hunter after, and the teacher joins its selection; the
+    role's robust teacher search and the other role's never play or start from a hunter."""
+    from pe_rllib.callbacks.league import search_anchors, teachers
+    from pe_rllib.evaluation import search as search_module
+    from pe_rllib.policies.inference import LearnedPolicy
+
+    experiment = load_experiment("league", {
+        "league.anchor_every": 2, "league.anchor_robust": 1, "league.anchor_warm_start": True,
+        "league.hunt_roles": ["evader"], "league.distill_coeff": 1.0,
+        "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
+        "league.anchor_selection_episodes": 8})
+    algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=2)
+    calls, original = [], search_module.search_best_response
+
+    def spy(experiment, role, opponents, settings, start=None, candidates=()):
+        calls.append((role, opponents, start, [np.asarray(c) for c in candidates]))
+        return original(experiment, role, opponents, settings, start=start, candidates=candidates)
+
+    monkeypatch.setattr(search_module, "search_best_response", spy)
+    figures = search_anchors(algorithm)
+    weights = algorithm.selfplay.league_weights
+    teacher = weights["evader@anchor2"]["params"]
+    role, opponents, start, candidates = calls[2]                  # pursuer's anchor, evader's anchor, hunter
+    assert role == "evader" and len(opponents) == 1 and isinstance(opponents[0], LearnedPolicy)
+    assert np.allclose(start, teacher) and len(candidates) == 1 and np.allclose(candidates[0], teacher)
+    assert set(figures["hunter_success"]) == {"evader"} and "evader@hunt2" in weights
+    first_hunter = weights["evader@hunt2"]["params"]
+    calls.clear()
+    algorithm.iteration = 4
+    search_anchors(algorithm)
+    pursuer_search, evader_search, hunter_search = calls
+    assert np.allclose(hunter_search[2], first_hunter) and "evader@hunt2" not in weights     # replaced
+    assert len(hunter_search[1]) == 1 and np.allclose(hunter_search[3][0], weights["evader@anchor4"]["params"])
+    assert np.allclose(evader_search[2], teacher)                  # the teacher warm-starts from the teacher
+    assert np.allclose(np.atleast_2d(pursuer_search[1][1].params)[0], teacher)     # robust: the teacher, no hunter
+    assert teachers(algorithm.selfplay)["evader"]["params"] == weights["evader@anchor4"]["params"].tolist()
+    assert [e.id for e in algorithm.selfplay.league.hunters("evader")] == ["evader@hunt4"]
+
+
 def test_anchor_against_names_the_scripted_opponent_of_each_roles_anchor_search():
     from pe_rllib.config import LeagueConfig
 
@@ -449,6 +515,8 @@ def test_anchor_against_names_the_scripted_opponent_of_each_roles_anchor_search(
     ("anchor_robust", 3, r"league.anchor_robust: must be <= anchor_slots \(2\)"),
     ("anchor_robust", -1, "league.anchor_robust: must be an integer >= 0"),
     ("anchor_warm_start", "yes", "league.anchor_warm_start: must be true or false"),
+    ("hunt_roles", ["hunter"], "league.hunt_roles: must name roles of"),
+    ("hunter_slots", 0, r"league.hunter_slots: must be an integer in \[1, 16\]"),
 ])
 def test_bad_anchor_settings_are_refused_in_one_line(field, value, message):
     overrides = {"league.anchor_every": 4, f"league.{field}": value}

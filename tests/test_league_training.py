@@ -147,12 +147,13 @@ def test_league_and_monitor_in_training_survive_kill_and_resume(tmp_path, embedd
     assert "cross-played" in league_cli.stdout and "meets" in league_cli.stdout       # deterministic rates, PFSP shares
 
 
-def test_searched_anchors_join_the_pools_play_in_training_and_compete_in_the_yardsticks_search(tmp_path,
-                                                                                              embedded_ray):
+def test_searched_anchors_and_hunters_join_the_pools_play_in_training_and_compete_in_the_yardsticks_search(
+        tmp_path, embedded_ray):
     """league.anchor_every: every 2 iterations the scripted search runs against each current role; the found
     controllers become pool entries whose parameters the runners' anchor modules hold and the checkpoint
-    keeps, the trained roles meet them, the cross-play rates them, and the search's cost is logged.
-    ``exploit --method search`` re-measures the run's anchors of the role beside its own finalists."""
+    keeps, the trained roles meet them, the cross-play rates them, and the search's cost is logged. With
+    league.hunt_roles the evader also gets a hunter (a plain searched best response) in a module of its own.
+    ``exploit --method search`` re-measures the run's anchors and hunters of the role beside its own finalists."""
     from pe_rllib.config import ExperimentConfig, from_dict
     from pe_rllib.policies.families import make_family
     from pe_rllib.training.algorithm import build_algorithm_config
@@ -165,7 +166,7 @@ def test_searched_anchors_join_the_pools_play_in_training_and_compete_in_the_yar
         # patched msgpack), which an inline numpy array did not survive.
         "training": {**TINY["training"], "stop_iterations": 4, "num_env_runners": 1},
         "league": {"enabled": True, "current_share": 0.0, "anchor_every": 2, "anchor_slots": 2,
-                   "anchor_generations": 2, "anchor_population": 4, "anchor_episodes": 4,
+                   "hunt_roles": ["evader"], "anchor_generations": 2, "anchor_population": 4, "anchor_episodes": 4,
                    "anchor_selection_episodes": 8},
         "evaluation": {"every": 2, "episodes": 8},
     })
@@ -174,11 +175,12 @@ def test_searched_anchors_join_the_pools_play_in_training_and_compete_in_the_yar
     searched = [r.figures["anchor_search_s"] for r in reports]
     assert searched[0] == searched[2] == 0.0 and searched[1] > 0 and searched[3] > 0      # iterations 2 and 4
     assert set(reports[1].figures["anchor_success"]) == {"pursuer", "evader"}
+    assert set(reports[1].figures["hunter_success"]) == {"evader"}
     checkpoint = tmp_path / "run" / "checkpoints" / "iter_000004"
     state = saved_state(checkpoint)
     league = state["league"]
     for role in ("pursuer", "evader"):
-        anchors = [e for e in league["entries"][role] if e["anchor"]]
+        anchors = [e for e in league["entries"][role] if e["anchor"] and not e["hunter"]]
         assert [e["id"] for e in anchors] == [f"{role}@anchor2", f"{role}@anchor4"]
         params = np.asarray(state["league_weights"][f"{role}@anchor4"]["params"])
         family = make_family(role, config.env, anchors[0]["anchor"])
@@ -204,17 +206,21 @@ def test_searched_anchors_join_the_pools_play_in_training_and_compete_in_the_yar
     assert all(any("anchor2" in entry for entry in plan) for plan in reports[2].figures["league_slots"].values())
     games = {e["id"]: e["games"] for role in ("pursuer", "evader") for e in league["entries"][role] if e["anchor"]}
     assert games["pursuer@anchor2"] + games["evader@anchor2"] > 0
-    kept = checkpoint_anchors(checkpoint, "evader")                                  # oldest first, as data
+    # The hunter searched at 4 replaced the one of 2 (hunter_slots 1) in the evader's third anchor module.
+    assert [e["id"] for e in league["entries"]["evader"] if e["hunter"]] == ["evader@hunt4"]
+    assert "evader@hunt4" in reports[3].figures["league_slots"]["evader"]          # the pursuer meets it next
+    kept = checkpoint_anchors(checkpoint, "evader", teachers_only=True)              # oldest first, as data
     assert len(kept) == 2 and all(np.allclose(params, state["league_weights"][f"evader@anchor{k}"]["params"])
                                   for (_, params), k in zip(kept, (2, 4)))
+    assert len(checkpoint_anchors(checkpoint, "evader")) == 3
     found = exploit(checkpoint, "evader", methods=["search"], episodes=20,
                     search=SearchSettings(generations=1, population=2, episodes=2, selection_episodes=8))
     details = found.methods["search"].details
     given = [f for f in details["search"]["finalists"] if f["source"] == "given"]
-    assert details["run_anchors"] == 2 and len(given) == 2
+    assert details["run_anchors"] == 3 and len(given) == 3
     family = make_family("evader", config.env, kept[0][0])
     assert [list(f["params"].values()) for f in given] == [list(family.describe(np.asarray(p)).values())
-                                                           for _, p in kept]
+                                                           for _, p in checkpoint_anchors(checkpoint, "evader")]
 
 
 def action_log_std(checkpoint, role: str, obs) -> float:

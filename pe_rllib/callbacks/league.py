@@ -40,9 +40,12 @@ from pe_rllib.callbacks.weights import role_weights, set_module_weights
 from pe_rllib.config import ROLES, other_role
 from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
 from pe_rllib.selfplay.pool import CURRENT, game_score
-from pe_rllib.selfplay.snapshots import role_seed
+from pe_rllib.selfplay.snapshots import SEED_PRIME_LARGE, role_seed
 
 logger = logging.getLogger(__name__)
+
+HUNTER_SEED_OFFSET = SEED_PRIME_LARGE
+"""Added to an anchor search's seed for the same role's hunter search, so the two draw different episodes."""
 
 
 def plan_modules(state, role: str) -> list[tuple[str, str]]:
@@ -206,7 +209,7 @@ def exploiters_playing(state) -> bool:
 
 def anchor_params(state, role: str, newest: int) -> list[tuple[str, np.ndarray]]:
     """``(family, params)`` of ``role``'s newest ``newest`` searched anchors, newest first."""
-    anchors = state.league.anchors(role)[::-1][:newest]
+    anchors = state.league.teacher_anchors(role)[::-1][:newest]
     return [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"])) for entry in anchors]
 
 
@@ -215,9 +218,10 @@ def search_anchors(algorithm) -> dict:
     other role's current policy (or the scripted policy ``league.anchor_against`` names; with
     ``league.anchor_robust``, the most robust one against it and the other role's newest anchors), starting from
     the role's newest anchor with ``league.anchor_warm_start``, and it joins the role's pool (replacing the
-    oldest anchor beyond ``league.anchor_slots``). Returns progress figures: the search's wall time and each
-    anchor's success rate on its selection episodes (its worst over its opponents)."""
-    from pe_rllib.evaluation.search import SearchSettings, search_best_response
+    oldest anchor beyond ``league.anchor_slots``); then each role of ``league.hunt_roles`` gets its hunter
+    (:func:`search_hunter`). Returns progress figures: the searches' wall time and each anchor's (and hunter's)
+    success rate on its selection episodes (an anchor's worst over its opponents)."""
+    from pe_rllib.evaluation.search import search_best_response
     from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
@@ -237,21 +241,63 @@ def search_anchors(algorithm) -> dict:
                       for name, params in found[other][:config.anchor_robust]]
         exploiters = state.league.exploiter_snapshots(other)[::-1][:config.anchor_robust_exploiters]
         opponents += [policy_from_weights(experiment, other, state.league_weights[entry.id]) for entry in exploiters]
-        settings = SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
-                                  episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
-                                  seed=seed)
         start = found[role][0][1] if config.anchor_warm_start and found[role] else None
-        result = search_best_response(experiment, role, opponents, settings, start=start)
-        family = make_family(role, experiment.world_config, result.family)
-        entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family)
-        state.league_weights[entry.id] = {"params": np.array([result.params[name] for name in family.names()])}
-        if replaced is not None:
-            state.league_weights.pop(replaced.id, None)
+        result = search_best_response(experiment, role, opponents, _anchor_settings(config, seed), start=start)
+        entry = _add_searched(algorithm, role, result)
         rates[role] = round(result.selection_rate, 4)
         logger.info("league: anchor %s (%s %s) succeeds %.2f against %s%s", entry.id, result.family,
                     result.params, result.selection_rate, scripted or f"the current {other}",
                     f" and {len(opponents) - 1} of its best responses (worst)" if len(opponents) > 1 else "")
-    return {"anchor_search_s": round(time.perf_counter() - started, 3), "anchor_success": rates}
+    figures = {"anchor_success": rates}
+    if config.hunt_roles:
+        figures["hunter_success"] = {role: search_hunter(algorithm, role, current[other_role(role)])
+                                     for role in config.hunt_roles}
+    return {"anchor_search_s": round(time.perf_counter() - started, 3), **figures}
+
+
+def search_hunter(algorithm, role: str, opponent_weights: dict) -> float:
+    """``role``'s hunter (``league.hunt_roles``): the search's plain best response to the other role's current
+    policy (``opponent_weights``), warm-started from the role's previous hunter, with the role's newest teacher
+    among its finalists; it joins the pool (replacing the oldest beyond ``league.hunter_slots``) as an opponent
+    of the other role. Returns its success rate on the selection episodes."""
+    from pe_rllib.evaluation.search import search_best_response
+    from pe_rllib.policies.inference import policy_from_weights
+
+    state, experiment = algorithm.selfplay, algorithm.experiment
+    seed = _role_seed(algorithm, role) + HUNTER_SEED_OFFSET
+    opponent = policy_from_weights(experiment, other_role(role), opponent_weights)
+    hunters = [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"]))
+               for entry in state.league.hunters(role)[::-1]]
+    teacher = anchor_params(state, role, 1)
+    start = hunters[0][1] if hunters else (teacher[0][1] if teacher else None)
+    result = search_best_response(experiment, role, [opponent], _anchor_settings(state.league.config, seed),
+                                  start=start, candidates=[params for _, params in teacher])
+    entry = _add_searched(algorithm, role, result, hunter=True)
+    logger.info("league: hunter %s (%s %s) succeeds %.2f against the current %s", entry.id, result.family,
+                result.params, result.selection_rate, other_role(role))
+    return round(result.selection_rate, 4)
+
+
+def _anchor_settings(config, seed: int):
+    """The search settings of an anchor or hunter search (``league.anchor_*``)."""
+    from pe_rllib.evaluation.search import SearchSettings
+
+    return SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
+                          episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
+                          seed=seed)
+
+
+def _add_searched(algorithm, role: str, result, *, hunter: bool = False):
+    """A search's result joins ``role``'s pool as an anchor (or hunter) with its parameters; returns the entry."""
+    from pe_rllib.policies.families import make_family
+
+    state = algorithm.selfplay
+    family = make_family(role, algorithm.experiment.world_config, result.family)
+    entry, replaced = state.league.add_anchor(role, algorithm.iteration, result.family, hunter=hunter)
+    state.league_weights[entry.id] = {"params": np.array([result.params[name] for name in family.names()])}
+    if replaced is not None:
+        state.league_weights.pop(replaced.id, None)
+    return entry
 
 
 def teachers(state) -> dict[str, dict]:
@@ -261,7 +307,7 @@ def teachers(state) -> dict[str, dict]:
         return {}
     found = {}
     for role in state.league.config.distill_roles:
-        anchors = state.league.anchors(role)
+        anchors = state.league.teacher_anchors(role)
         if anchors:
             newest = anchors[-1]
             found[role] = {"family": newest.anchor,

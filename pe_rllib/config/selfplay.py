@@ -150,6 +150,16 @@ class LeagueConfig:
     """The other role's newest this-many admitted main exploiters (``exploiters``: learned best responses to this
     role, outside the search's controller family) also join a robust anchor search's opponents (needs
     ``exploiters``)."""
+    hunt_roles: tuple[str, ...] = ()
+    """Hunters: at each anchor search, every listed role also gets a plain searched best response to the other
+    role's current policy (no robust opponents, warm-started from the role's previous hunter, the role's newest
+    teacher joining its selection), kept in ``hunter_slots`` pool entries (``ROLE@huntN``) that always play as
+    opponents of the other role, whatever ``anchor_opponents`` says, and never teach nor join a robust search.
+    A robust teacher gives up the holes of the other role's current policy that its anchors lack (BENCHMARKS.md,
+    issue 21, tenth session); a hunter finds them, as the yardstick's search does, so the other role trains
+    against them. () = none; needs ``anchor_every``."""
+    hunter_slots: int = 1
+    """Hunters kept per hunting role (the oldest is replaced); each plays in one of the role's anchor modules."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
@@ -247,6 +257,12 @@ class LeagueConfig:
                list(self.anchor_against))
         _check(not self.anchor_robust or self.anchor_every > 0, "anchor_robust", "needs anchor_every > 0",
                self.anchor_robust)
+        _check(set(self.hunt_roles) <= set(ROLES) and len(set(self.hunt_roles)) == len(self.hunt_roles),
+               "hunt_roles", f"must name roles of {ROLES}, once each", list(self.hunt_roles))
+        _check(not self.hunt_roles or self.anchor_every > 0, "hunt_roles", "needs anchor_every > 0",
+               list(self.hunt_roles))
+        _check(isinstance(self.hunter_slots, int) and 1 <= self.hunter_slots <= 16, "hunter_slots",
+               "must be an integer in [1, 16]", self.hunter_slots)
         _check(not self.anchor_robust_exploiters or (self.anchor_every > 0 and self.exploiters),
                "anchor_robust_exploiters", "needs anchor_every > 0 and exploiters: true", self.anchor_robust_exploiters)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
@@ -269,8 +285,10 @@ class LeagueConfig:
 
     @property
     def anchors(self) -> int:
-        """Anchor modules per role (0 when searched anchors are off)."""
-        return self.anchor_slots if self.enabled and self.anchor_every else 0
+        """Anchor modules per role, the hunters' included (0 when searched anchors are off)."""
+        if not (self.enabled and self.anchor_every):
+            return 0
+        return self.anchor_slots + (self.hunter_slots if self.hunt_roles else 0)
 
     def anchor_opponent(self, role: str) -> str | None:
         """The scripted policy ``role``'s anchor search plays (None: the other role's current policy)."""

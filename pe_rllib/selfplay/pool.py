@@ -37,7 +37,9 @@ Searched anchors (``league.anchor_every``, ids like ``evader@anchor12``) are con
 search found against the other role's policy at that iteration: drawn and rated like the
 rest, not counted in ``pool_size``, at most ``anchor_slots`` per role (the oldest goes).
 The caller keeps their parameters (as it keeps snapshot weights) and plays them in the
-role's anchor modules.
+role's anchor modules. Hunters (``league.hunt_roles``, ids like ``evader@hunt12``) are searched
+anchors too, found against the other role's current policy alone: kept in ``hunter_slots`` of
+their own, always playable as opponents, never teachers.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class PoolEntry:
     """The controller family of a searched anchor ("" otherwise)."""
     exploiter: bool = False
     """Whether the entry is an admitted main exploiter's snapshot (a learned best response to the other role)."""
+    hunter: bool = False
+    """Whether a searched anchor is a hunter (``league.hunt_roles``): an opponent, never a teacher."""
 
     @property
     def learner_win_rate(self) -> float:
@@ -168,19 +172,32 @@ class League:
         return [e for e in self.entries[role] if e.exploiter]
 
     def anchors(self, role: str) -> list[PoolEntry]:
-        """``role``'s searched anchors, oldest first."""
+        """``role``'s searched anchors, hunters included, oldest first (their order places them in the role's
+        anchor modules)."""
         return [e for e in self.entries[role] if e.anchor]
 
-    def add_anchor(self, role: str, iteration: int, family: str) -> tuple[PoolEntry, PoolEntry | None]:
-        """A searched controller of ``family`` for ``role`` found at ``iteration`` joins the pool; returns (new
-        entry, the anchor it replaced: the oldest, once there are more than ``anchor_slots``)."""
-        entry = PoolEntry(entry_id(role, f"anchor{iteration}"), role, iteration, anchor=family)
+    def teacher_anchors(self, role: str) -> list[PoolEntry]:
+        """``role``'s searched anchors that are not hunters (the teachers), oldest first."""
+        return [e for e in self.anchors(role) if not e.hunter]
+
+    def hunters(self, role: str) -> list[PoolEntry]:
+        """``role``'s hunters, oldest first."""
+        return [e for e in self.anchors(role) if e.hunter]
+
+    def add_anchor(self, role: str, iteration: int, family: str, *,
+                   hunter: bool = False) -> tuple[PoolEntry, PoolEntry | None]:
+        """A searched controller of ``family`` for ``role`` found at ``iteration`` joins the pool, as a hunter
+        with ``hunter``; returns (new entry, the one of its kind it replaced: the oldest, once there are more
+        than ``anchor_slots`` anchors or ``hunter_slots`` hunters)."""
+        kind, slots = ("hunt", self.config.hunter_slots) if hunter else ("anchor", self.config.anchor_slots)
+        entry = PoolEntry(entry_id(role, f"{kind}{iteration}"), role, iteration, anchor=family, hunter=hunter)
         if self.find(entry.id) is not None:
             raise ValueError(f"{entry.id}: this anchor already exists")
         self.entries[role].append(entry)
+        same_kind = self.hunters(role) if hunter else self.teacher_anchors(role)
         replaced = None
-        if len(self.anchors(role)) > self.config.anchor_slots:
-            replaced = self.anchors(role)[0]
+        if len(same_kind) > slots:
+            replaced = same_kind[0]
             self.entries[role].remove(replaced)
             self.elo.forget(replaced.id)
         return entry, replaced
@@ -238,14 +255,14 @@ class League:
 
         Snapshot entries beyond ``slots`` share the last slot, one of them (drawn by weight) per
         iteration; scripted entries and anchors (in modules of their own) are always playable (anchors
-        only with ``anchor_opponents``).
+        other than hunters only with ``anchor_opponents``).
         Probabilities sum to 1 (an empty dict when nothing is playable).
         """
         pool = self.entries[opponent_role]
         weights = sampling_weights(pool, self.config)
         snapshots = [i for i, e in enumerate(pool) if not e.scripted and not e.anchor]
         playable = {i: float(weights[i]) for i, e in enumerate(pool)
-                    if e.scripted or (e.anchor and self.config.anchor_opponents)}
+                    if e.scripted or e.hunter or (e.anchor and self.config.anchor_opponents)}
         if len(snapshots) <= slots:
             playable.update({i: float(weights[i]) for i in snapshots})
         elif slots > 0:
