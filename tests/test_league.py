@@ -1,5 +1,6 @@
 """League, curriculum and health monitor: pure decision objects on scripted sequences of outcomes."""
 
+import dataclasses
 import json
 import math
 
@@ -447,6 +448,16 @@ def test_hunters_are_kept_in_their_own_slots_always_play_and_never_count_as_teac
     assert set(plan) == {"evader@1", "evader@hunt10"}              # the teacher stays out (anchor_opponents false)
     restored = League.from_dict(config, roundtrip(league.to_dict()))
     assert restored.to_dict() == league.to_dict() and restored.find("evader@hunt10").hunter
+    # hunter_share reserves the hunters' part of the pool episodes; the other entries keep their proportions.
+    shared = League(dataclasses.replace(config, hunter_share=0.6, anchor_opponents=True), entries=league.entries)
+    shared.add("evader", 2)
+    weights = shared.plan_slots("evader", 2, np.random.default_rng(0))
+    assert weights["evader@hunt10"] == pytest.approx(0.6)
+    others = ("evader@1", "evader@2", "evader@anchor5")            # unplayed: equal PFSP weights
+    assert weights.keys() == {"evader@hunt10", *others}
+    assert all(weights[e] == pytest.approx(0.4 / 3) for e in others)
+    with pytest.raises(ConfigError, match="hunter_share: needs hunt_roles"):
+        LeagueConfig(anchor_every=5, hunter_share=0.5)
     assert LeagueConfig(enabled=True, anchor_every=5, anchor_slots=2).anchors == 2
     with pytest.raises(ConfigError, match=r"hunt_roles: needs anchor_every > 0, got \['evader'\]"):
         LeagueConfig(hunt_roles=("evader",))

@@ -160,6 +160,11 @@ class LeagueConfig:
     against them. () = none; needs ``anchor_every``."""
     hunter_slots: int = 1
     """Hunters kept per hunting role (the oldest is replaced); each plays in one of the role's anchor modules."""
+    hunter_share: float = 0.0
+    """Share of the other role's pool episodes (``1 - current_share`` of its episodes) that meet the hunters,
+    split among them by their sampling weights; 0 = none reserved, the hunters are drawn by their weights like
+    any pool entry (at PFSP weights a hunter met 9-21 % of the pool episodes, a few games per iteration, and the
+    pursuer kept the hole it found: BENCHMARKS.md, issue 21, eleventh session)."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
@@ -263,6 +268,8 @@ class LeagueConfig:
                list(self.hunt_roles))
         _check(isinstance(self.hunter_slots, int) and 1 <= self.hunter_slots <= 16, "hunter_slots",
                "must be an integer in [1, 16]", self.hunter_slots)
+        _check(0.0 <= self.hunter_share < 1.0, "hunter_share", "must be in [0, 1)", self.hunter_share)
+        _check(not self.hunter_share or self.hunt_roles, "hunter_share", "needs hunt_roles", self.hunter_share)
         _check(not self.anchor_robust_exploiters or (self.anchor_every > 0 and self.exploiters),
                "anchor_robust_exploiters", "needs anchor_every > 0 and exploiters: true", self.anchor_robust_exploiters)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)

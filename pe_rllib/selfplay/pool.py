@@ -123,6 +123,14 @@ def sampling_weights(entries: list[PoolEntry], config: LeagueConfig) -> np.ndarr
     return w / total if total > 0 and math.isfinite(total) else np.full(len(entries), 1.0 / len(entries))
 
 
+def _normalised(weights: dict[int, float]) -> dict[int, float]:
+    """``weights`` scaled to sum to 1 (uniform when they sum to 0)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return {i: 1.0 / len(weights) for i in weights}
+    return {i: w / total for i, w in weights.items()}
+
+
 @dataclass
 class League:
     config: LeagueConfig
@@ -255,7 +263,8 @@ class League:
 
         Snapshot entries beyond ``slots`` share the last slot, one of them (drawn by weight) per
         iteration; scripted entries and anchors (in modules of their own) are always playable (anchors
-        other than hunters only with ``anchor_opponents``).
+        other than hunters only with ``anchor_opponents``). With ``hunter_share`` the hunters together get
+        that share of the probability, the other entries the rest, each group split by its weights.
         Probabilities sum to 1 (an empty dict when nothing is playable).
         """
         pool = self.entries[opponent_role]
@@ -272,12 +281,16 @@ class League:
             share = float(weights[rest].sum())
             draw = (weights[rest] / share) if share > 0 else np.full(len(rest), 1.0 / len(rest))
             playable[rest[int(rng.choice(len(rest), p=draw))]] = share
-        total = sum(playable.values())
         if not playable:
             return {}
-        if total <= 0:
-            return {pool[i].id: 1.0 / len(playable) for i in sorted(playable)}
-        return {pool[i].id: playable[i] / total for i in sorted(playable)}
+        plan = _normalised(playable)
+        hunters = [i for i in playable if pool[i].hunter]
+        share = self.config.hunter_share
+        if share and hunters and len(hunters) < len(playable):
+            met = _normalised({i: playable[i] for i in hunters})
+            others = _normalised({i: p for i, p in playable.items() if i not in met})
+            plan = {**{i: (1.0 - share) * p for i, p in others.items()}, **{i: share * p for i, p in met.items()}}
+        return {pool[i].id: plan[i] for i in sorted(plan)}
 
     def table(self) -> list[dict]:
         """Every pool entry and the current policies: id, role, iteration, Elo, training games, cross-played
