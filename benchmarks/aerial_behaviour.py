@@ -1,11 +1,13 @@
 """Issue 24: how a trained aerial evader flies against each pursuer (altitude, the safety filter's share).
 
-    python benchmarks/aerial_behaviour.py RUN [--episodes 128] [--name aerial_behaviour]
+    python benchmarks/aerial_behaviour.py RUN [--episodes 128] [--searched] [--name aerial_behaviour]
 
 For the run's trained evader against the trained pursuer and the guidance laws (pure pursuit, PN, APN), the
 first episode of each of ``--episodes`` arenas: the evader's median altitude over its steps, the share of its
 steps below 20 m, and the outcome rates. Tells whether its escapes come from hugging the ground, where the
 pursuer's own braking barrier keeps it from diving at speed (BENCHMARKS.md, issue 24, third session).
+``--searched``: the searched evader of the run's exploit record (``pe-rllib exploit --method search``) flies
+instead of the trained one.
 Results: benchmarks/results/NAME.json.
 """
 
@@ -18,6 +20,8 @@ from common import save
 
 from pe_rllib.config import load_experiment
 from pe_rllib.envs.rollout import first_episodes
+from pe_rllib.evaluation.exploitability import exploit_results
+from pe_rllib.evaluation.search import SearchResult, searched_policy
 from pe_rllib.evaluation.suite import scripted_players, trained_players
 from pe_rllib.policies.acting import Acting
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
@@ -45,17 +49,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--searched", action="store_true", help="the exploit record's searched evader flies")
     parser.add_argument("--name", default="aerial_behaviour")
     args = parser.parse_args()
     checkpoint = resolve_checkpoint(args.run)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
     trained = trained_players(checkpoint)
+    evader = trained["evader"].policy
+    if args.searched:
+        record = exploit_results(checkpoint).get("evader")
+        if record is None or "search" not in record.methods:
+            raise SystemExit(f"{args.run}: no searched evader in its exploit record "
+                             "(run pe-rllib exploit --method search)")
+        evader = searched_policy(experiment, SearchResult(**record.methods["search"].details["search"]), seed=0)
     pursuers = [trained["pursuer"], *(p for p in scripted_players(experiment, "pursuer", 2026)
                                       if p.name in ("pure_pursuit", "pn", "apn"))]
     rows = []
     for pursuer in pursuers:
-        row = {"pursuer": pursuer.name, **behaviour(experiment, pursuer.policy, trained["evader"].policy,
-                                                     args.episodes)}
+        row = {"pursuer": pursuer.name, "evader": "searched" if args.searched else "trained",
+               **behaviour(experiment, pursuer.policy, evader, args.episodes)}
         print(row, flush=True)
         rows.append(row)
     save(args.name, rows)
