@@ -262,14 +262,7 @@ class LeagueConfig:
                list(self.anchor_against))
         _check(not self.anchor_robust or self.anchor_every > 0, "anchor_robust", "needs anchor_every > 0",
                self.anchor_robust)
-        _check(set(self.hunt_roles) <= set(ROLES) and len(set(self.hunt_roles)) == len(self.hunt_roles),
-               "hunt_roles", f"must name roles of {ROLES}, once each", list(self.hunt_roles))
-        _check(not self.hunt_roles or self.anchor_every > 0, "hunt_roles", "needs anchor_every > 0",
-               list(self.hunt_roles))
-        _check(isinstance(self.hunter_slots, int) and 1 <= self.hunter_slots <= 16, "hunter_slots",
-               "must be an integer in [1, 16]", self.hunter_slots)
-        _check(0.0 <= self.hunter_share < 1.0, "hunter_share", "must be in [0, 1)", self.hunter_share)
-        _check(not self.hunter_share or self.hunt_roles, "hunter_share", "needs hunt_roles", self.hunter_share)
+        self._check_hunters()
         _check(not self.anchor_robust_exploiters or (self.anchor_every > 0 and self.exploiters),
                "anchor_robust_exploiters", "needs anchor_every > 0 and exploiters: true", self.anchor_robust_exploiters)
         _check(self.snapshot_every >= 0, "snapshot_every", "must be >= 0", self.snapshot_every)
@@ -278,6 +271,16 @@ class LeagueConfig:
         _positive(self, "pfsp_power", "hedge_eta", "elo_k")
         _at_most(self, 100.0, "pfsp_power", "hedge_eta")
         _at_most(self, 400.0, "elo_k")
+
+    def _check_hunters(self) -> None:
+        _check(set(self.hunt_roles) <= set(ROLES) and len(set(self.hunt_roles)) == len(self.hunt_roles),
+               "hunt_roles", f"must name roles of {ROLES}, once each", list(self.hunt_roles))
+        _check(not self.hunt_roles or self.anchor_every > 0, "hunt_roles", "needs anchor_every > 0",
+               list(self.hunt_roles))
+        _check(isinstance(self.hunter_slots, int) and 1 <= self.hunter_slots <= 16, "hunter_slots",
+               "must be an integer in [1, 16]", self.hunter_slots)
+        _check(0.0 <= self.hunter_share < 1.0, "hunter_share", "must be in [0, 1)", self.hunter_share)
+        _check(not self.hunter_share or self.hunt_roles, "hunter_share", "needs hunt_roles", self.hunter_share)
 
     @property
     def with_exploiters(self) -> bool:
