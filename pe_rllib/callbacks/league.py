@@ -208,9 +208,13 @@ def exploiters_playing(state) -> bool:
 
 
 def anchor_params(state, role: str, newest: int) -> list[tuple[str, np.ndarray]]:
-    """``(family, params)`` of ``role``'s newest ``newest`` searched anchors, newest first."""
-    anchors = state.league.teacher_anchors(role)[::-1][:newest]
-    return [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"])) for entry in anchors]
+    """``(family, params)`` of ``role``'s newest ``newest`` searched anchors (teachers), newest first."""
+    return _searched_params(state, state.league.teacher_anchors(role)[::-1][:newest])
+
+
+def _searched_params(state, entries) -> list[tuple[str, np.ndarray]]:
+    """``(family, params)`` of searched pool entries (anchors or hunters), in the given order."""
+    return [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"])) for entry in entries]
 
 
 def search_anchors(algorithm) -> dict:
@@ -266,10 +270,10 @@ def search_hunter(algorithm, role: str, opponent_weights: dict) -> float:
     state, experiment = algorithm.selfplay, algorithm.experiment
     seed = _role_seed(algorithm, role) + HUNTER_SEED_OFFSET
     opponent = policy_from_weights(experiment, other_role(role), opponent_weights)
-    hunters = [(entry.anchor, np.asarray(state.league_weights[entry.id]["params"]))
-               for entry in state.league.hunters(role)[::-1]]
+    previous = _searched_params(state, state.league.hunters(role)[-1:])
     teacher = anchor_params(state, role, 1)
-    start = hunters[0][1] if hunters else (teacher[0][1] if teacher else None)
+    found = previous or teacher                    # the previous hunter, else the newest teacher
+    start = found[0][1] if found else None
     result = search_best_response(experiment, role, [opponent], _anchor_settings(state.league.config, seed),
                                   start=start, candidates=[params for _, params in teacher])
     entry = _add_searched(algorithm, role, result, hunter=True)

@@ -163,8 +163,8 @@ class LeagueConfig:
     hunter_share: float = 0.0
     """Share of the other role's pool episodes (``1 - current_share`` of its episodes) that meet the hunters,
     split among them by their sampling weights; 0 = none reserved, the hunters are drawn by their weights like
-    any pool entry (at PFSP weights a hunter met 9-21 % of the pool episodes, a few games per iteration, and the
-    pursuer kept the hole it found: BENCHMARKS.md, issue 21, eleventh session)."""
+    any pool entry (at PFSP weights a hunter met 15-17 % of the pool episodes on average, a few games per
+    iteration, and the pursuer kept the hole it found: BENCHMARKS.md, issue 21, eleventh session)."""
     distill_coeff: float = 0.0
     """Search distillation (expert iteration, as AlphaZero distils its search into its network): the weight
     of a loss pulling each main role's mean action towards what its role's newest searched anchor (the
