@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import save
+from common import save, searched_evader
 
 from pe_rllib.config import load_experiment
 from pe_rllib.envs.rollout import first_episodes
-from pe_rllib.evaluation.exploitability import exploit_results
-from pe_rllib.evaluation.search import SearchResult, searched_policy
 from pe_rllib.evaluation.suite import scripted_players, trained_players
 from pe_rllib.policies.acting import Acting
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
@@ -57,11 +55,7 @@ def main() -> None:
     trained = trained_players(checkpoint)
     evader = trained["evader"].policy
     if args.searched:
-        record = exploit_results(checkpoint).get("evader")
-        if record is None or "search" not in record.methods:
-            raise SystemExit(f"{args.run}: no searched evader in its exploit record "
-                             "(run pe-rllib exploit --method search)")
-        evader = searched_policy(experiment, SearchResult(**record.methods["search"].details["search"]), seed=0)
+        evader = searched_evader(checkpoint, experiment, args.run)
     pursuers = [trained["pursuer"], *(p for p in scripted_players(experiment, "pursuer", 2026)
                                       if p.name in ("pure_pursuit", "pn", "apn"))]
     rows = []

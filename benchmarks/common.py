@@ -38,3 +38,15 @@ def runs_arguments(description: str, episodes: int = 1000):
     parser.add_argument("--name", required=True)
     parser.add_argument("--episodes", type=int, default=episodes)
     return parser.parse_args()
+
+
+def searched_evader(checkpoint: Path, experiment, run) -> object:
+    """The searched evader of ``checkpoint``'s exploit record (``pe-rllib exploit --method search``), rebuilt from the
+    whole search result the record keeps; exits with a one-line message naming ``run`` when there is none."""
+    from pe_rllib.evaluation.exploitability import exploit_results
+    from pe_rllib.evaluation.search import SearchResult, searched_policy
+
+    record = exploit_results(checkpoint).get("evader")
+    if record is None or "search" not in record.methods:
+        raise SystemExit(f"{run}: no searched evader in its exploit record (run pe-rllib exploit --method search)")
+    return searched_policy(experiment, SearchResult(**record.methods["search"].details["search"]), seed=0)

@@ -14,12 +14,10 @@ Results: ``results/NAME.json``, lines on stdout.
 from __future__ import annotations
 
 import numpy as np
-from common import runs_arguments, save
+from common import runs_arguments, save, searched_evader
 from teacher_pair import teachers
 
 from pe_rllib.config import load_experiment
-from pe_rllib.evaluation.exploitability import exploit_results
-from pe_rllib.evaluation.search import SearchResult, searched_policy
 from pe_rllib.evaluation.suite import Player, play
 from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
@@ -32,11 +30,7 @@ def main() -> None:
     for run in args.runs:
         checkpoint = resolve_checkpoint(run)
         experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
-        record = exploit_results(checkpoint).get("evader")
-        if record is None or "search" not in record.methods:
-            raise SystemExit(f"{run}: no searched evader in its exploit record (run pe-rllib exploit --method search)")
-        found = SearchResult(**record.methods["search"].details["search"])       # the record keeps the whole result
-        evaders = [Player("searched", "evader", searched_policy(experiment, found, seed=0)),
+        evaders = [Player("searched", "evader", searched_evader(checkpoint, experiment, run)),
                    Player("teacher", "evader", teachers(experiment, checkpoint)["evader"]),
                    Player("trained", "evader", load_policy(checkpoint, "evader"))]
         pursuers = [Player("trained", "pursuer", load_policy(checkpoint, "pursuer"))] + [
