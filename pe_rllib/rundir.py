@@ -65,7 +65,18 @@ def checkpoint_name(iteration: int) -> str:
 
 
 def checkpoint_iteration(checkpoint: Path) -> int:
-    return int(Path(checkpoint).name[len(CHECKPOINT_PREFIX):])
+    """The training iteration a checkpoint was taken after: its manifest's record, so that a checkpoint copied
+    out of its run under another name keeps it; else (no readable manifest) its ``iter_NNNNNN`` name."""
+    checkpoint = Path(checkpoint)
+    try:
+        return int(json.loads((checkpoint / MANIFEST).read_text(encoding="utf-8"))["iteration"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digits = checkpoint.name[len(CHECKPOINT_PREFIX):]
+    if not checkpoint.name.startswith(CHECKPOINT_PREFIX) or not digits.isdigit():
+        raise RunDirectoryError(f"{checkpoint}: not a checkpoint (no manifest with its iteration, "
+                                f"and not named {CHECKPOINT_PREFIX}NNNNNN)")
+    return int(digits)
 
 
 # --------------------------------------------------------------------------- integrity
