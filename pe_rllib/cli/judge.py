@@ -66,6 +66,9 @@ def cmd_exploit(args: argparse.Namespace) -> int:
     methods = exploit_methods(args)
     if args.init is not None and args.method == "search":
         raise CliError("--init: applies to the RL methods (--method rl or all), not to --method search")
+    if args.explore_std is not None and "rl-trained" not in methods:
+        raise CliError("--explore-std: applies to the trained-weights best response (--method rl or all, --init "
+                       "trained or both)")
     if args.output is not None and (len(roles) > 1 or len([m for m in methods if m != "search"]) != 1
                                     or args.seeds != 1):
         raise CliError("--output: names one best-response run; use it with one --role, --method rl, one --init "
@@ -85,6 +88,7 @@ def cmd_exploit(args: argparse.Namespace) -> int:
         results[role] = exploit(
             checkpoint, role, methods=methods, budget=args.budget, seeds=args.seeds, search=search,
             episodes=args.episodes, eval_seed=args.seed, seed=args.train_seed, output=args.output,
+            explore_std=args.explore_std or 0.0,
             address=args.address, dashboard=not args.no_dashboard, log_level="INFO" if args.verbose else "ERROR",
             on_start=lambda where, run_dir: print(f"{where}; best-response run {run_dir}", flush=True),
             on_iteration=lambda report: print(progress_line(report), flush=True),
@@ -158,6 +162,10 @@ def add_exploit(sub) -> None:
     exploit.add_argument("--init", choices=("trained", "fresh", "both"),
                          help="where the RL best responses start: the run's trained weights, fresh ones, or both "
                               "(default: both)")
+    exploit.add_argument("--explore-std", type=float_in(0.001, 10.0), metavar="STD",
+                         help="the trained-weights best response starts exploring with this action standard "
+                              "deviation in every state, its means as trained (default: the trained stds, which "
+                              "imitation-trained roles leave at 1-3 so their exploring games rarely succeed)")
     exploit.add_argument("--seeds", type=int_at_least(1), default=1,
                          help="RL best responses per init, with consecutive training seeds; the strongest counts "
                               "(default: 1)")

@@ -118,6 +118,13 @@ class TrainingConfig:
     weights instead of fresh ones ("" = all fresh). ``pe-rllib exploit`` loads the frozen opponent so."""
     init_modules: tuple[str, ...] = ()
     """The roles ``init_checkpoint`` initialises, e.g. [evader]."""
+    init_std: float = 0.0
+    """With ``init_checkpoint``, the loaded roles that explore (those not in ``deterministic_modules``) start
+    with this action standard deviation in every state (of the Gaussian before clipping or squashing), their
+    means as trained; 0 = as loaded. A policy trained by imitation of a teacher keeps PPO's large stds (1-3
+    on the [-1, 1] box): warm-started from it, an aerial pursuer whose mean captured 0.73 captured nothing
+    while exploring, and its best response drifted away (BENCHMARKS.md, issue 24, sixth session).
+    ``pe-rllib exploit --explore-std`` sets it."""
     deterministic_modules: tuple[str, ...] = ()
     """Roles whose module acts deterministically (its action distribution's mode) while sampling, as
     evaluation plays it, instead of exploring. ``pe-rllib exploit`` sets the frozen opponent of an RL
@@ -174,6 +181,9 @@ class TrainingConfig:
         _check(isinstance(self.init_checkpoint, str), "init_checkpoint", "must be a path", self.init_checkpoint)
         _check(bool(self.init_checkpoint) == bool(self.init_modules), "init_modules",
                "must name at least one role exactly when init_checkpoint is set", self.init_modules)
+        _check(self.init_std >= 0.0, "init_std", "must be >= 0", self.init_std)
+        _check(not self.init_std or self.init_checkpoint, "init_std", "needs init_checkpoint (weights to reset)",
+               self.init_std)
         object.__setattr__(self, "deterministic_modules", tuple(self.deterministic_modules))
         _check(all(m in ROLES for m in self.deterministic_modules)
                and len(set(self.deterministic_modules)) == len(self.deterministic_modules),

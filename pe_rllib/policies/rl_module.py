@@ -117,6 +117,26 @@ def learned_module_spec(experiment: ExperimentConfig, role: str | None = None) -
                         model_config=config, catalog_class=RecurrentPPOCatalog)
 
 
+def with_exploration_std(weights: dict, std: float) -> dict:
+    """A learned module's weights (``{name: array}``) with its action standard deviation reset to ``std`` in
+    every state: the policy head's log-std outputs (the second half of its last layer, which
+    :class:`LearnedPPOModule` splits into means and log-stds) get zero weights and bias ``log(std)``. The means,
+    the value function and everything else are kept. Used to warm-start a learner from trained weights whose
+    stds PPO left large (BENCHMARKS.md, issue 24, sixth session)."""
+    heads = sorted(int(name.split(".")[3]) for name in weights
+                   if name.startswith("pi.net.mlp.") and name.endswith(".weight"))
+    if not heads or std <= 0.0:
+        raise ValueError(f"with_exploration_std: needs a policy head (pi.net.mlp.*) and std > 0, got {std}")
+    last = f"pi.net.mlp.{heads[-1]}"
+    out = dict(weights)
+    weight, bias = np.array(weights[f"{last}.weight"], copy=True), np.array(weights[f"{last}.bias"], copy=True)
+    half = bias.shape[0] // 2
+    weight[half:] = 0.0
+    bias[half:] = math.log(std)
+    out[f"{last}.weight"], out[f"{last}.bias"] = weight, bias
+    return out
+
+
 def init_forget_gate(lstm: torch.nn.LSTM | None, bias: float) -> None:
     """Start an LSTM's forget gates at ``sigmoid(bias)``: its input-side forget biases set to ``bias`` and its
     hidden-side ones to 0 (torch orders the gates input, forget, cell, output). With torch's default

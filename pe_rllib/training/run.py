@@ -162,7 +162,14 @@ def initial_weights(experiment: ExperimentConfig) -> dict[str, dict]:
             raise ConfigError(f"training.init_checkpoint: {checkpoint}: the {role} weights do not fit this "
                               f"experiment's network ({str(err).splitlines()[0]})") from None
     logger.info("initialising %s from %s", ", ".join(weights), checkpoint)
-    return {role: {name: tensor.numpy() for name, tensor in state.items()} for role, state in weights.items()}
+    arrays = {role: {name: tensor.numpy() for name, tensor in state.items()} for role, state in weights.items()}
+    if training.init_std:
+        from pe_rllib.policies.rl_module import with_exploration_std
+
+        for role in arrays.keys() - set(training.deterministic_modules):
+            arrays[role] = with_exploration_std(arrays[role], training.init_std)
+            logger.info("%s explores with std %g from its trained means", role, training.init_std)
+    return arrays
 
 
 def _starting_experiment(plan: _RunPlan, stop_iterations: int | None, address: str | None) -> ExperimentConfig:
