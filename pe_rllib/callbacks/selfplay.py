@@ -171,13 +171,14 @@ def iteration_figures(runner_results: dict) -> dict:
     }
 
 
-MECHANISM_FIGURES = ("rnd_bonus", "rnd_extrinsic_reward", "rnd_predictor_loss", "ewc_penalty")
-"""Learner statistics of the optional mechanisms copied into the progress row as ``<name>_<role>``."""
+MECHANISM_FIGURES = ("action_std", "rnd_bonus", "rnd_extrinsic_reward", "rnd_predictor_loss", "ewc_penalty")
+"""Learner statistics copied into the progress row as ``<name>_<role>``: the training role's action standard
+deviation, and those of the optional mechanisms."""
 
 
 def mechanism_figures(learner_results: dict) -> dict:
-    """The RND bonus (mean, before its coefficient), the extrinsic reward beside it, the predictor's loss and
-    the EWC penalty of every role that logged them this iteration."""
+    """The mean action standard deviation, the RND bonus (mean, before its coefficient), the extrinsic reward
+    beside it, the predictor's loss and the EWC penalty of every role that logged them this iteration."""
     return {f"{name}_{role}": float(learner_results[role][name]) for role in ROLES
             for name in MECHANISM_FIGURES if name in learner_results.get(role, {})}
 

@@ -169,6 +169,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        self._log_action_std(module_id, batch, fwd_out)
         if module_id in self._ewc:
             penalty = self._ewc[module_id].penalty(self.module[module_id].unwrapped())
             if penalty is not None:
@@ -186,6 +187,17 @@ class SelfPlayPPOLearner(PPOTorchLearner):
             distill = error.mean()
         self.metrics.log_value((module_id, "distill_loss"), distill.item(), window=1)
         return loss + self._distill_coeff * distill
+
+    def _log_action_std(self, module_id: str, batch, fwd_out) -> None:
+        """Log ``(module_id, "action_std")``: the mean standard deviation of the role's Gaussian (before clipping
+        or squashing) over the minibatch's states and action dimensions. Far above the action box's half-width
+        (1), the role trains on near-random play while evaluation judges its mean (BENCHMARKS.md, issue 21,
+        seventh session; issue 24, sixth session)."""
+        with torch.no_grad():
+            std = fwd_out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)[1].exp().mean(-1)
+            if Columns.LOSS_MASK in batch:
+                std = std[batch[Columns.LOSS_MASK]]
+            self.metrics.log_value((module_id, "action_std"), std.mean().item(), window=1)
 
     def _teacher_actions(self, module_id: str, obs: torch.Tensor) -> torch.Tensor:
         """What ``module_id``'s teacher does on ``obs`` ``[..., D]``: ``[..., A]``, on ``obs``'s device."""
