@@ -175,15 +175,7 @@ class TrainingConfig:
                self.lstm_forget_bias)
         _check(self.activation in ("tanh", "relu"), "activation", "must be 'tanh' or 'relu'", self.activation)
         _check(self.sampler in SAMPLERS, "sampler", f"must be one of {SAMPLERS}", self.sampler)
-        object.__setattr__(self, "init_modules", tuple(self.init_modules))
-        _check(all(m in ROLES for m in self.init_modules) and len(set(self.init_modules)) == len(self.init_modules),
-               "init_modules", f"must be distinct roles out of {ROLES}", self.init_modules)
-        _check(isinstance(self.init_checkpoint, str), "init_checkpoint", "must be a path", self.init_checkpoint)
-        _check(bool(self.init_checkpoint) == bool(self.init_modules), "init_modules",
-               "must name at least one role exactly when init_checkpoint is set", self.init_modules)
-        _check(self.init_std >= 0.0, "init_std", "must be >= 0", self.init_std)
-        _check(not self.init_std or self.init_checkpoint, "init_std", "needs init_checkpoint (weights to reset)",
-               self.init_std)
+        self._check_init()
         object.__setattr__(self, "deterministic_modules", tuple(self.deterministic_modules))
         _check(all(m in ROLES for m in self.deterministic_modules)
                and len(set(self.deterministic_modules)) == len(self.deterministic_modules),
@@ -193,6 +185,18 @@ class TrainingConfig:
         _check(self.action_distribution != "squashed" or self.sampler == "batched", "action_distribution",
                "squashed needs sampler: batched (RLlib's own runner would clip, not squash, the actions)",
                self.action_distribution)
+
+    def _check_init(self) -> None:
+        """The starting weights' settings: ``init_checkpoint``, ``init_modules``, ``init_std``."""
+        object.__setattr__(self, "init_modules", tuple(self.init_modules))
+        _check(all(m in ROLES for m in self.init_modules) and len(set(self.init_modules)) == len(self.init_modules),
+               "init_modules", f"must be distinct roles out of {ROLES}", self.init_modules)
+        _check(isinstance(self.init_checkpoint, str), "init_checkpoint", "must be a path", self.init_checkpoint)
+        _check(bool(self.init_checkpoint) == bool(self.init_modules), "init_modules",
+               "must name at least one role exactly when init_checkpoint is set", self.init_modules)
+        _check(self.init_std >= 0.0, "init_std", "must be >= 0", self.init_std)
+        _check(not self.init_std or self.init_checkpoint, "init_std", "needs init_checkpoint (weights to reset)",
+               self.init_std)
 
     @property
     def recurrent(self) -> bool:
