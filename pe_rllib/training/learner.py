@@ -197,7 +197,8 @@ class SelfPlayPPOLearner(PPOTorchLearner):
             std = fwd_out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)[1].exp().mean(-1)
             if Columns.LOSS_MASK in batch:
                 std = std[batch[Columns.LOSS_MASK]]
-            self.metrics.log_value((module_id, "action_std"), std.mean().item(), window=1)
+            # A tensor, as PPO's own statistics: no device sync per minibatch on a GPU learner.
+            self.metrics.log_value((module_id, "action_std"), std.mean(), window=1)
 
     def _teacher_actions(self, module_id: str, obs: torch.Tensor) -> torch.Tensor:
         """What ``module_id``'s teacher does on ``obs`` ``[..., D]``: ``[..., A]``, on ``obs``'s device."""

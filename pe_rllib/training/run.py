@@ -47,7 +47,7 @@ from pe_rllib.training.logs import IterationReport, ScalarLog, TrainSummary, ite
 from pe_rllib.training.session import (
     check_resources,
     init_ray,
-    keep_embedded_ray_on_loopback,
+    ray_address,
     reap_orphaned_ray,
     resource_shortfall,
 )
@@ -285,9 +285,7 @@ def train(
     given, is entered around the algorithm's build (where its env runners start): the CLI drops Ray's known
     noise there.
     """
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not address:
-        keep_embedded_ray_on_loopback()            # before anything imports ray
+    address = ray_address(address)                 # before anything imports ray
     from pe_rllib.training.algorithm import build_algorithm_config
 
     plan = _plan(experiment, output, resume, resume_overrides)

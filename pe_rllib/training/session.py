@@ -55,6 +55,16 @@ def keep_embedded_ray_on_loopback() -> bool:
     return True
 
 
+def ray_address(address: str | None) -> str | None:
+    """The Ray cluster a run attaches to: ``address``, else ``RAY_ADDRESS`` (set by ``ray job submit``). When
+    neither is set the run embeds a local Ray, and its loopback-only mode is selected here
+    (:func:`keep_embedded_ray_on_loopback`), so call this before anything imports Ray."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        keep_embedded_ray_on_loopback()
+    return address
+
+
 def reap_orphaned_ray(driver_pid: int) -> list[int]:
     """End the embedded-Ray processes a ``kill -9``-ed driver left behind; returns their PIDs.
 
@@ -105,9 +115,7 @@ def init_ray(address: str | None = None, dashboard: bool = True, log_level: str 
     binds to 127.0.0.1 (see :func:`keep_embedded_ray_on_loopback`; the dashboard host is
     set explicitly too). Returns a one-line description of where the run executes.
     """
-    address = address or os.environ.get("RAY_ADDRESS")
-    if not address:
-        keep_embedded_ray_on_loopback()
+    address = ray_address(address)
     import ray
 
     logging.getLogger("ray.rllib").setLevel(rllib_log_level)
