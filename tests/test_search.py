@@ -16,6 +16,7 @@ from pe_rllib.evaluation.search import (
 )
 from pe_rllib.evaluation.suite import Player, play, scripted_players
 from pe_rllib.policies.families import OPEN_HEADINGS, EvasionFamily, PursuitFamily, make_family
+from pe_rllib.policies.scripted import make_scripted
 
 CONVERGE = load_experiment("converge")
 SMALL_SEARCH = SearchSettings(generations=5, population=12, episodes=24, selection_episodes=200)
@@ -269,6 +270,35 @@ def test_an_evasion_vector_saved_before_the_open_heading_loads_and_plays_as_befo
     found = search_best_response(CONVERGE, "evader", make_family("pursuer", env.config), settings, start=earlier)
     found.params = {k: v for k, v in found.params.items() if not k.startswith("open_")}
     assert searched_policy(CONVERGE, found).params[EvasionFamily.names().index("open_gain")] == 0.0
+
+
+PARTIAL = load_experiment("partial", {"curriculum.enabled": False})       # the real sensor throughout
+
+
+def test_the_pursuit_scan_turns_only_while_the_evader_is_unseen_and_its_defaults_play_as_before():
+    env = BatchedPursuitEvasion(64, PARTIAL.env)
+    obs = env.reset(seed=3)["pursuer"]
+    for _ in range(5):
+        obs = env.step({"pursuer": np.zeros((64, 2)), "evader": np.zeros((64, 2))})[0]["pursuer"]
+    earlier, scanning = (make_family("pursuer", env.config) for _ in range(2))
+    earlier.set_params(PursuitFamily.defaults()[:8])        # a vector saved before the scan
+    params = PursuitFamily.defaults()
+    params[PursuitFamily.names().index("scan_rate")] = 1.0
+    scanning.set_params(params)
+    visible, ever = earlier.sighting(obs)
+    assert visible.any() and (~ever).any()                  # both cases among the starts
+    old, new = earlier.act(obs), scanning.act(obs)
+    assert np.allclose(old, make_family("pursuer", env.config).act(obs))
+    assert np.allclose(new[visible], old[visible])
+    assert np.all(new[~ever, 1] > old[~ever, 1] + 0.1)      # a left turn where it has never seen the evader
+
+
+def test_a_scanning_pursuer_catches_an_unseen_evader_more_often_than_one_driving_straight_on():
+    rows = np.stack([PursuitFamily.defaults()] * 2)
+    rows[1, PursuitFamily.names().index("scan_rate")] = 0.9
+    opponent = make_scripted("straight_flee", "evader", PARTIAL.env, seed=0)
+    straight_on, scanning = candidate_rates(PARTIAL, make_family("pursuer", PARTIAL.env), opponent, rows, 64, seed=0)
+    assert scanning > straight_on + 0.2                     # 0.91 against 0.42 when written
 
 
 def test_pinned_parameters_stay_fixed_through_the_search_and_are_checked():

@@ -17,7 +17,11 @@ finds:
     centre side of the evader (approaching from the open side herds it into a wall or
     corner), adds ``pn_gain`` times the line-of-sight rate to the turn rate (proportional
     navigation), and is pushed off obstacles and walls inside ``repulsion_range`` metres with
-    ``repulsion_gain``. It slows down by up to ``misalign_slowdown`` when facing away.
+    ``repulsion_gain``. It slows down by up to ``misalign_slowdown`` when facing away. Under
+    partial observation it heads for the evader's last-seen point; an evader never seen, or lost
+    within ``scan_distance`` of that point, it looks for by turning at ``scan_rate`` while driving
+    at ``scan_speed`` (the scan came later; its defaults drive straight on as the family did
+    before, and vectors saved without it are completed).
 
 ``evasion`` (evader)
     A weighted sum of unit directions: away from the pursuer (``flee_gain``), around the
@@ -181,15 +185,16 @@ class ParametricPolicy(ParameterVector, ScriptedPolicy):
         return self.repulsion(obs, influence=np.maximum(self.column("repulsion_range", n), 1e-3),
                               gain=self.column("repulsion_gain", n))
 
-    def drive(self, direction: np.ndarray, omega_extra: np.ndarray | float = 0.0) -> np.ndarray:
-        """Actions turning towards ego-frame ``direction`` ``[B, 2]`` (plus ``omega_extra`` rad/s), at top
-        speed slowed by ``misalign_slowdown`` when facing away from it."""
+    def drive(self, direction: np.ndarray, omega_extra: np.ndarray | float = 0.0,
+              speed: np.ndarray | float = 1.0) -> np.ndarray:
+        """Actions turning towards ego-frame ``direction`` ``[B, 2]`` (plus ``omega_extra`` rad/s), at ``speed``
+        times top speed, slowed by ``misalign_slowdown`` when facing away from it."""
         n = len(direction)
         error = np.arctan2(direction[:, 1], direction[:, 0])
         omega = np.clip(self.column("heading_gain", n) * error + omega_extra,
                         -self.env_config.omega_max, self.env_config.omega_max)
         slowdown = self.column("misalign_slowdown", n)
-        v = self.v_max * (1.0 - slowdown * (1.0 - np.clip(np.cos(error), 0.0, 1.0)))
+        v = speed * self.v_max * (1.0 - slowdown * (1.0 - np.clip(np.cos(error), 0.0, 1.0)))
         return self.to_actions(v, omega)
 
     def world_frame(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,11 +232,30 @@ class PursuitFamily(ParametricPolicy):
         Parameter("pn_gain", 0.0, 6.0, 0.0, "turn rate per unit line-of-sight rate (proportional navigation)"),
         Parameter("herd_offset", 0.0, 2.0, 0.0, "aim this far [m] to the arena-centre side of the evader"),
         *_REPULSION,
+        Parameter("scan_distance", 0.0, 4.0, 0.0, "partial observation: lost evader's last-seen point [m] within "
+                  "which to give it up and scan (never seen: always scan)"),
+        Parameter("scan_rate", -1.0, 1.0, 0.0, "scanning turn rate, as a signed fraction of the top turn rate"),
+        Parameter("scan_speed", 0.0, 1.0, 1.0, "scanning speed, as a fraction of top speed"),
     )
+    earlier_sizes = (8,)        # before the scan (issue 23, third session)
 
     def _act(self, obs):
         n = len(obs)
         r, v, known = self.opponent(obs)
+        actions = self._pursue(obs, r, v, known)
+        # Partial observation: an evader never seen, or lost near where it was last seen, is looked for by turning
+        # at scan_rate while driving at scan_speed (the defaults drive straight on, the family's earlier behaviour).
+        visible, ever = self.sighting(obs)
+        scan = ~visible & (~ever | (np.linalg.norm(r, axis=1) < self.column("scan_distance", n)))
+        if scan.any():
+            sweep = self.drive(np.array([1.0, 0.0]) + self.hazard_push(obs),
+                               self.column("scan_rate", n) * self.env_config.omega_max, self.column("scan_speed", n))
+            actions = np.where(scan[:, None], sweep, actions)
+        return actions
+
+    def _pursue(self, obs: np.ndarray, r: np.ndarray, v: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Lead pursuit, herding and proportional navigation towards the evader at ``r``, ``v`` (ego frame)."""
+        n = len(obs)
         distance = np.linalg.norm(r, axis=1)
         # Intercept time of a constant-velocity target: |r + v t| = v_p t, smallest t > 0.
         a = (v ** 2).sum(1) - self.v_max ** 2

@@ -82,12 +82,20 @@ class ScriptedPolicy:
         position, velocity = block[:, 0:2] * self.scale, block[:, 3:5] * v_ref
         if "visible" not in self.layout.slices:
             return position, velocity, np.ones(len(obs), dtype=bool)
-        visible = self.layout.part(obs, "visible")[:, 0] > FLAG_ON
+        visible, ever = self.sighting(obs)
         last = self.layout.part(obs, "last_seen")
-        ever = last[:, 3] > FLAG_ON
         position = np.where(visible[:, None], position, last[:, 0:2] * self.scale)
         velocity = np.where(visible[:, None], velocity, 0.0)
         return position, velocity, visible | ever
+
+    def sighting(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether the opponent is in sight now ``[B]`` and whether it has been seen this episode ``[B]`` (both
+        true throughout under full observation)."""
+        if "visible" not in self.layout.slices:
+            seen = np.ones(len(obs), dtype=bool)
+            return seen, seen
+        return (self.layout.part(obs, "visible")[:, 0] > FLAG_ON,
+                self.layout.part(obs, "last_seen")[:, 3] > FLAG_ON)
 
     def observed_obstacles(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The observation's obstacle block (full observation): ego-frame centres ``[B, M, 2]`` (m), radii ``[B, M]``
