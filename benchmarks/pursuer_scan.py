@@ -42,10 +42,12 @@ def opponents(args) -> list[tuple[str, object, object, Player | None]]:
 
 
 def measure(name: str, experiment, evader, trained: Player | None, args) -> dict:
-    found = {label: search_best_response(experiment, "pursuer", evader, SearchSettings(
-        seed=0, pinned=pinned, generations=args.generations, population=args.population)) for label, pinned in
-        VARIANTS.items()}
-    pursuers = [Player(label, "pursuer", searched_policy(experiment, result, seed=0)) for label, result in found.items()]
+    found = {}
+    for label, pinned in VARIANTS.items():
+        settings = SearchSettings(seed=0, pinned=pinned, generations=args.generations, population=args.population)
+        found[label] = search_best_response(experiment, "pursuer", evader, settings)
+    pursuers = [Player(label, "pursuer", searched_policy(experiment, result, seed=0))
+                for label, result in found.items()]
     pursuers += [trained] if trained is not None else []
     rows = play(experiment, [(pursuer, Player(name, "evader", evader)) for pursuer in pursuers], args.episodes, seed=0)
     return {"evader": name, "episodes": args.episodes,
@@ -69,8 +71,7 @@ def main() -> None:
         row = measure(name, experiment, evader, trained, args)
         results.append(row)
         print(f"{name}: " + ", ".join(f"{who} {rate:.3f}" for who, rate in row["capture"].items()), flush=True)
-        save(args.name, results)
-    save(args.name, results)
+        save(args.name, results)          # after each evader, so a stopped run keeps what it measured
 
 
 if __name__ == "__main__":
