@@ -241,20 +241,23 @@ class PursuitFamily(ParametricPolicy):
 
     def _act(self, obs):
         n = len(obs)
-        r, v, known = self.opponent(obs)
-        actions = self._pursue(obs, r, v, known)
+        r, v, _ = self.opponent(obs)
+        push = self.hazard_push(obs)
+        actions = self._pursue(obs, r, v, push)
         # Partial observation: an evader never seen, or lost near where it was last seen, is looked for by turning
         # at scan_rate while driving at scan_speed (the defaults drive straight on, the family's earlier behaviour).
+        # Every arena whose evader is unknown (never seen) scans, so the pursuit only ever acts on a known one.
         visible, ever = self.sighting(obs)
         scan = ~visible & (~ever | (np.linalg.norm(r, axis=1) < self.column("scan_distance", n)))
         if scan.any():
-            sweep = self.drive(np.array([1.0, 0.0]) + self.hazard_push(obs),
-                               self.column("scan_rate", n) * self.env_config.omega_max, self.column("scan_speed", n))
+            sweep = self.drive(np.array([1.0, 0.0]) + push, self.column("scan_rate", n) * self.env_config.omega_max,
+                               self.column("scan_speed", n))
             actions = np.where(scan[:, None], sweep, actions)
         return actions
 
-    def _pursue(self, obs: np.ndarray, r: np.ndarray, v: np.ndarray, known: np.ndarray) -> np.ndarray:
-        """Lead pursuit, herding and proportional navigation towards the evader at ``r``, ``v`` (ego frame)."""
+    def _pursue(self, obs: np.ndarray, r: np.ndarray, v: np.ndarray, push: np.ndarray) -> np.ndarray:
+        """Lead pursuit, herding and proportional navigation towards the evader at ``r``, ``v`` (ego frame), pushed
+        off hazards by ``push``."""
         n = len(obs)
         distance = np.linalg.norm(r, axis=1)
         # Intercept time of a constant-velocity target: |r + v t| = v_p t, smallest t > 0.
@@ -277,11 +280,10 @@ class PursuitFamily(ParametricPolicy):
                                             sin_t * r[:, 0] + cos_t * r[:, 1]], axis=1)
         centre_side = self.to_ego(_unit(-evader_world), cos_t, sin_t)
         target = target + (self.column("herd_offset", n) * np.clip(distance - 1.0, 0.0, 1.0))[:, None] * centre_side
-        direction = np.where(known[:, None], _unit(target), np.array([1.0, 0.0])) + self.hazard_push(obs)
         own_v = self.layout.part(obs, "own")[:, 4] * self.v_max
         v_rel = v - np.stack([own_v, np.zeros(n)], axis=1)
         los_rate = (r[:, 0] * v_rel[:, 1] - r[:, 1] * v_rel[:, 0]) / np.maximum(distance ** 2, 1e-9)
-        return self.drive(direction, np.where(known, self.column("pn_gain", n) * los_rate, 0.0))
+        return self.drive(_unit(target) + push, self.column("pn_gain", n) * los_rate)
 
 
 OPEN_HEADINGS = np.stack([np.cos(np.arange(16) * np.pi / 8), np.sin(np.arange(16) * np.pi / 8)], axis=1)
