@@ -77,9 +77,12 @@ def test_evaluate_against_the_pool_gives_the_cross_play_matrix(pooled_run, tmp_p
 
 
 def test_evaluate_against_another_run_and_bad_input(pooled_run, tmp_path):
-    result = cli("evaluate", str(pooled_run), "--against", str(pooled_run), "--episodes", "10")
+    out = tmp_path / "self.json"
+    result = cli("evaluate", str(pooled_run), "--against", str(pooled_run), "--episodes", "10", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("trained pursuer") >= 2
+    verdict = json.loads(out.read_text())["head_to_head"]          # a run against itself: the same episodes twice
+    assert verdict["lead"] == 0.0 and verdict["verdict"] == "level" and "head to head:" in result.stdout
     for args, message in ((["--against", "nowhere"], "--against nowhere: must be scripted or pool"),
                           (["--episodes", "0"], "--episodes: must be >= 1"),
                           (["--json", str(tmp_path / "x.txt")], "must end in .json")):
@@ -87,6 +90,20 @@ def test_evaluate_against_another_run_and_bad_input(pooled_run, tmp_path):
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     missing = cli("evaluate", str(tmp_path / "missing"))
     assert missing.returncode == 2 and "no such run or checkpoint directory" in missing.stderr
+
+
+def test_head_to_head_calls_a_pair_ahead_only_when_the_interval_excludes_a_tie():
+    from pe_rllib.evaluation.matchups import MatchupResult
+    from pe_rllib.evaluation.suite import head_to_head
+
+    def matchup(capture, episodes):
+        return MatchupResult("p", "e", episodes, capture, 1 - capture, 0.0, 0.0, 0.0, None, 100.0)
+
+    ahead = head_to_head(matchup(0.6, 1000), matchup(0.4, 1000))
+    assert ahead["verdict"] == "ours ahead" and ahead["lead"] == pytest.approx(0.2)
+    assert ahead["ci95"][0] > 0.1 and ahead["ci95"][1] < 0.3
+    assert head_to_head(matchup(0.4, 1000), matchup(0.6, 1000))["verdict"] == "theirs ahead"
+    assert head_to_head(matchup(0.6, 20), matchup(0.4, 20))["verdict"] == "level"    # too few episodes to tell
 
 
 def test_training_evaluates_periodically_into_progress_and_tensorboard(tmp_path, embedded_ray):

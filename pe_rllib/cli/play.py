@@ -114,6 +114,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         lines = [header] + [[p, *(f"{c:.3f}" for c in caps)]
                             for p, caps in zip(result.cross_play["pursuers"], result.cross_play["capture_rate"])]
         print(aligned(lines))
+    if result.head_to_head is not None:
+        h = result.head_to_head
+        low, high = h["ci95"]
+        print(f"\nhead to head: our pursuer catches their evader {h['our_pursuer_capture']:.3f}, theirs catches ours "
+              f"{h['their_pursuer_capture']:.3f}: lead {h['lead']:+.3f} [{low:+.3f}, {high:+.3f}], {h['verdict']}")
     if result.exploitability:
         episodes = next(iter(result.exploitability.values()))["episodes"]
         print(f"\nexploitability (pe-rllib exploit; {episodes} episodes per matchup)")

@@ -48,13 +48,16 @@ class RunEvaluation:
     seed: int
     rows: list[MatchupResult] = field(default_factory=list)
     cross_play: dict | None = None
+    head_to_head: dict | None = None
+    """Against another run: which run's roles are ahead (:func:`head_to_head`)."""
     exploitability: dict[str, dict] = field(default_factory=dict)
     """Per role, the summary of the ``pe-rllib exploit`` result recorded for this checkpoint (if any)."""
 
     def to_dict(self) -> dict:
         return {"checkpoint": self.checkpoint, "world": self.world, "safety": self.safety,
                 "episodes": self.episodes, "seed": self.seed, "rows": [r.to_dict() for r in self.rows],
-                "cross_play": self.cross_play, "exploitability": self.exploitability}
+                "cross_play": self.cross_play, "head_to_head": self.head_to_head,
+                "exploitability": self.exploitability}
 
 
 def filled_snapshots(checkpoint: Path) -> dict[str, int]:
@@ -183,6 +186,21 @@ def shared_world(experiment: ExperimentConfig, teams: list[dict[str, Player]], e
     return replace(experiment, env=world), teams
 
 
+def head_to_head(ours_vs_theirs: MatchupResult, theirs_vs_ours: MatchupResult) -> dict:
+    """Which of two runs' pairs is ahead, from the two cross-play matchups: our pursuer against their evader
+    (``ours_vs_theirs``) and their pursuer against our evader (``theirs_vs_ours``). In a zero-sum game the
+    better pair's pursuer captures the other's evader more often than the other way round, so the verdict is on
+    ``lead`` = the first capture rate minus the second, with its Newcombe 95 % interval: "ours ahead" when the
+    interval lies above 0, "theirs ahead" when below, else "level"."""
+    from pe_rllib.evaluation.exploitability import difference_interval
+
+    a, b = ours_vs_theirs.capture_rate, theirs_vs_ours.capture_rate
+    low, high = difference_interval(a, ours_vs_theirs.episodes, b, theirs_vs_ours.episodes)
+    verdict = "ours ahead" if low > 0 else "theirs ahead" if high < 0 else "level"
+    return {"our_pursuer_capture": a, "their_pursuer_capture": b, "lead": a - b,
+            "ci95": [round(low, 4), round(high, 4)], "verdict": verdict}
+
+
 def evaluate_run(
     path: str | Path,
     *,
@@ -234,6 +252,8 @@ def evaluate_run(
         rates = {(r.pursuer, r.evader): r.capture_rate for r in result.rows}
         cross_play["capture_rate"] = [[rates[p, e] for e in cross_play["evaders"]] for p in cross_play["pursuers"]]
         result.cross_play = cross_play
+    if against not in AGAINST:
+        result.head_to_head = head_to_head(result.rows[1], result.rows[2])
     from pe_rllib.evaluation.exploitability import exploit_results
 
     result.exploitability = {role: r.summary() for role, r in exploit_results(checkpoint).items()}
@@ -241,4 +261,5 @@ def evaluate_run(
     return result
 
 
-__all__ = ["AGAINST", "RunEvaluation", "evaluate_run", "evaluate_weights", "filled_snapshots", "strength"]
+__all__ = ["AGAINST", "RunEvaluation", "evaluate_run", "evaluate_weights", "filled_snapshots", "head_to_head",
+           "strength"]
