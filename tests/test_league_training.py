@@ -252,7 +252,7 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
     config = from_dict(ExperimentConfig, {
         **TINY,
         "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
-        "training": {**TINY["training"], "stop_iterations": 6, "lr": 3e-3, "train_batch_size_per_learner": 1000},
+        "training": {**TINY["training"], "stop_iterations": 6, "lr": 3e-3},
         "league": {"enabled": True, "anchor_every": 2, "anchor_generations": 2, "anchor_population": 4,
                    "anchor_episodes": 4, "anchor_selection_episodes": 8, "distill_coeff": 10.0,
                    "distill_std": 0.2},
