@@ -277,6 +277,59 @@ def test_a_loaded_recurrent_policy_steps_with_its_state_and_forgets_at_episode_e
     assert single.shape == (2,) and state["actor"]["h"].shape == (1, 1, CELL)
 
 
+def test_a_recurrent_policy_limited_to_its_recent_observations_replays_them_from_the_initial_state():
+    """``RecentMemory`` (the memory ablation of ``benchmarks/memory_use.py``): with a window of 3 each step's action
+    is the policy's run from the initial state over the episode's last 3 observations (fewer after a start); with a
+    window longer than the episode it is the policy itself; ``NewestFrameOnly`` feeds a frame-stacked policy its
+    newest frame in every slot."""
+    from pe_rllib.envs import BatchedPursuitEvasion
+    from pe_rllib.envs.rollout import rollout
+    from pe_rllib.policies import make_scripted
+    from pe_rllib.policies.acting import Acting, NewestFrameOnly, RecentMemory
+    from pe_rllib.policies.inference import policy_from_weights
+    from pe_rllib.policies.rl_module import learned_module_spec
+
+    experiment = recurrent()
+    pursuer = policy_from_weights(experiment, "pursuer", learned_module_spec(experiment).build().state_dict())
+    evader = make_scripted("straight_flee", "evader", experiment.env)
+    world = BatchedPursuitEvasion(3, experiment.env)
+
+    def play(policy, steps=12):
+        world.reset(seed=0)
+        obs = world.set_elapsed(np.array([0, 0, experiment.env.max_steps - 5]))    # the third restarts at step 5
+        act = Acting(policy, evader)
+        seen = []
+        for step in rollout(world, act, obs, steps):
+            seen.append((step.obs["pursuer"], step.actions["pursuer"], step.ended))
+        return seen
+
+    def replay(observations):
+        state = pursuer.initial_state(1)
+        for obs in observations:
+            action, state = pursuer.step(obs[None], state)
+        return action[0]
+
+    full, limited = play(pursuer), play(RecentMemory(pursuer, 3))
+    assert all(np.allclose(a, b) for (_, a, _), (_, b, _) in zip(full, play(RecentMemory(pursuer, 50))))
+    start = {2: 0}
+    for t, (obs, actions, ended) in enumerate(limited):
+        for arena in range(3):
+            first = max(start.get(arena, 0), t - 2)
+            want = replay([limited[k][0][arena] for k in range(first, t + 1)])
+            assert np.allclose(actions[arena], want, atol=1e-5), (t, arena)
+        for arena in np.flatnonzero(ended):
+            start[arena] = t + 1
+    assert start[2] == 5 and not np.allclose(full[8][1], limited[8][1])     # memory beyond 3 steps changed it
+    class Stacked:                                                   # a stand-in policy on 2 frames of 4 values
+        @staticmethod
+        def act(obs):
+            return obs[..., :4] + 10 * obs[..., 4:8]
+
+    newest = NewestFrameOnly(Stacked(), frame_dim=4, history=2)
+    frames = np.arange(8.0)[None]
+    assert np.allclose(newest.act(frames), 11 * frames[:, 4:])
+
+
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "pe_rllib.cli", *args], capture_output=True, text=True,
                           timeout=600)
