@@ -280,7 +280,7 @@ def test_the_aerial_world_trains_resumes_and_plays_through_the_cli(tmp_path):
                   "selfplay": {"cold_start_iterations": 1, "warmup_phase_lengths": [1], "phase_length": 1,
                                "opponent_slots": 1},
                   "league": {"enabled": True, "pool_size": 2, "scripted_opponents": ["pn", "weave"],
-                             "anchor_every": 1, "anchor_slots": 1, "anchor_generations": 1, "anchor_population": 4,
+                             "anchor_every": 2, "anchor_slots": 1, "anchor_generations": 1, "anchor_population": 4,
                              "anchor_episodes": 8, "anchor_selection_episodes": 20, "distill_coeff": 0.1,
                              "anchor_against": ["apn"]},                  # the evader's teacher: searched vs APN
                   "evaluation": {"every": 2, "episodes": 10},

@@ -164,7 +164,7 @@ def test_searched_anchors_and_hunters_join_the_pools_play_in_training_and_compet
         "selfplay": {**TINY["selfplay"], "opponent_slots": 1},
         # A remote runner: anchor parameters then travel through Ray's serialization (after a checkpoint has
         # patched msgpack), which an inline numpy array did not survive.
-        "training": {**TINY["training"], "stop_iterations": 5, "num_env_runners": 1},
+        "training": {**TINY["training"], "stop_iterations": 4, "num_env_runners": 1},
         "league": {"enabled": True, "current_share": 0.0, "anchor_every": 2, "anchor_slots": 2,
                    "hunt_roles": ["evader"], "anchor_generations": 2, "anchor_population": 4, "anchor_episodes": 4,
                    "anchor_selection_episodes": 8},
@@ -173,7 +173,7 @@ def test_searched_anchors_and_hunters_join_the_pools_play_in_training_and_compet
     reports = []
     train(config, output=tmp_path / "run", dashboard=False, on_iteration=reports.append)
     searched = [r.figures["anchor_search_s"] for r in reports]
-    assert searched[0] == searched[2] == searched[4] == 0.0 and searched[1] > 0 and searched[3] > 0  # at 2 and 4
+    assert searched[0] == searched[2] == 0.0 and searched[1] > 0 and searched[3] > 0      # iterations 2 and 4
     assert set(reports[1].figures["anchor_success"]) == {"pursuer", "evader"}
     assert set(reports[1].figures["hunter_success"]) == {"evader"}
     checkpoint = tmp_path / "run" / "checkpoints" / "iter_000004"
@@ -240,8 +240,7 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
     """league.distill_coeff: the learners get each role's newest anchor as a teacher (after each search and on
     restore), and the role's training moves its mean action towards the teacher's actions: the evader (trained
     at iterations 3-4, teacher found at 2) and the pursuer (trained at 5-6, teacher found at 4) end closer to
-    their teachers than they started. With league.distill_std their action stds move towards it too. The last
-    iteration (6) searches no teacher: nothing would learn from it."""
+    their teachers than they started. With league.distill_std their action stds move towards it too."""
     from pe_rllib.config import ExperimentConfig, from_dict
     from pe_rllib.envs.batched import BatchedPursuitEvasion
     from pe_rllib.policies.families import make_family
@@ -270,8 +269,6 @@ def test_search_distillation_pulls_each_main_towards_its_newest_searched_anchor(
         policy = load_policy(checkpoints / f"iter_{iteration:06d}", role)
         return float(((policy.act(obs[role]) - teacher.act(obs[role])) ** 2).sum(-1).mean())
 
-    last = saved_state(checkpoints / "iter_000006")["league"]["entries"]
-    assert [e["id"] for e in last["pursuer"] if e["anchor"]] == ["pursuer@anchor2", "pursuer@anchor4"]
     assert error(4, "evader", 2) < error(2, "evader", 2)
     assert error(6, "pursuer", 4) < error(4, "pursuer", 4)
     for role, before, after in (("evader", 2, 4), ("pursuer", 4, 6)):

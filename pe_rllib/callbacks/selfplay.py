@@ -256,13 +256,10 @@ def _snapshot(algorithm, switched: bool, finished_roles: list[str]) -> None:
 
 
 def _league_step(algorithm, figures: dict) -> None:
-    """Searched anchors when due (and their teachers to the learners), then the slots' next plan. The run's last
-    iteration searches none: nothing trains after it, so its anchors would teach nothing and play no one
-    (``exploit --method search`` runs that search itself; in ``partial.yaml`` it cost 279 s of a 5,800 s run)."""
+    """Searched anchors when due (and their teachers to the learners), then the slots' next plan."""
     league = algorithm.selfplay.league
     if league.config.anchors:
-        last = algorithm.iteration >= algorithm.experiment.training.stop_iterations
-        due = algorithm.iteration % league.config.anchor_every == 0 and not last
+        due = algorithm.iteration % league.config.anchor_every == 0
         figures.update(search_anchors(algorithm) if due else {"anchor_search_s": 0.0})
         if due:
             send_teachers(algorithm)

@@ -116,8 +116,7 @@ class LeagueConfig:
     """Searched anchors: every this many iterations, the yardstick's scripted search (the cross-entropy
     method over a controller family, as ``pe-rllib exploit --method search``) finds each role's best
     controller against the other role's current policy, and that controller joins the role's pool as a
-    permanent entry, so the other role trains against what the yardstick would find (0 = off). The run's last
-    iteration searches none: nothing trains after it."""
+    permanent entry, so the other role trains against what the yardstick would find (0 = off)."""
     anchor_slots: int = 2
     """Searched anchors kept per role (the oldest is replaced); each plays in its own module, declared up
     front, and none counts in ``pool_size``."""
