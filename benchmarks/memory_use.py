@@ -11,7 +11,8 @@ then the same with one role's memory cut and the other's intact:
   (:class:`~pe_rllib.policies.acting.NewestFrameOnly`).
 The pursuer's loss is the capture it gives up with its memory cut; the evader's, the capture it concedes. A loss near
 0 says the role does not draw on what it remembers beyond the cut. Both ablations put the network on inputs it did
-not train on, so a loss is an upper bound on what the memory is worth to it.
+not train on, so a loss is an upper bound on what the memory is worth to it. The Newcombe intervals treat the two
+matchups as independent; they play the same episodes, so the intervals are conservative.
 Results: ``results/NAME.json``, lines on stdout.
 """
 
