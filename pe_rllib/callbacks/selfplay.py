@@ -34,6 +34,7 @@ from pe_rllib.callbacks.league import (
     search_anchors,
     send_teachers,
     step_exploiters,
+    teachers,
 )
 from pe_rllib.callbacks.metrics import NAMESPACE
 from pe_rllib.callbacks.weights import set_module_weights
@@ -97,13 +98,17 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
     exploiters, share = {}, 0.0
+    # Privileged teachers act on the runners: every iteration, so that a recreated runner has them too.
+    on_runner = selfplay.league is not None and selfplay.league.config.teacher_view == "full"
+    taught = teachers(selfplay) if on_runner else None
     if exploiters_playing(selfplay):
         league = selfplay.league.config
         exploiters = {role: exploiter_id(role) for role in league.exploiter_roles(selfplay.schedule.training_roles)}
         share = league.exploiter_share
 
     def configure(env_runner, _frozen=frozen, _opponents=opponents, _fixed=fixed, _probability=probability,
-                  _labels=labels, _weights=weights, _world=world, _exploiters=exploiters, _share=share):
+                  _labels=labels, _weights=weights, _world=world, _exploiters=exploiters, _share=share,
+                  _taught=taught):
         mapping = env_runner.config.policy_mapping_fn
         configured = mapping.configured
         seed = runner_seed(base, iteration, int(env_runner.worker_index))
@@ -111,6 +116,8 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
                           weights=_weights, exploiters=_exploiters, exploiter_share=_share)
         if _world is not None:
             env_runner.set_world_overrides(_world)
+        if _taught:
+            env_runner.set_teachers(_taught)
         return int(env_runner.worker_index), configured
 
     return algorithm.env_runner_group.foreach_env_runner(configure, local_env_runner=True)

@@ -130,6 +130,21 @@ class ExperimentConfig:
                               "distillation steps would need whole sequences and their states)")
         if ewc.enabled and ewc.trigger == "level_up" and not self.curriculum.enabled:
             raise ConfigError("regularization.ewc.trigger: 'level_up' needs curriculum.enabled (or use 'phase_end')")
+        self._check_teacher_view()
+
+    def _check_teacher_view(self) -> None:
+        """What privileged teachers (``league.teacher_view: full``) need."""
+        if self.league.teacher_view == "full":
+            needs = [("world", self.world == "planar", "planar"),
+                     ("env.observation", self.env.observation == "partial", "partial (in full observation the "
+                      "teacher sees what the student sees)"),
+                     ("training.sampler", self.training.sampler == "batched", "batched (its runners compute the "
+                      "teachers' actions)"),
+                     ("league.distill_steps", not self.league.distill_steps, "0 (the extra steps compute the "
+                      "teachers' actions from the observations)")]
+            for name, ok, what in needs:
+                if not ok:
+                    raise ConfigError(f"league.teacher_view: 'full' needs {name}: {what}")
 
     def _check_scripted_names(self) -> None:
         """Scripted opponents must exist in the experiment's world (the sections accept both worlds' names)."""

@@ -79,6 +79,7 @@ class SelfPlayConfig:
 PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
 EXPLOITER_RESETS = ("fresh", "main")
 EXPLOITER_PHASES = ("own", "all")
+TEACHER_VIEWS = ("observed", "full")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,15 @@ class LeagueConfig:
     KL of 7-15 in the role's next iteration, which ``health.max_kl`` (0.5) takes for a blow-up and rolls back
     (2-4 times a run, each time discarding the role's phase); the ninth session's runs set ``health.max_kl:
     50``. 0 = off."""
+    teacher_view: str = "observed"
+    """What the teachers act on (``distill_coeff``): "observed", the role's own observation (the learner computes
+    the teacher's action from the batch), or "full", the observation the role would have if it saw the other
+    robot now (partial observation's opponent block filled, as in a ``p_full_obs`` episode; stacked older frames
+    and LiDAR as sensed). With "full" the teacher is privileged ("learning by cheating", Chen et al. 2019): the
+    batched sampler computes its actions on the runners as the episodes are stepped and hands them to the
+    learner with the batch, so a student that cannot see the other robot must infer where it is from what it
+    remembers. The searches still find the teachers' parameters on observed play. Needs ``env.observation:
+    partial``, the planar world, the batched sampler and ``distill_steps: 0``."""
     distill_steps: int = 0
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
@@ -236,6 +246,10 @@ class LeagueConfig:
         _check(self.distill_std >= 0.0, "distill_std", "must be >= 0", self.distill_std)
         _check(not self.distill_std or self.distill_coeff > 0, "distill_std", "needs distill_coeff > 0",
                self.distill_std)
+        _check(self.teacher_view in TEACHER_VIEWS, "teacher_view", f"must be one of {TEACHER_VIEWS}",
+               self.teacher_view)
+        _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
+               self.teacher_view)
         _integers_at_least(self, 0, "distill_steps")
         _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
                self.distill_steps)

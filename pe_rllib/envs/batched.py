@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import gymnasium as gym
@@ -121,6 +122,21 @@ class BatchedPursuitEvasion:
             raise RuntimeError("refresh_observation() called before reset()")
         self.world, self._history = self._first_history(self.world)
         return self._obs_dict(self._history)
+
+    def privileged_observation(self) -> dict[str, np.ndarray]:
+        """The observations each robot would have now if it saw the other (``{role: [N, D]}``): in partial
+        observation, the newest frame as in a ``p_full_obs`` episode (the opponent block filled, visible, the
+        last-seen point the opponent's position now), the older stacked frames and the LiDAR as sensed; in full
+        observation, the observations themselves. What a privileged teacher acts on
+        (``league.teacher_view: full``); the world is not changed."""
+        if self.world is None:
+            raise RuntimeError("privileged_observation() called before reset()")
+        history = self._history.copy()
+        if self.config.observation == "partial":
+            everyone = np.ones((self.num_envs, 2), dtype=bool)
+            seeing = with_last_seen(self.config, dataclasses.replace(self.world, full_obs=everyone[:, 0]), everyone)
+            history[:, :, -1] = observe(self.config, seeing, everyone)
+        return self._obs_dict(history)
 
     def world_state(self) -> WorldState:
         """A copy of the arenas' state (for scripted policies, renderers and scenarios that edit starts)."""

@@ -91,6 +91,9 @@ class SafeBatchedEnv(FilteredWorld):
     def nominal_controls(self, actions: Mapping[str, np.ndarray], *, validate: bool = True) -> np.ndarray:
         return self.env.nominal_controls(actions, validate=validate)
 
+    def privileged_observation(self) -> dict[str, np.ndarray]:
+        return self.env.privileged_observation()
+
     def step(self, actions: Mapping[str, np.ndarray], *, validate: bool = True):
         env = self.env
         controls, filter_infos = self.filters(env.world, env.nominal_controls(actions, validate=validate))

@@ -95,6 +95,7 @@ from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.fragments import EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
+from pe_rllib.training.teachers import TEACHER_ACTIONS, teacher_controllers
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._stats = None
         self._kept: dict[str, object] = {}                  # copies of stand-ins that arenas still play
         self._kept_ids = itertools.count()
+        self._teachers: dict = {}                           # league.teacher_view: full: {role: controller}
         self.frozen_episodes = False
         """Also hand the learners the frozen roles' episodes (which they would discard: for tests and
         diagnostics that inspect what the frozen side played)."""
@@ -180,6 +182,23 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self.arenas = make_batched_env(self.num_envs, self.experiment)
         self._needs_initial_reset = True
         return True
+
+    def set_teachers(self, teachers: dict[str, dict]) -> None:
+        """The roles' search distillation teachers (as the learners get them), with ``league.teacher_view: full``
+        played on the runner: at every step each training role's teacher acts on that role's privileged
+        observation, and the role's episodes carry its actions (``TEACHER_ACTIONS``) to the learner. Otherwise
+        nothing (the learner computes the teachers' actions from the batch)."""
+        if hasattr(self, "arenas") and self.experiment.league.teacher_view == "full":   # (not an env-less runner)
+            self._teachers = teacher_controllers(self.experiment, teachers)
+
+    def _teacher_actions(self, role: str) -> np.ndarray | None:
+        """``role``'s teacher's actions ``[N, A]`` on the arenas' privileged observation, or None where it has no
+        teacher on the runner or it is frozen (its episodes are not built)."""
+        controller = self._teachers.get(role)
+        frozen = () if self.frozen_episodes else getattr(self.config.policy_mapping_fn, "frozen_roles", ())
+        if controller is None or role in frozen:
+            return None
+        return controller.act(self.arenas.privileged_observation()[role]).astype(np.float32)
 
     # ------------------------------------------------------------------ episodes and mapping
 
@@ -352,7 +371,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         def act(role: str, role_obs: np.ndarray):
             sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
             # The live state, not a copy: the step is recorded (fragment.record copies it) before any reset.
-            return to_env, (sampled, role_logp, inputs, self._state[role])
+            return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_actions(role))
 
         for step in rollout(self.arenas, act, self._obs, steps):
             t, infos, terminated = step.t, step.infos, step.terminated
@@ -411,10 +430,13 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                 previous = self._lookback[role]
                 if begin == 0 and segment.t_started > 0 and previous is not None:
                     lookback = 1
-                    columns = {key: [states.take(previous[key], arena)] + values for key, values in columns.items()}
+                    # (a teacher that arrived after the previous fragment gets a lookback action of zeros)
+                    columns = {key: [states.take(previous[key], arena) if key in previous else np.zeros_like(values[0])]
+                               + values for key, values in columns.items()}
             extras = {Columns.ACTION_LOGP: columns["logp"], Columns.ACTION_DIST_INPUTS: columns["dist_inputs"]}
-            if "state_out" in columns:
-                extras[Columns.STATE_OUT] = columns["state_out"]
+            for key, column in (("state_out", Columns.STATE_OUT), (TEACHER_ACTIONS, TEACHER_ACTIONS)):
+                if key in columns:
+                    extras[column] = columns[key]
             episode = SingleAgentEpisode(
                 segment.episode_id,
                 observations=columns["obs"],

@@ -11,6 +11,7 @@ from pe_rllib.callbacks.metrics import summary_record
 from pe_rllib.config import ROLES
 from pe_rllib.envs.core import OUTCOME_NAMES
 from pe_rllib.policies import state as states
+from pe_rllib.training.teachers import TEACHER_ACTIONS
 
 
 class Fragment:
@@ -26,14 +27,20 @@ class Fragment:
         self.state_out = {role: states.map_state(lambda leaf: np.empty((steps, *leaf.shape), np.float32), state[role])
                           for role in ROLES}
         """A recurrent role's state after each step's action (None for a memoryless role)."""
+        self.teacher: dict[str, np.ndarray] = {}
+        """The privileged teacher's action at each step, for the roles it acted for (``league.teacher_view``)."""
         for role in ROLES:
             self.obs[role][0] = obs[role]
 
     def record(self, step) -> None:
         t = step.t
         for role in ROLES:
-            self.actions[role][t], self.logp[role][t], self.dist_inputs[role][t], state_out = step.extras[role]
+            self.actions[role][t], self.logp[role][t], self.dist_inputs[role][t], state_out, teacher = step.extras[role]
             states.put(self.state_out[role], t, state_out)
+            if teacher is not None:
+                if role not in self.teacher:
+                    self.teacher[role] = np.zeros_like(self.actions[role])
+                self.teacher[role][t] = teacher
             self.rewards[role][t] = step.rewards[role]
             self.obs[role][t + 1] = step.next_obs[role]      # a new episode's first obs where one ended
 
@@ -43,18 +50,24 @@ class Fragment:
         observations = self.obs[role][begin:end + 1, arena]
         if last_obs is not None:
             observations = np.concatenate([observations[:-1], last_obs[role][None]])
-        return {"obs": list(observations), "actions": list(self.actions[role][begin:end, arena]),
-                "rewards": list(self.rewards[role][begin:end, arena]),
-                "logp": list(self.logp[role][begin:end, arena]),
-                "dist_inputs": list(self.dist_inputs[role][begin:end, arena])}
+        columns = {"obs": list(observations), "actions": list(self.actions[role][begin:end, arena]),
+                   "rewards": list(self.rewards[role][begin:end, arena]),
+                   "logp": list(self.logp[role][begin:end, arena]),
+                   "dist_inputs": list(self.dist_inputs[role][begin:end, arena])}
+        if role in self.teacher:
+            columns[TEACHER_ACTIONS] = list(self.teacher[role][begin:end, arena])
+        return columns
 
     def last_step(self, role: str) -> dict | None:
         """The fragment's last step for every arena (a recurrent role's lookback for the chunks that continue)."""
         if self.state_out[role] is None:
             return None
-        return {"obs": self.obs[role][-2], "actions": self.actions[role][-1], "rewards": self.rewards[role][-1],
+        last = {"obs": self.obs[role][-2], "actions": self.actions[role][-1], "rewards": self.rewards[role][-1],
                 "logp": self.logp[role][-1], "dist_inputs": self.dist_inputs[role][-1],
                 "state_out": states.take(self.state_out[role], -1)}   # every value: [N, ...] arrays or a tree of them
+        if role in self.teacher:
+            last[TEACHER_ACTIONS] = self.teacher[role][-1]
+        return last
 
 
 class EpisodeStats:

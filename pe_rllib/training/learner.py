@@ -24,6 +24,7 @@ from ray.rllib.core.columns import Columns
 from pe_rllib.policies.rl_module import SquashedDiagGaussian
 from pe_rllib.training.ewc import ElasticWeightConsolidation
 from pe_rllib.training.rnd import RandomNetworkDistillation, add_bonus, module_chunks
+from pe_rllib.training.teachers import TEACHER_ACTIONS, teacher_controllers
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         torch.set_num_threads(threads)
         logger.debug("learner: %d torch thread(s)", threads)
         self._teachers: dict = {}
+        self._teacher_view = "observed"
         self._distill_coeff = 0.0
         self._distill_log_std = None
         self._distill_obs: dict[str, np.ndarray] = {}
@@ -148,18 +150,13 @@ class SelfPlayPPOLearner(PPOTorchLearner):
     def set_teachers(self, teachers: dict[str, dict]) -> None:
         """Search distillation targets (``league.distill_coeff``): ``{role: {"family": name, "params": list}}``,
         each role's newest searched anchor; roles left out have none. Plain controllers, no weights, played
-        without their random terms (:meth:`~pe_rllib.policies.families.ParameterVector.quiet`): a regression
-        onto a noisy target learns its mean anyway, only slower (BENCHMARKS.md, issue 21, eighth session)."""
-        from pe_rllib.policies.families import make_family
+        without their random terms (:func:`~pe_rllib.training.teachers.teacher_controllers`). With
+        ``league.teacher_view: full`` the runners act with the same teachers and the batch carries their actions."""
         from pe_rllib.training.rllib_env import experiment_from_env_config
 
         experiment = experiment_from_env_config(self.config.env_config)
-        controllers = {}
-        for role, teacher in teachers.items():
-            controller = make_family(role, experiment.world_config, teacher["family"])
-            controller.set_params(controller.quiet(np.asarray(teacher["params"], dtype=np.float64)))
-            controllers[role] = controller
-        self._teachers = controllers
+        self._teachers = teacher_controllers(experiment, teachers)
+        self._teacher_view = experiment.league.teacher_view
         self._distill_coeff = experiment.league.distill_coeff
         self._distill_log_std = math.log(experiment.league.distill_std) if experiment.league.distill_std else None
 
@@ -177,8 +174,13 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                 loss = loss + penalty
         if module_id not in self._teachers:
             return loss
-        obs = batch[Columns.OBS]                    # [B, D], or [B, T, D] for a recurrent module's sequences
-        target = self._teacher_actions(module_id, obs)
+        if self._teacher_view == "full":            # computed by the runners on the privileged observation
+            if TEACHER_ACTIONS not in batch:
+                raise RuntimeError(f"league.teacher_view: 'full': the batch of {module_id!r} has no "
+                                   f"{TEACHER_ACTIONS!r} column (only the batched sampler's runners compute it)")
+            target = batch[TEACHER_ACTIONS]
+        else:          # obs: [B, D], or [B, T, D] for a recurrent module's sequences
+            target = self._teacher_actions(module_id, batch[Columns.OBS])
         error = self._distill_error(module_id, target, fwd_out[Columns.ACTION_DIST_INPUTS])
         if Columns.LOSS_MASK in batch:
             mask = batch[Columns.LOSS_MASK]

@@ -1,0 +1,159 @@
+"""Privileged teachers (``league.teacher_view: full``): the world's privileged observation, the batched runner
+computing the teachers' actions on it, and a recurrent role trained towards them."""
+
+import numpy as np
+import pytest
+from ray.rllib.core.columns import Columns
+from test_league_training import saved_state
+from test_training import TINY
+
+from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
+from pe_rllib.envs.batched import BatchedPursuitEvasion
+from pe_rllib.policies.families import make_family
+from pe_rllib.training.teachers import TEACHER_ACTIONS
+
+PARTIAL = {**TINY["env"], "observation": "partial", "n_lidar_rays": 4, "max_steps": 30, "fov_deg": 90.0,
+           "sensing_range": 3.0}
+LEAGUE = {"enabled": True, "anchor_every": 2, "anchor_generations": 2, "anchor_population": 4, "anchor_episodes": 4,
+          "anchor_selection_episodes": 8, "distill_coeff": 10.0, "teacher_view": "full"}
+
+
+def privileged(**training):
+    return from_dict(ExperimentConfig, {
+        **TINY, "env": PARTIAL, "selfplay": {**TINY["selfplay"], "opponent_slots": 1}, "league": LEAGUE,
+        "training": {**TINY["training"], "model": "lstm", "cell_size": 8, "max_seq_len": 10, **training}})
+
+
+def test_the_privileged_observation_is_what_a_robot_that_sees_the_other_observes():
+    """Its newest frame is the observation of the same world in an episode where the opponent is always seen
+    (``p_full_obs``); the older stacked frames are the sensed ones, and the world is left as it was."""
+    config = {**PARTIAL, "history_length": 2, "n_obstacles": 3}
+    world = BatchedPursuitEvasion(64, config)
+    world.reset(seed=0)
+    observed = world.step({role: np.tile([1.0, 0.3], (64, 1)).astype(np.float32) for role in world.agents})[0]
+    before = world.world_state()
+    seen = world.privileged_observation()
+    frame = world.layout.frame_dim
+    sees_all = BatchedPursuitEvasion(64, {**config, "p_full_obs": 1.0})
+    sees_all.reset(seed=1)
+    state = world.world_state()
+    state.full_obs[:] = True
+    expected = sees_all.start_from(state)
+    hidden = observed["pursuer"][:, frame + world.layout.slices["visible"].start] == 0
+    assert hidden.any() and (~hidden).any()
+    for role in world.agents:
+        np.testing.assert_array_equal(seen[role][:, frame:], expected[role][:, frame:])
+        np.testing.assert_array_equal(seen[role][:, :frame], observed[role][:, :frame])
+    np.testing.assert_array_equal(world.world_state().last_seen, before.last_seen)
+    np.testing.assert_array_equal(world.world_state().full_obs, before.full_obs)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"league.teacher_view": "oracle"}, "league.teacher_view: must be one of ('observed', 'full')"),
+    ({"league.distill_coeff": 0.0}, "league.teacher_view: needs distill_coeff > 0"),
+    ({"env.observation": "full"}, "league.teacher_view: 'full' needs env.observation: partial"),
+    ({"training.sampler": "rllib"}, "league.teacher_view: 'full' needs training.sampler: batched"),
+    ({"training.model": "mlp", "league.distill_steps": 10},
+     "league.teacher_view: 'full' needs league.distill_steps: 0"),
+])
+def test_bad_teacher_view_settings_are_one_line_errors(changes, message):
+    from pe_rllib.config import experiment_with
+
+    with pytest.raises(ConfigError) as err:
+        experiment_with(privileged(), changes)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def _visible(obs: np.ndarray, layout) -> np.ndarray:
+    return obs[..., layout.slices["visible"].start] > 0.5
+
+
+def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_would_see(embedded_ray):
+    """With a teacher set, every evader chunk carries the teacher's action at each step: where the evader sees
+    the pursuer it is the teacher's action on the observation, where it does not it is not (the teacher sees
+    what the evader cannot). Pursuer chunks, without a teacher, carry none. A continuing chunk's lookback holds
+    the previous chunk's last teacher action (zeros where the teacher arrived after it), and PPO's learner
+    connector pipeline lines the column up with the observations in the recurrent module's padded sequences."""
+    import copy
+
+    from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
+    from test_recurrent import _chunks_by_episode
+
+    from pe_rllib.envs.sensing import observation_layout
+    from pe_rllib.training.algorithm import build_algorithm_config
+
+    experiment = privileged()
+    config = build_algorithm_config(experiment)
+    algo = config.build_algo()
+    try:
+        runner = algo.env_runner_group.local_env_runner
+        runner.frozen_episodes = True
+        family = make_family("evader", experiment.env)
+        params = family.defaults()
+        params[family.names().index("heading_gain")] = 7.0
+        untaught = runner.sample(num_timesteps=4 * 17)
+        runner.set_teachers({"evader": {"family": family.family, "params": params.tolist()}})
+        fragments = [runner.sample(num_timesteps=4 * 17) for _ in range(3)]
+    finally:
+        algo.stop()
+    teacher = make_family("evader", experiment.env, params=family.quiet(params))
+    layout = observation_layout(experiment.env)
+    assert not any(TEACHER_ACTIONS in e.extra_model_outputs for e in untaught)
+    hidden_differs, seen, continued = 0, 0, {"zeros": 0, "previous": 0}
+    for (role, _), chunks in _chunks_by_episode([untaught, *fragments]).items():
+        for previous, chunk in zip([None] + chunks[:-1], chunks):
+            if role == "pursuer" or chunk in untaught:
+                assert TEACHER_ACTIONS not in chunk.extra_model_outputs
+                continue
+            obs = chunk.get_observations()[:len(chunk)]
+            taught = np.asarray(chunk.get_extra_model_outputs(TEACHER_ACTIONS))
+            visible = _visible(obs, layout)
+            np.testing.assert_allclose(taught[visible], teacher.act(obs[visible]), atol=1e-5)
+            seen += int(visible.sum())
+            hidden_differs += int((np.abs(taught[~visible] - teacher.act(obs[~visible])).max(-1) > 1e-3).sum())
+            if previous is not None:
+                entering = chunk.get_extra_model_outputs(TEACHER_ACTIONS, indices=-1, neg_index_as_lookback=True)
+                if previous in untaught:
+                    assert not np.any(entering)
+                    continued["zeros"] += 1
+                else:
+                    np.testing.assert_array_equal(entering, previous.get_extra_model_outputs(TEACHER_ACTIONS, -1))
+                    continued["previous"] += 1
+    assert hidden_differs > 10 and seen > 10 and min(continued.values()) >= 2, (hidden_differs, seen, continued)
+    episodes = copy.deepcopy([e for f in fragments for e in f if e.agent_id == "evader"])
+    connector = config.build_learner_connector(input_observation_space=None, input_action_space=None)
+    connector.prepend(AddOneTsToEpisodesAndTruncate())
+    batch = connector(rl_module=runner.module, batch={}, episodes=episodes, explore=False, shared_data={})["evader"]
+    mask = np.asarray(batch[Columns.LOSS_MASK]).astype(bool)
+    obs, taught = np.asarray(batch[Columns.OBS])[mask], np.asarray(batch[TEACHER_ACTIONS])[mask]
+    assert taught.shape == (int(mask.sum()), 2)
+    visible = _visible(obs, layout)
+    np.testing.assert_allclose(taught[visible], teacher.act(obs[visible]), atol=1e-5)
+
+
+def test_privileged_distillation_pulls_a_recurrent_role_towards_its_teacher_on_what_it_would_see(tmp_path,
+                                                                                                  embedded_ray):
+    """A short run with privileged teachers and LSTM policies: the evader (trained at iterations 3-4, teacher
+    found at 2) ends closer to what its teacher does on the privileged observation than it started, acting on
+    its own observation from its initial state over the start states of 256 episodes."""
+    from pe_rllib.policies.inference import load_policy
+    from pe_rllib.training.run import train
+
+    experiment = privileged(stop_iterations=4, lr=3e-3, num_epochs=16)
+    train(experiment, output=tmp_path / "run", dashboard=False)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    world = BatchedPursuitEvasion(256, experiment.env)
+    obs, seen = world.reset(seed=3)["evader"], world.privileged_observation()["evader"]
+    state = saved_state(checkpoints / "iter_000004")
+    entry = next(e for e in state["league"]["entries"]["evader"] if e["id"] == "evader@anchor2")
+    teacher = make_family("evader", experiment.env, entry["anchor"])
+    teacher.set_params(teacher.quiet(np.asarray(state["league_weights"][entry["id"]]["params"])))
+    target = teacher.act(seen)
+    assert np.abs(target - teacher.act(obs)).max() > 0.1          # some starts hide the pursuer from the evader
+
+    def error(iteration: int) -> float:
+        policy = load_policy(checkpoints / f"iter_{iteration:06d}", "evader")
+        actions, _ = policy.step(obs, policy.initial_state(len(obs)))
+        return float(((actions - target) ** 2).sum(-1).mean())
+
+    assert error(4) < 0.9 * error(2), (error(2), error(4))   # 0.80-0.82 measured; hidden starts stay unknowable
