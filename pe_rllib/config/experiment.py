@@ -133,8 +133,9 @@ class ExperimentConfig:
         self._check_teacher_view()
 
     def _check_teacher_view(self) -> None:
-        """What privileged teachers (``league.teacher_view: full``) need."""
-        if self.league.teacher_view == "full":
+        """What teachers acting on the runners (``league.teacher_view: full | remembered``) need."""
+        view = self.league.teacher_view
+        if view != "observed":
             needs = [("world", self.world == "planar", "planar"),
                      ("env.observation", self.env.observation == "partial", "partial (in full observation the "
                       "teacher sees what the student sees)"),
@@ -144,7 +145,7 @@ class ExperimentConfig:
                       "teachers' actions from the observations)")]
             for name, ok, what in needs:
                 if not ok:
-                    raise ConfigError(f"league.teacher_view: 'full' needs {name}: {what}")
+                    raise ConfigError(f"league.teacher_view: {view!r} needs {name}: {what}")
 
     def _check_scripted_names(self) -> None:
         """Scripted opponents must exist in the experiment's world (the sections accept both worlds' names)."""

@@ -79,7 +79,7 @@ class SelfPlayConfig:
 PFSP_SAMPLING = ("uniform", "pfsp_hard", "pfsp_var", "hedge")
 EXPLOITER_RESETS = ("fresh", "main")
 EXPLOITER_PHASES = ("own", "all")
-TEACHER_VIEWS = ("observed", "full")
+TEACHER_VIEWS = ("observed", "full", "remembered")
 
 
 @dataclass(frozen=True)
@@ -191,8 +191,15 @@ class LeagueConfig:
     and LiDAR as sensed). With "full" the teacher is privileged ("learning by cheating", Chen et al. 2019): the
     batched sampler computes its actions on the runners as the episodes are stepped and hands them to the
     learner with the batch, so a student that cannot see the other robot must infer where it is from what it
-    remembers. The searches still find the teachers' parameters on observed play. Needs ``env.observation:
-    partial``, the planar world, the batched sampler and ``distill_steps: 0``."""
+    remembers. "remembered": the teacher acts on the role's observation with an opponent it cannot see filled
+    in where dead reckoning from its last sighting (position, velocity, heading) puts it, for up to
+    ``teacher_recall`` steps (:class:`~pe_rllib.training.teachers.OpponentTrack`): a teacher with memory, whose
+    view follows from the role's own observations, computed on the runners like "full". The searches still find
+    the teachers' parameters on observed play. "full" and "remembered" need ``env.observation: partial``, the
+    planar world, the batched sampler and ``distill_steps: 0``."""
+    teacher_recall: int = 40
+    """With ``teacher_view: remembered``, the steps after its last sighting for which the teacher dead-reckons an
+    unseen opponent (40 = 2 s at the default ``dt``; four stacked frames hold 4)."""
     distill_steps: int = 0
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
@@ -250,6 +257,7 @@ class LeagueConfig:
                self.teacher_view)
         _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
                self.teacher_view)
+        _integers_at_least(self, 1, "teacher_recall")
         _integers_at_least(self, 0, "distill_steps")
         _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
                self.distill_steps)

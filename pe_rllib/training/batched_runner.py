@@ -95,7 +95,7 @@ from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.fragments import EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
-from pe_rllib.training.teachers import TEACHER_ACTIONS, teacher_controllers
+from pe_rllib.training.teachers import TEACHER_ACTIONS, OpponentTrack, teacher_controllers
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._stats = None
         self._kept: dict[str, object] = {}                  # copies of stand-ins that arenas still play
         self._kept_ids = itertools.count()
-        self._teachers: dict = {}                           # league.teacher_view: full: {role: controller}
+        self._teachers: dict = {}                           # league.teacher_view full | remembered: {role: controller}
+        self._tracks: dict[str, OpponentTrack] = {}         # teacher_view remembered: each role's view, per arena
         self.frozen_episodes = False
         """Also hand the learners the frozen roles' episodes (which they would discard: for tests and
         diagnostics that inspect what the frozen side played)."""
@@ -185,20 +186,26 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
 
     def set_teachers(self, teachers: dict[str, dict]) -> None:
         """The roles' search distillation teachers (as the learners get them), with ``league.teacher_view: full``
-        played on the runner: at every step each training role's teacher acts on that role's privileged
-        observation, and the role's episodes carry its actions (``TEACHER_ACTIONS``) to the learner. Otherwise
-        nothing (the learner computes the teachers' actions from the batch)."""
-        if hasattr(self, "arenas") and self.experiment.league.teacher_view == "full":   # (not an env-less runner)
+        or ``remembered`` played on the runner: at every step each training role's teacher acts on that role's
+        privileged observation, or its observation with the opponent dead-reckoned (:class:`OpponentTrack`), and
+        the role's episodes carry its actions (``TEACHER_ACTIONS``) to the learner. Otherwise nothing (the learner
+        computes the teachers' actions from the batch)."""
+        if hasattr(self, "arenas") and self.experiment.league.teacher_view != "observed":   # (not an env-less one)
             self._teachers = teacher_controllers(self.experiment, teachers)
 
-    def _teacher_actions(self, role: str) -> np.ndarray | None:
-        """``role``'s teacher's actions ``[N, A]`` on the arenas' privileged observation, or None where it has no
-        teacher on the runner or it is frozen (its episodes are not built)."""
+    def _teacher_actions(self, role: str, obs: np.ndarray) -> np.ndarray | None:
+        """``role``'s teacher's actions ``[N, A]`` at this step (``obs``: the role's observations), or None where it
+        has no teacher on the runner or it is frozen (its episodes are not built). A remembering view records
+        every step, teacher or not, so that it has the whole episode when one arrives."""
+        track = self._tracks.get(role)
+        view = track.view(obs) if track is not None else None
         controller = self._teachers.get(role)
         frozen = () if self.frozen_episodes else getattr(self.config.policy_mapping_fn, "frozen_roles", ())
         if controller is None or role in frozen:
             return None
-        return controller.act(self.arenas.privileged_observation()[role]).astype(np.float32)
+        if view is None:
+            view = self.arenas.privileged_observation()[role]
+        return controller.act(view).astype(np.float32)
 
     # ------------------------------------------------------------------ episodes and mapping
 
@@ -214,6 +221,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             self._module_of[role][arena] = self._player_of[role][arena] = module_id
             self._label_of[role][arena] = labels.get(module_id, module_id)
             states.reset_rows(self._state[role], self._initial_state[role], arena)   # memory starts empty
+            if role in self._tracks:
+                self._tracks[role].forget(arena)
         self._stats.reset(arena)
 
     def _initial_state_of(self, role: str):
@@ -245,6 +254,9 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._initial_state = {role: self._initial_state_of(role) for role in ROLES}
         self._state = {role: states.tile(self._initial_state[role], self.num_envs) for role in ROLES}
         self._lookback = {role: None for role in ROLES}
+        league, n = self.experiment.league, self.num_envs
+        self._tracks = ({role: OpponentTrack(self.arenas.config, n, league.teacher_recall) for role in ROLES}
+                        if league.teacher_view == "remembered" else {})
         for arena in range(self.num_envs):
             self._start_episode(arena)
         self._needs_initial_reset = False
@@ -371,7 +383,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         def act(role: str, role_obs: np.ndarray):
             sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
             # The live state, not a copy: the step is recorded (fragment.record copies it) before any reset.
-            return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_actions(role))
+            return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_actions(role, role_obs))
 
         for step in rollout(self.arenas, act, self._obs, steps):
             t, infos, terminated = step.t, step.infos, step.terminated

@@ -151,7 +151,8 @@ class SelfPlayPPOLearner(PPOTorchLearner):
         """Search distillation targets (``league.distill_coeff``): ``{role: {"family": name, "params": list}}``,
         each role's newest searched anchor; roles left out have none. Plain controllers, no weights, played
         without their random terms (:func:`~pe_rllib.training.teachers.teacher_controllers`). With
-        ``league.teacher_view: full`` the runners act with the same teachers and the batch carries their actions."""
+        ``league.teacher_view: full`` or ``remembered`` the runners act with the same teachers and the batch carries
+        their actions."""
         from pe_rllib.training.rllib_env import experiment_from_env_config
 
         experiment = experiment_from_env_config(self.config.env_config)
@@ -174,9 +175,9 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                 loss = loss + penalty
         if module_id not in self._teachers:
             return loss
-        if self._teacher_view == "full":            # computed by the runners on the privileged observation
+        if self._teacher_view != "observed":        # computed by the runners (privileged or remembering view)
             if TEACHER_ACTIONS not in batch:
-                raise RuntimeError(f"league.teacher_view: 'full': the batch of {module_id!r} has no "
+                raise RuntimeError(f"league.teacher_view: {self._teacher_view!r}: the batch of {module_id!r} has no "
                                    f"{TEACHER_ACTIONS!r} column (only the batched sampler's runners compute it)")
             target = batch[TEACHER_ACTIONS]
         else:          # obs: [B, D], or [B, T, D] for a recurrent module's sequences
