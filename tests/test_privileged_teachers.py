@@ -186,15 +186,18 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
     np.testing.assert_allclose(taught[visible], teacher.act(obs[visible]), atol=1e-5)
 
 
-def test_privileged_distillation_pulls_a_recurrent_role_towards_its_teacher_on_what_it_would_see(tmp_path,
-                                                                                                  embedded_ray):
-    """A short run with privileged teachers and LSTM policies: the evader (trained at iterations 3-4, teacher
-    found at 2) ends closer to what its teacher does on the privileged observation than it started, acting on
-    its own observation from its initial state over the start states of 256 episodes."""
+@pytest.mark.parametrize("view", ["full", "remembered"])
+def test_runner_side_distillation_pulls_a_recurrent_role_towards_its_teacher(view, tmp_path, embedded_ray):
+    """A short run with teachers acting on the runners and LSTM policies (the teachers reach the runners through
+    the self-play sync): the evader (trained at iterations 3-4, teacher found at 2) ends closer to what its
+    teacher does than it started, acting on its own observation from its initial state over the start states
+    of 256 episodes, where the privileged teacher sees the pursuer and the remembering one has seen nothing
+    before (so acts on the observation)."""
+    from pe_rllib.config import experiment_with
     from pe_rllib.policies.inference import load_policy
     from pe_rllib.training.run import train
 
-    experiment = privileged(stop_iterations=4, lr=3e-3, num_epochs=16)
+    experiment = experiment_with(privileged(stop_iterations=4, lr=3e-3, num_epochs=16), {"league.teacher_view": view})
     train(experiment, output=tmp_path / "run", dashboard=False)
     checkpoints = tmp_path / "run" / "checkpoints"
     world = BatchedPursuitEvasion(256, experiment.env)
@@ -203,12 +206,13 @@ def test_privileged_distillation_pulls_a_recurrent_role_towards_its_teacher_on_w
     entry = next(e for e in state["league"]["entries"]["evader"] if e["id"] == "evader@anchor2")
     teacher = make_family("evader", experiment.env, entry["anchor"])
     teacher.set_params(teacher.quiet(np.asarray(state["league_weights"][entry["id"]]["params"])))
-    target = teacher.act(seen)
-    assert np.abs(target - teacher.act(obs)).max() > 0.1          # some starts hide the pursuer from the evader
+    target = teacher.act(seen if view == "full" else obs)
+    if view == "full":
+        assert np.abs(target - teacher.act(obs)).max() > 0.1      # some starts hide the pursuer from the evader
 
     def error(iteration: int) -> float:
         policy = load_policy(checkpoints / f"iter_{iteration:06d}", "evader")
         actions, _ = policy.step(obs, policy.initial_state(len(obs)))
         return float(((actions - target) ** 2).sum(-1).mean())
 
-    assert error(4) < 0.9 * error(2), (error(2), error(4))   # 0.80-0.82 measured; hidden starts stay unknowable
+    assert error(4) < 0.9 * error(2), (error(2), error(4))   # full: 0.80-0.82 measured; hidden starts stay unknown

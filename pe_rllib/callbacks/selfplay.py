@@ -98,8 +98,8 @@ def configure_env_runners(algorithm) -> list[tuple[int, bool]]:
     probability = None if selfplay.league is None else 1.0 - selfplay.league.config.current_share
     world = selfplay.curriculum.overrides() if selfplay.curriculum.config.enabled else None
     exploiters, share = {}, 0.0
-    # Privileged teachers act on the runners: every iteration, so that a recreated runner has them too.
-    on_runner = selfplay.league is not None and selfplay.league.config.teacher_view == "full"
+    # Teachers that act on the runners (privileged or remembering) go there every iteration: a recreated runner too.
+    on_runner = selfplay.league is not None and selfplay.league.config.teacher_view != "observed"
     taught = teachers(selfplay) if on_runner else None
     if exploiters_playing(selfplay):
         league = selfplay.league.config
