@@ -321,7 +321,8 @@ def teachers(state) -> dict[str, dict]:
 
 def send_teachers(algorithm) -> None:
     """Give every learner the current search distillation teachers (after an anchor search, and on restore; the
-    env runners get them with the self-play state before every iteration, for ``league.teacher_view: full``)."""
+    env runners get them with the self-play state before every iteration, for ``league.teacher_view: full`` or
+    ``remembered``)."""
     found = teachers(algorithm.selfplay)
     if found:
         results = algorithm.learner_group.foreach_learner(lambda learner, _found=found: learner.set_teachers(_found))

@@ -28,7 +28,7 @@ class Fragment:
                           for role in ROLES}
         """A recurrent role's state after each step's action (None for a memoryless role)."""
         self.teacher: dict[str, np.ndarray] = {}
-        """The privileged teacher's action at each step, for the roles it acted for (``league.teacher_view``)."""
+        """The runner-side teacher's action at each step, for the roles it acted for (``league.teacher_view``)."""
         for role in ROLES:
             self.obs[role][0] = obs[role]
 
