@@ -1,4 +1,4 @@
-"""The sampling cost of privileged teachers (``league.teacher_view: full``), one run.
+"""The sampling cost of teachers acting on the runners (``league.teacher_view: full | remembered``), one run.
 
     python benchmarks/bench_teacher_view.py [--config partial] [--rounds 5]
 

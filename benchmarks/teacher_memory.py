@@ -15,34 +15,25 @@ from __future__ import annotations
 
 import argparse
 
-import msgpack
-import msgpack_numpy
 import numpy as np
 from common import save
 
 from pe_rllib.config import ROLES, load_experiment
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies.acting import Acting
-from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
-from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+from pe_rllib.rundir import EXPERIMENT_FILE, checkpoint_anchors, resolve_checkpoint
 from pe_rllib.safety import make_batched_env
-from pe_rllib.training.teachers import OpponentTrack
+from pe_rllib.training.teachers import OpponentTrack, teacher_controllers
 
 ARENAS = 256
 
 
 def newest_teachers(checkpoint, experiment) -> dict:
-    """Each role's newest searched anchor in the checkpoint's self-play state, as a quiet controller."""
-    with open(checkpoint / "algorithm_state.msgpack", "rb") as handle:
-        state = msgpack.unpack(handle, strict_map_key=False, object_hook=msgpack_numpy.decode)["pe_selfplay"]
-    teachers = {}
-    for role in ROLES:
-        entry = [e for e in state["league"]["entries"][role] if e.get("anchor") and not e.get("hunter")][-1]
-        teacher = make_family(role, experiment.env, entry["anchor"])
-        teacher.set_params(teacher.quiet(np.asarray(state["league_weights"][entry["id"]]["params"])))
-        teachers[role] = teacher
-    return teachers
+    """Each role's newest searched anchor (teacher) in the checkpoint's league, read as data, as a quiet controller."""
+    newest = {role: checkpoint_anchors(checkpoint, role, teachers_only=True)[-1] for role in ROLES}
+    return teacher_controllers(experiment, {role: {"family": family, "params": params}
+                                            for role, (family, params) in newest.items()})
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Search distillation teachers (``league.distill_coeff``) as plain controllers, for the two places that act with
 them: the learner, which computes a teacher's actions from its batch's observations, and, with
-``league.teacher_view: full``, the batched runner, which computes them on the privileged observation
-(:meth:`~pe_rllib.envs.batched.BatchedPursuitEvasion.privileged_observation`) while it steps the episodes and
-hands them to the learner in the :data:`TEACHER_ACTIONS` column of each episode."""
+``league.teacher_view: full`` or ``remembered``, the batched runner, which computes them on the privileged
+observation (:meth:`~pe_rllib.envs.batched.BatchedPursuitEvasion.privileged_observation`) or on the role's
+dead-reckoned view (:class:`OpponentTrack`) while it steps the episodes, and hands them to the learner in the
+:data:`TEACHER_ACTIONS` column of each episode."""
 
 from __future__ import annotations
 
