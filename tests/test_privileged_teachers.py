@@ -116,7 +116,9 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
     the pursuer it is the teacher's action on the observation; where it does not, a privileged teacher's often
     is not (it sees what the evader cannot), and a remembering one's are those of a fresh
     :class:`OpponentTrack` replaying the episode's observations from its start (from before the teacher
-    arrived). Pursuer chunks, without a teacher, carry none. A continuing chunk's lookback holds the previous
+    arrived). Privileged teachers for both roles act on one privileged observation per step (each role's where
+    it sees the other is its teacher on its observation); with the evader's teacher alone, pursuer chunks carry
+    none. A continuing chunk's lookback holds the previous
     chunk's last teacher action (zeros where the teacher arrived after it), and PPO's learner connector pipeline
     lines the column up with the observations in the recurrent module's padded sequences."""
     import copy
@@ -140,11 +142,17 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
         params = family.defaults()
         params[family.names().index("heading_gain")] = 7.0
         untaught = runner.sample(num_timesteps=4 * 17)
-        runner.set_teachers({"evader": {"family": family.family, "params": params.tolist()}})
+        pursuit = make_family("pursuer", experiment.env)
+        taught_roles = ("pursuer", "evader") if view == "full" else ("evader",)
+        runner.set_teachers({"evader": {"family": family.family, "params": params.tolist()},
+                             "pursuer": {"family": pursuit.family, "params": pursuit.defaults().tolist()}}
+                            if view == "full" else {"evader": {"family": family.family, "params": params.tolist()}})
         fragments = [runner.sample(num_timesteps=4 * 17) for _ in range(5)]
     finally:
         algo.stop()
-    teacher = make_family("evader", experiment.env, params=family.quiet(params))
+    teachers = {"evader": make_family("evader", experiment.env, params=family.quiet(params)),
+                "pursuer": make_family("pursuer", experiment.env, params=pursuit.quiet(pursuit.defaults()))}
+    teacher = teachers["evader"]
     layout = observation_layout(experiment.env)
     assert not any(TEACHER_ACTIONS in e.extra_model_outputs for e in untaught)
     hidden_differs, seen, recalled, continued = 0, 0, 0, {"zeros": 0, "previous": 0}
@@ -153,10 +161,14 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
         for previous, chunk in zip([None] + chunks[:-1], chunks):
             obs = chunk.get_observations()[:len(chunk)]
             remembered = np.concatenate([track.view(o[None]) for o in obs])
-            if role == "pursuer" or chunk in untaught:
+            if role not in taught_roles or chunk in untaught:
                 assert TEACHER_ACTIONS not in chunk.extra_model_outputs
                 continue
             taught = np.asarray(chunk.get_extra_model_outputs(TEACHER_ACTIONS))
+            if role == "pursuer":
+                visible = _visible(obs, layout)
+                np.testing.assert_allclose(taught[visible], teachers["pursuer"].act(obs[visible]), atol=1e-5)
+                continue
             if view == "remembered":
                 np.testing.assert_allclose(taught, teacher.act(remembered), atol=1e-5)
                 recalled += int((_visible(remembered, layout) & ~_visible(obs, layout)).sum())

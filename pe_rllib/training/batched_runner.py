@@ -161,6 +161,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         self._kept_ids = itertools.count()
         self._teachers: dict = {}                           # league.teacher_view full | remembered: {role: controller}
         self._tracks: dict[str, OpponentTrack] = {}         # teacher_view remembered: each role's view, per arena
+        self._privileged = None                             # teacher_view full: this step's, for both roles
         self.frozen_episodes = False
         """Also hand the learners the frozen roles' episodes (which they would discard: for tests and
         diagnostics that inspect what the frozen side played)."""
@@ -203,8 +204,10 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         frozen = () if self.frozen_episodes else getattr(self.config.policy_mapping_fn, "frozen_roles", ())
         if controller is None or role in frozen:
             return None
-        if view is None:
-            view = self.arenas.privileged_observation()[role]
+        if view is None:                                   # one privileged observation per step serves both roles
+            if self._privileged is None:
+                self._privileged = self.arenas.privileged_observation()
+            view = self._privileged[role]
         return controller.act(view).astype(np.float32)
 
     # ------------------------------------------------------------------ episodes and mapping
@@ -385,7 +388,9 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             # The live state, not a copy: the step is recorded (fragment.record copies it) before any reset.
             return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_actions(role, role_obs))
 
+        self._privileged = None
         for step in rollout(self.arenas, act, self._obs, steps):
+            self._privileged = None                        # both roles have acted: the next step observes afresh
             t, infos, terminated = step.t, step.infos, step.terminated
             fragment.record(step)
             ended = step.ended
