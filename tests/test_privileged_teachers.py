@@ -10,7 +10,7 @@ from test_training import TINY
 from pe_rllib.config import ConfigError, ExperimentConfig, from_dict
 from pe_rllib.envs.batched import BatchedPursuitEvasion
 from pe_rllib.policies.families import make_family
-from pe_rllib.training.teachers import TEACHER_ACTIONS
+from pe_rllib.training.teachers import TEACHER_TARGETS
 
 PARTIAL = {**TINY["env"], "observation": "partial", "n_lidar_rays": 4, "max_steps": 30, "fov_deg": 90.0,
            "sensing_range": 3.0}
@@ -93,6 +93,9 @@ def test_the_remembering_view_dead_reckons_an_unseen_opponent_for_as_long_as_it_
     ({"env.observation": "full"}, "league.teacher_view: 'full' needs env.observation: partial"),
     ({"training.sampler": "rllib"}, "league.teacher_view: 'full' needs training.sampler: batched"),
     ({"league.teacher_recall": 0}, "league.teacher_recall: must be an integer >= 1"),
+    ({"league.teacher_unseen_weight": 0.0}, "league.teacher_unseen_weight: must be > 0"),
+    ({"league.teacher_view": "observed", "league.teacher_unseen_weight": 4.0},
+     "league.teacher_unseen_weight: needs teacher_view full or remembered"),
     ({"league.teacher_view": "remembered", "env.observation": "full"},
      "league.teacher_view: 'remembered' needs env.observation: partial"),
     ({"training.model": "mlp", "league.distill_steps": 10},
@@ -104,6 +107,22 @@ def test_bad_teacher_view_settings_are_one_line_errors(changes, message):
     with pytest.raises(ConfigError) as err:
         experiment_with(privileged(), changes)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_distillation_loss_is_the_weighted_mean_over_the_unpadded_steps():
+    """Equal weights and no mask: the plain mean. A mask drops padded steps; weights scale a step's share,
+    and the loss stays a mean (its size does not grow with the weights)."""
+    import torch
+
+    from pe_rllib.training.teachers import distill_loss
+
+    error = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    weight = torch.tensor([[1.0, 3.0, 9.0], [1.0, 1.0, 1.0]])
+    assert distill_loss(error).item() == pytest.approx(3.5)
+    assert distill_loss(error, mask).item() == pytest.approx(7.0 / 3)
+    assert distill_loss(error, mask, weight).item() == pytest.approx((1 + 6 + 4) / 5)
+    assert distill_loss(error, None, torch.full_like(error, 7.0)).item() == pytest.approx(3.5)
 
 
 def _visible(obs: np.ndarray, layout) -> np.ndarray:
@@ -132,6 +151,7 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
     from pe_rllib.training.teachers import OpponentTrack
 
     experiment = experiment_with(privileged(), {"league.teacher_view": view, "league.teacher_recall": 30,
+                                                 "league.teacher_unseen_weight": 5.0,
                                                  "env.sensing_range": 6.0, "env.fov_deg": 120.0})
     config = build_algorithm_config(experiment)
     algo = config.build_algo()
@@ -154,7 +174,7 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
                 "pursuer": make_family("pursuer", experiment.env, params=pursuit.quiet(pursuit.defaults()))}
     teacher = teachers["evader"]
     layout = observation_layout(experiment.env)
-    assert not any(TEACHER_ACTIONS in e.extra_model_outputs for e in untaught)
+    assert not any(TEACHER_TARGETS in e.extra_model_outputs for e in untaught)
     hidden_differs, seen, recalled, continued = 0, 0, 0, {"zeros": 0, "previous": 0}
     for (role, _), chunks in _chunks_by_episode([untaught, *fragments]).items():
         track = OpponentTrack(experiment.env, 1, recall=30)
@@ -162,27 +182,29 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
             obs = chunk.get_observations()[:len(chunk)]
             remembered = np.concatenate([track.view(o[None]) for o in obs])
             if role not in taught_roles or chunk in untaught:
-                assert TEACHER_ACTIONS not in chunk.extra_model_outputs
+                assert TEACHER_TARGETS not in chunk.extra_model_outputs
                 continue
-            taught = np.asarray(chunk.get_extra_model_outputs(TEACHER_ACTIONS))
+            taught, weight = np.split(np.asarray(chunk.get_extra_model_outputs(TEACHER_TARGETS)), [-1], axis=1)
+            visible = _visible(obs, layout)
+            # weighted up where the teacher's view shows an opponent the role does not see
+            np.testing.assert_array_equal(weight[:, 0], np.where(
+                ~visible if view == "full" else np.any(remembered != obs, axis=1), 5.0, 1.0))
             if role == "pursuer":
-                visible = _visible(obs, layout)
                 np.testing.assert_allclose(taught[visible], teachers["pursuer"].act(obs[visible]), atol=1e-5)
                 continue
             if view == "remembered":
                 np.testing.assert_allclose(taught, teacher.act(remembered), atol=1e-5)
                 recalled += int((_visible(remembered, layout) & ~_visible(obs, layout)).sum())
-            visible = _visible(obs, layout)
             np.testing.assert_allclose(taught[visible], teacher.act(obs[visible]), atol=1e-5)
             seen += int(visible.sum())
             hidden_differs += int((np.abs(taught[~visible] - teacher.act(obs[~visible])).max(-1) > 1e-3).sum())
             if previous is not None:
-                entering = chunk.get_extra_model_outputs(TEACHER_ACTIONS, indices=-1, neg_index_as_lookback=True)
+                entering = chunk.get_extra_model_outputs(TEACHER_TARGETS, indices=-1, neg_index_as_lookback=True)
                 if previous in untaught:
                     assert not np.any(entering)
                     continued["zeros"] += 1
                 else:
-                    np.testing.assert_array_equal(entering, previous.get_extra_model_outputs(TEACHER_ACTIONS, -1))
+                    np.testing.assert_array_equal(entering, previous.get_extra_model_outputs(TEACHER_TARGETS, -1))
                     continued["previous"] += 1
     # (a teacher that remembers the pursuer a few steps after losing it mostly does what the last-seen point says)
     assert hidden_differs > 10 if view == "full" else recalled > 10, (hidden_differs, recalled)
@@ -192,10 +214,11 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
     connector.prepend(AddOneTsToEpisodesAndTruncate())
     batch = connector(rl_module=runner.module, batch={}, episodes=episodes, explore=False, shared_data={})["evader"]
     mask = np.asarray(batch[Columns.LOSS_MASK]).astype(bool)
-    obs, taught = np.asarray(batch[Columns.OBS])[mask], np.asarray(batch[TEACHER_ACTIONS])[mask]
-    assert taught.shape == (int(mask.sum()), 2)
+    obs, taught = np.asarray(batch[Columns.OBS])[mask], np.asarray(batch[TEACHER_TARGETS])[mask]
+    assert taught.shape == (int(mask.sum()), 3)
     visible = _visible(obs, layout)
-    np.testing.assert_allclose(taught[visible], teacher.act(obs[visible]), atol=1e-5)
+    np.testing.assert_allclose(taught[visible, :2], teacher.act(obs[visible]), atol=1e-5)
+    assert set(np.unique(taught[:, 2])) == {1.0, 5.0}
 
 
 @pytest.mark.parametrize("view", ["full", "remembered"])

@@ -200,6 +200,12 @@ class LeagueConfig:
     teacher_recall: int = 40
     """With ``teacher_view: remembered``, the steps after its last sighting for which the teacher dead-reckons an
     unseen opponent (40 = 2 s at the default ``dt``; four stacked frames hold 4)."""
+    teacher_unseen_weight: float = 1.0
+    """With ``teacher_view: full`` or ``remembered``, the weight in the distillation loss (a weighted mean over the
+    batch's steps) of the steps where the teacher's view differs from the role's observation, the steps where it
+    shows an opponent the role does not see, against 1 for the others. A remembering pursuer teacher's view
+    differs on about 6 % of the pursuer's steps in ``partial.yaml`` (the evader's: 11 %), and there it acts
+    differently (BENCHMARKS.md, issue 23, sixth session): at weight 1 those steps are a twentieth of the loss."""
     distill_steps: int = 0
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard
@@ -258,6 +264,10 @@ class LeagueConfig:
         _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
                self.teacher_view)
         _integers_at_least(self, 1, "teacher_recall")
+        _check(self.teacher_unseen_weight > 0, "teacher_unseen_weight", "must be > 0", self.teacher_unseen_weight)
+        _check(self.teacher_unseen_weight == 1.0 or self.teacher_view != "observed", "teacher_unseen_weight",
+               "needs teacher_view full or remembered (an observed teacher sees what the role sees)",
+               self.teacher_unseen_weight)
         _integers_at_least(self, 0, "distill_steps")
         _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
                self.distill_steps)

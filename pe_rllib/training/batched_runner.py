@@ -95,7 +95,7 @@ from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.fragments import EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
-from pe_rllib.training.teachers import TEACHER_ACTIONS, OpponentTrack, teacher_controllers
+from pe_rllib.training.teachers import TEACHER_TARGETS, OpponentTrack, teacher_controllers, teacher_targets
 
 logger = logging.getLogger(__name__)
 
@@ -189,14 +189,15 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         """The roles' search distillation teachers (as the learners get them), with ``league.teacher_view: full``
         or ``remembered`` played on the runner: at every step each training role's teacher acts on that role's
         privileged observation, or its observation with the opponent dead-reckoned (:class:`OpponentTrack`), and
-        the role's episodes carry its actions (``TEACHER_ACTIONS``) to the learner. Otherwise nothing (the learner
-        computes the teachers' actions from the batch)."""
+        the role's episodes carry its actions and their weights (``TEACHER_TARGETS``) to the learner. Otherwise
+        nothing (the learner computes the teachers' actions from the batch)."""
         if hasattr(self, "arenas") and self.experiment.league.teacher_view != "observed":   # (not an env-less one)
             self._teachers = teacher_controllers(self.experiment, teachers)
 
-    def _teacher_actions(self, role: str, obs: np.ndarray) -> np.ndarray | None:
-        """``role``'s teacher's actions ``[N, A]`` at this step (``obs``: the role's observations), or None where it
-        has no teacher on the runner or it is frozen (its episodes are not built). A remembering view records
+    def _teacher_targets(self, role: str, obs: np.ndarray) -> np.ndarray | None:
+        """``role``'s teacher's actions and weights ``[N, A + 1]`` at this step (``obs``: the role's observations;
+        :func:`~pe_rllib.training.teachers.teacher_targets`), or None where it has no teacher on the runner or it
+        is frozen (its episodes are not built). A remembering view records
         every step, teacher or not, so that it has the whole episode when one arrives."""
         track = self._tracks.get(role)
         view = track.view(obs) if track is not None else None
@@ -208,7 +209,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
             if self._privileged is None:
                 self._privileged = self.arenas.privileged_observation()
             view = self._privileged[role]
-        return controller.act(view).astype(np.float32)
+        return teacher_targets(controller, view, obs, self.experiment.league.teacher_unseen_weight)
 
     # ------------------------------------------------------------------ episodes and mapping
 
@@ -386,7 +387,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
         def act(role: str, role_obs: np.ndarray):
             sampled, to_env, role_logp, inputs = self._act(role, role_obs, explore)
             # The live state, not a copy: the step is recorded (fragment.record copies it) before any reset.
-            return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_actions(role, role_obs))
+            return to_env, (sampled, role_logp, inputs, self._state[role], self._teacher_targets(role, role_obs))
 
         self._privileged = None
         for step in rollout(self.arenas, act, self._obs, steps):
@@ -451,7 +452,7 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
                     columns = {key: [states.take(previous[key], arena) if key in previous else np.zeros_like(values[0])]
                                + values for key, values in columns.items()}
             extras = {Columns.ACTION_LOGP: columns["logp"], Columns.ACTION_DIST_INPUTS: columns["dist_inputs"]}
-            for key, column in (("state_out", Columns.STATE_OUT), (TEACHER_ACTIONS, TEACHER_ACTIONS)):
+            for key, column in (("state_out", Columns.STATE_OUT), (TEACHER_TARGETS, TEACHER_TARGETS)):
                 if key in columns:
                     extras[column] = columns[key]
             episode = SingleAgentEpisode(

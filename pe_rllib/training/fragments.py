@@ -11,7 +11,7 @@ from pe_rllib.callbacks.metrics import summary_record
 from pe_rllib.config import ROLES
 from pe_rllib.envs.core import OUTCOME_NAMES
 from pe_rllib.policies import state as states
-from pe_rllib.training.teachers import TEACHER_ACTIONS
+from pe_rllib.training.teachers import TEACHER_TARGETS
 
 
 class Fragment:
@@ -28,7 +28,8 @@ class Fragment:
                           for role in ROLES}
         """A recurrent role's state after each step's action (None for a memoryless role)."""
         self.teacher: dict[str, np.ndarray] = {}
-        """The runner-side teacher's action at each step, for the roles it acted for (``league.teacher_view``)."""
+        """The runner-side teacher's action and weight at each step, for the roles it acted for
+        (``league.teacher_view``; :func:`~pe_rllib.training.teachers.teacher_targets`)."""
         for role in ROLES:
             self.obs[role][0] = obs[role]
 
@@ -39,7 +40,7 @@ class Fragment:
             states.put(self.state_out[role], t, state_out)
             if teacher is not None:
                 if role not in self.teacher:
-                    self.teacher[role] = np.zeros_like(self.actions[role])
+                    self.teacher[role] = np.zeros((*self.actions[role].shape[:2], teacher.shape[-1]), np.float32)
                 self.teacher[role][t] = teacher
             self.rewards[role][t] = step.rewards[role]
             self.obs[role][t + 1] = step.next_obs[role]      # a new episode's first obs where one ended
@@ -55,7 +56,7 @@ class Fragment:
                    "logp": list(self.logp[role][begin:end, arena]),
                    "dist_inputs": list(self.dist_inputs[role][begin:end, arena])}
         if role in self.teacher:
-            columns[TEACHER_ACTIONS] = list(self.teacher[role][begin:end, arena])
+            columns[TEACHER_TARGETS] = list(self.teacher[role][begin:end, arena])
         return columns
 
     def last_step(self, role: str) -> dict | None:
@@ -66,7 +67,7 @@ class Fragment:
                 "logp": self.logp[role][-1], "dist_inputs": self.dist_inputs[role][-1],
                 "state_out": states.take(self.state_out[role], -1)}   # every value: [N, ...] arrays or a tree of them
         if role in self.teacher:
-            last[TEACHER_ACTIONS] = self.teacher[role][-1]
+            last[TEACHER_TARGETS] = self.teacher[role][-1]
         return last
 
 

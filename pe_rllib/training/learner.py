@@ -24,7 +24,7 @@ from ray.rllib.core.columns import Columns
 from pe_rllib.policies.rl_module import SquashedDiagGaussian
 from pe_rllib.training.ewc import ElasticWeightConsolidation
 from pe_rllib.training.rnd import RandomNetworkDistillation, add_bonus, module_chunks
-from pe_rllib.training.teachers import TEACHER_ACTIONS, teacher_controllers
+from pe_rllib.training.teachers import TEACHER_TARGETS, distill_loss, teacher_controllers
 
 logger = logging.getLogger(__name__)
 
@@ -175,19 +175,16 @@ class SelfPlayPPOLearner(PPOTorchLearner):
                 loss = loss + penalty
         if module_id not in self._teachers:
             return loss
+        weight = None
         if self._teacher_view != "observed":        # computed by the runners (privileged or remembering view)
-            if TEACHER_ACTIONS not in batch:
+            if TEACHER_TARGETS not in batch:
                 raise RuntimeError(f"league.teacher_view: {self._teacher_view!r}: the batch of {module_id!r} has no "
-                                   f"{TEACHER_ACTIONS!r} column (only the batched sampler's runners compute it)")
-            target = batch[TEACHER_ACTIONS]
+                                   f"{TEACHER_TARGETS!r} column (only the batched sampler's runners compute it)")
+            target, weight = batch[TEACHER_TARGETS][..., :-1], batch[TEACHER_TARGETS][..., -1]
         else:          # obs: [B, D], or [B, T, D] for a recurrent module's sequences
             target = self._teacher_actions(module_id, batch[Columns.OBS])
         error = self._distill_error(module_id, target, fwd_out[Columns.ACTION_DIST_INPUTS])
-        if Columns.LOSS_MASK in batch:
-            mask = batch[Columns.LOSS_MASK]
-            distill = error[mask].sum() / mask.sum().clamp(min=1)
-        else:
-            distill = error.mean()
+        distill = distill_loss(error, batch[Columns.LOSS_MASK] if Columns.LOSS_MASK in batch else None, weight)
         self.metrics.log_value((module_id, "distill_loss"), distill.item(), window=1)
         return loss + self._distill_coeff * distill
 
