@@ -109,6 +109,31 @@ def test_bad_teacher_view_settings_are_one_line_errors(changes, message):
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
+def test_a_remembering_teacher_plays_what_its_track_sees_and_forgets_at_each_new_episode():
+    """:class:`RememberingController` through :class:`Acting` (which resets a finished arena's state) acts at every
+    step as the controller on a track stepped alongside and told to forget the arenas whose episode ended; on
+    steps where it remembers, that differs from the controller on the observation."""
+    from pe_rllib.envs.rollout import rollout
+    from pe_rllib.policies.acting import Acting
+    from pe_rllib.training.teachers import OpponentTrack, RememberingController
+
+    config = {**PARTIAL, "n_obstacles": 2, "max_steps": 40, "fov_deg": 90.0, "sensing_range": 4.0}
+    world = BatchedPursuitEvasion(64, config)
+    pursuit, flee = make_family("pursuer", world.config), make_family("evader", world.config)
+    player = RememberingController(pursuit, world.config, recall=15)
+    act = Acting(player, flee)
+    track, ended_seen, remembered_steps = OpponentTrack(world.config, 64, recall=15), 0, 0
+    for step in rollout(world, act, world.reset(seed=2), 120):
+        obs = step.obs["pursuer"]
+        view = track.view(obs)
+        np.testing.assert_array_equal(step.actions["pursuer"], pursuit.act(view))
+        remembered = np.any(view != obs, axis=1)
+        remembered_steps += int((np.abs(pursuit.act(obs) - pursuit.act(view)).max(-1)[remembered] > 1e-3).sum())
+        track.forget(step.ended)
+        ended_seen += int(step.ended.sum())
+    assert ended_seen > 64 and remembered_steps > 20, (ended_seen, remembered_steps)
+
+
 def test_the_distillation_loss_is_the_weighted_mean_over_the_unpadded_steps():
     """Equal weights and no mask: the plain mean. A mask drops padded steps; weights scale a step's share,
     and the loss stays a mean (its size does not grow with the weights)."""

@@ -93,6 +93,20 @@ def test_hidden_opponent_is_masked_and_last_seen_is_remembered():
     assert last[2] == pytest.approx(1 / env.config.max_steps) and last[3] == 1.0
 
 
+def test_without_last_seen_a_hidden_opponent_leaves_nothing_in_the_observation():
+    """``last_seen: false``: the same scene as above, but the last-seen block reads as never seen, while the
+    opponent block still shows an opponent in view."""
+    env = partial_env(n_obstacles=0, last_seen=False)
+    obs = place(env, [[[0.0, 0.0, 0.0], [4.0, 0.0, 0.0]]], NO_OBSTACLES)
+    assert visible(env, obs) and np.any(env.layout.part(obs["pursuer"], "opponent") != 0)
+    env.world.pose[0, 0, 2] = math.pi
+    obs, *_ = env.step({"pursuer": np.array([[-1.0, 0.0]]), "evader": np.array([[-1.0, 0.0]])})
+    assert not visible(env, obs)
+    assert env.world.last_seen_t[0, 0] >= 0                                # the world still knows
+    for role in ("pursuer", "evader"):
+        np.testing.assert_array_equal(env.layout.part(obs[role], "last_seen")[0], [0.0, 0.0, 1.0, 0.0])
+
+
 def test_p_full_obs_reaches_the_observation():
     always = BatchedPursuitEvasion(256, observation="partial", p_full_obs=1.0)
     obs = always.reset(seed=0)

@@ -110,6 +110,12 @@ class EnvConfig:
     p_full_obs: float = 0.0
     """Partial mode only: per-episode probability that the opponent is observed regardless of
     FOV/range/occlusion (masking curriculum)."""
+    last_seen: bool = True
+    """Partial mode: the observation's last-seen block gives where and how long ago the opponent was last seen.
+    False: it always reads as never seen (0, 0, 1, 0), so a policy must remember where it lost the opponent
+    itself. The block is memory the world gives every policy, a frame-stacked MLP included: worth 0.10-0.33 of
+    success to the searched teachers of ``partial.yaml``, where remembering more (dead reckoning) is worth
+    nothing (``benchmarks/memory_value.py``, BENCHMARKS.md, issue 23, seventh session)."""
     n_obstacle_obs: int = 4
     """Full mode: the k nearest obstacles in the observation (zero-padded)."""
     fov_deg: float = 120.0
@@ -170,6 +176,9 @@ class EnvConfig:
         _check(0.0 <= self.p_full_obs <= 1.0, "p_full_obs", "must be in [0, 1]", self.p_full_obs)
         _check(not self.opponent_visible_steps or self.observation == "full", "opponent_visible_steps",
                "needs observation: full (partial observation has its own visibility)", self.opponent_visible_steps)
+        _check(self.last_seen or self.observation == "partial", "last_seen",
+               "false needs observation: partial (only partial observations carry a last-seen block)",
+               self.last_seen)
         _check(not self.full_obs_lidar or self.observation == "full", "full_obs_lidar",
                "needs observation: full (partial observations carry LiDAR already)", self.full_obs_lidar)
         _check(not self.full_obs_lidar or self.n_lidar_rays > 0, "full_obs_lidar", "needs n_lidar_rays > 0",

@@ -238,7 +238,7 @@ def observe(cfg: EnvConfig, state: WorldState, visible: np.ndarray | None) -> np
         seen = visible | state.full_obs[:, None]
         out[..., layout["opponent"]] = opponent * seen[..., None]
         out[..., layout["visible"]] = seen[..., None]
-        ever = state.last_seen_t >= 0
+        ever = (state.last_seen_t >= 0) & cfg.last_seen     # (env.last_seen false: never, as the policy sees it)
         lx, ly = _rotate((state.last_seen[..., 0] - state.pose[..., 0]).astype(np.float32),
                          (state.last_seen[..., 1] - state.pose[..., 1]).astype(np.float32), c, s)
         age = np.where(ever, np.minimum((state.t[:, None] - state.last_seen_t) / cfg.max_steps, 1.0), 1.0)

@@ -80,6 +80,17 @@ class OpponentTrack:
         """The opponent has not been seen in these arenas' (new) episodes."""
         self.unseen[arenas] = np.iinfo(np.int64).max // 2
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What the track remembers per arena, as ``[N, ...]`` arrays (copies): a policy state for
+        :class:`~pe_rllib.policies.acting.Acting` (:class:`RememberingController`)."""
+        return {"position": self.position.copy(), "velocity": self.velocity.copy(),
+                "heading": self.heading[:, None].copy(), "unseen": self.unseen[:, None].copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Remember what :meth:`state` returned (for as many arenas as it holds)."""
+        self.position, self.velocity = state["position"].copy(), state["velocity"].copy()
+        self.heading, self.unseen = state["heading"][:, 0].copy(), state["unseen"][:, 0].copy()
+
     def _own_pose(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         own = obs[:, self._own:self._own + 4].astype(np.float64)
         position = own[:, :2] * np.array([self.config.arena_width / 2, self.config.arena_height / 2])
@@ -112,3 +123,24 @@ class OpponentTrack:
             out[recalled, self._opponent] = filled[recalled]
             out[recalled, self._visible] = 1.0
         return out
+
+
+class RememberingController:
+    """A teacher with memory as a player: ``controller`` acting on :class:`OpponentTrack`'s dead-reckoned view of the
+    role's observations, the track being its per-arena state (the stateful interface of
+    :class:`~pe_rllib.policies.acting.Acting`: ``initial_state(batch)``, ``step(obs, state)``), so that the
+    teacher of ``league.teacher_view: remembered`` plays whole episodes (``benchmarks/memory_value.py``)."""
+
+    stateful = True
+
+    def __init__(self, controller, env_config, recall: int) -> None:
+        self.controller = controller
+        self._track = OpponentTrack(env_config, 0, recall)       # its memory comes with each step's state
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        return OpponentTrack(self._track.config, batch, self._track.recall).state()
+
+    def step(self, obs: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        self._track.set_state(state)
+        actions = self.controller.act(self._track.view(obs))
+        return actions, self._track.state()
