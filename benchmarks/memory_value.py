@@ -1,6 +1,6 @@
 """What memory is worth to a run's teachers in whole episodes (issue 23, seventh session).
 
-    python benchmarks/memory_value.py RUN [RUN ...] --name NAME [--episodes 1000] [--recalls 40 200]
+    python benchmarks/memory_value.py RUN [RUN ...] --name NAME [--episodes 1000] [--recalls 40 200] [--blank-last-seen]
 
 For each run's final checkpoint, each role's newest teacher (the run's newest searched anchor of the role, quiet:
 what the role imitates) plays whole episodes against the trained opponent and against the scripted opponent most
@@ -12,7 +12,9 @@ opponent had never been seen (:class:`WithoutLastSeen`). The value of memory is 
 minus the observing teacher's, on the same episodes (seed 0), with a Newcombe interval (conservative: the rows
 share their episodes); the forgetting row's (negative) value is what the last-seen block is worth. A value near 0
 for the remembering teacher says a student with memory has nothing to gain from imitating it over the observing
-one: what ``benchmarks/teacher_memory.py`` counts per step, here measured as capture or escape.
+one: what ``benchmarks/teacher_memory.py`` counts per step, here measured as capture or escape. With
+``--blank-last-seen`` every teacher row acts with the last-seen block blanked (observing = forgetting): what
+remembering is worth to a teacher in a world without the block (``env.last_seen: false``), its opponents as trained.
 Results: ``benchmarks/results/NAME.json``, lines on stdout.
 """
 
@@ -60,21 +62,27 @@ def opponents(experiment, checkpoint, role: str) -> list[Player]:
     return [Player("trained", other, load_policy(checkpoint, other)), *scripted]
 
 
-def teachers_of(experiment, teacher, role: str, recalls: list[int]) -> list[Player]:
-    """The role's teacher observing, then remembering for each recall, then forgetting."""
-    return [Player("observing teacher", role, teacher)] + [
-        Player(f"remembering teacher ({recall} steps)", role, RememberingController(teacher, experiment.env, recall))
-        for recall in recalls] + [Player("forgetting teacher (no last-seen)", role,
-                                         WithoutLastSeen(teacher, experiment.env))]
+def teachers_of(experiment, teacher, role: str, recalls: list[int], blank: bool) -> list[Player]:
+    """The role's teacher observing, then remembering for each recall, then forgetting (``blank``: all of them
+    forgetting, so no separate forgetting row)."""
+    if blank:
+        teacher = WithoutLastSeen(teacher, experiment.env)
+    players = [Player("observing teacher", role, teacher)]
+    players += [Player(f"remembering teacher ({recall} steps)", role,
+                       RememberingController(teacher, experiment.env, recall)) for recall in recalls]
+    if not blank:
+        players.append(Player("forgetting teacher (no last-seen)", role, WithoutLastSeen(teacher, experiment.env)))
+    return players
 
 
-def measure(run: Path, episodes: int, recalls: list[int]) -> dict:
+def measure(run: Path, episodes: int, recalls: list[int], blank: bool) -> dict:
     checkpoint = resolve_checkpoint(run)
     experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
     teachers = newest_teachers(checkpoint, experiment)
-    row = {"run": str(run), "checkpoint": checkpoint.name, "model": experiment.training.model, "values": []}
+    row = {"run": str(run), "checkpoint": checkpoint.name, "model": experiment.training.model,
+           "blank_last_seen": blank, "values": []}
     for role in ROLES:
-        players = teachers_of(experiment, teachers[role], role, recalls)
+        players = teachers_of(experiment, teachers[role], role, recalls, blank)
         for opponent in opponents(experiment, checkpoint, role):
             pairs = [(p, opponent) if role == "pursuer" else (opponent, p) for p in players]
             results = play(experiment, pairs, episodes, seed=0)
@@ -96,8 +104,9 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--recalls", type=int, nargs="+", default=[40, 200])
+    parser.add_argument("--blank-last-seen", action="store_true")
     args = parser.parse_args()
-    save(args.name, [measure(run, args.episodes, args.recalls) for run in args.runs])
+    save(args.name, [measure(run, args.episodes, args.recalls, args.blank_last_seen) for run in args.runs])
 
 
 if __name__ == "__main__":

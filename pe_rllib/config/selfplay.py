@@ -255,27 +255,7 @@ class LeagueConfig:
         _integers_at_least(self, 1, "anchor_generations", "anchor_episodes", "anchor_selection_episodes")
         _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
-        _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
-        _check(self.distill_std >= 0.0, "distill_std", "must be >= 0", self.distill_std)
-        _check(not self.distill_std or self.distill_coeff > 0, "distill_std", "needs distill_coeff > 0",
-               self.distill_std)
-        _check(self.teacher_view in TEACHER_VIEWS, "teacher_view", f"must be one of {TEACHER_VIEWS}",
-               self.teacher_view)
-        _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
-               self.teacher_view)
-        _integers_at_least(self, 1, "teacher_recall")
-        _check(self.teacher_unseen_weight > 0, "teacher_unseen_weight", "must be > 0", self.teacher_unseen_weight)
-        _check(self.teacher_unseen_weight == 1.0 or self.teacher_view != "observed", "teacher_unseen_weight",
-               "needs teacher_view full or remembered (an observed teacher sees what the role sees)",
-               self.teacher_unseen_weight)
-        _integers_at_least(self, 0, "distill_steps")
-        _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
-               self.distill_steps)
-        _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
-               "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
-        _check(bool(self.distill_roles) and set(self.distill_roles) <= set(ROLES)
-               and len(set(self.distill_roles)) == len(self.distill_roles), "distill_roles",
-               f"must name one or both of {ROLES}, once each", list(self.distill_roles))
+        self._check_distillation()
         _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
@@ -303,6 +283,30 @@ class LeagueConfig:
         _positive(self, "pfsp_power", "hedge_eta", "elo_k")
         _at_most(self, 100.0, "pfsp_power", "hedge_eta")
         _at_most(self, 400.0, "elo_k")
+
+    def _check_distillation(self) -> None:
+        """``distill_*`` and ``teacher_*``."""
+        _check(self.distill_coeff >= 0.0, "distill_coeff", "must be >= 0", self.distill_coeff)
+        _check(self.distill_std >= 0.0, "distill_std", "must be >= 0", self.distill_std)
+        _check(not self.distill_std or self.distill_coeff > 0, "distill_std", "needs distill_coeff > 0",
+               self.distill_std)
+        _check(self.teacher_view in TEACHER_VIEWS, "teacher_view", f"must be one of {TEACHER_VIEWS}",
+               self.teacher_view)
+        _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
+               self.teacher_view)
+        _integers_at_least(self, 1, "teacher_recall")
+        _check(self.teacher_unseen_weight > 0, "teacher_unseen_weight", "must be > 0", self.teacher_unseen_weight)
+        _check(self.teacher_unseen_weight == 1.0 or self.teacher_view != "observed", "teacher_unseen_weight",
+               "needs teacher_view full or remembered (an observed teacher sees what the role sees)",
+               self.teacher_unseen_weight)
+        _integers_at_least(self, 0, "distill_steps")
+        _check(not self.distill_steps or self.distill_coeff > 0, "distill_steps", "needs distill_coeff > 0",
+               self.distill_steps)
+        _check(not self.distill_coeff or self.anchor_every > 0, "distill_coeff",
+               "needs anchor_every > 0 (the searched anchors are the teachers)", self.distill_coeff)
+        _check(bool(self.distill_roles) and set(self.distill_roles) <= set(ROLES)
+               and len(set(self.distill_roles)) == len(self.distill_roles), "distill_roles",
+               f"must name one or both of {ROLES}, once each", list(self.distill_roles))
 
     def _check_hunters(self) -> None:
         _check(set(self.hunt_roles) <= set(ROLES) and len(set(self.hunt_roles)) == len(self.hunt_roles),
