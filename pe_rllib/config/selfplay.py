@@ -205,7 +205,9 @@ class LeagueConfig:
     batch's steps) of the steps where the teacher's view differs from the role's observation, the steps where it
     shows an opponent the role does not see, against 1 for the others. A remembering pursuer teacher's view
     differs on about 6 % of the pursuer's steps in ``partial.yaml`` (the evader's: 11 %), and there it acts
-    differently (BENCHMARKS.md, issue 23, sixth session): at weight 1 those steps are a twentieth of the loss."""
+    differently (BENCHMARKS.md, issue 23, sixth session): at weight 1 those steps are a twentieth of the loss. At
+    16 both the LSTM and the stacked pursuer of ``partial.yaml`` became exploitable (searched evader gaps +0.20 to
+    +0.23) and neither learned memory beyond 4 steps (seventh session)."""
     distill_steps: int = 0
     """With ``distill_coeff``, extra supervised steps per training iteration for each imitating role that trains
     in it, after PPO's epochs: each fits the role's mean action (and, with ``distill_std``, its standard

@@ -113,7 +113,7 @@ class EnvConfig:
     last_seen: bool = True
     """Partial mode: the observation's last-seen block gives where and how long ago the opponent was last seen.
     False: it always reads as never seen (0, 0, 1, 0), so a policy must remember where it lost the opponent
-    itself. The block is memory the world gives every policy, a frame-stacked MLP included: worth 0.10-0.33 of
+    itself. The block is memory the world gives every policy, a frame-stacked MLP included: worth 0.07-0.33 of
     success to the searched teachers of ``partial.yaml``, where remembering more (dead reckoning) is worth
     nothing (``benchmarks/memory_value.py``, BENCHMARKS.md, issue 23, seventh session)."""
     n_obstacle_obs: int = 4

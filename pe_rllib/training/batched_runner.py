@@ -197,8 +197,8 @@ class BatchedSelfPlayRunner(MultiAgentEnvRunner):
     def _teacher_targets(self, role: str, obs: np.ndarray) -> np.ndarray | None:
         """``role``'s teacher's actions and weights ``[N, A + 1]`` at this step (``obs``: the role's observations;
         :func:`~pe_rllib.training.teachers.teacher_targets`), or None where it has no teacher on the runner or it
-        is frozen (its episodes are not built). A remembering view records
-        every step, teacher or not, so that it has the whole episode when one arrives."""
+        is frozen (its episodes are not built). A remembering view records every step, teacher or not, so that it
+        has the whole episode when one arrives."""
         track = self._tracks.get(role)
         view = track.view(obs) if track is not None else None
         controller = self._teachers.get(role)
