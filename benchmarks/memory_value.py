@@ -27,7 +27,7 @@ import numpy as np
 from common import save
 from teacher_memory import newest_teachers
 
-from pe_rllib.config import ROLES, load_experiment
+from pe_rllib.config import ROLES, load_experiment, other_role
 from pe_rllib.envs.sensing import observation_layout
 from pe_rllib.evaluation.exploitability import difference_interval
 from pe_rllib.evaluation.suite import Player, play, scripted_players
@@ -44,20 +44,18 @@ class WithoutLastSeen:
     last-seen block (relative position, age, ever seen) reads (0, 0, 1, 0), as before a first sighting."""
 
     def __init__(self, controller, env_config) -> None:
-        layout = observation_layout(env_config)
-        newest = layout.dim - layout.frame_dim
         self.controller = controller
-        self.block = slice(newest + layout.slices["last_seen"].start, newest + layout.slices["last_seen"].stop)
+        self.layout = observation_layout(env_config)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         blank = np.array(obs, copy=True)
-        blank[:, self.block] = np.array([0.0, 0.0, 1.0, 0.0], dtype=blank.dtype)
+        self.layout.part(blank, "last_seen")[:] = (0.0, 0.0, 1.0, 0.0)     # (part: a view of the newest frame)
         return self.controller.act(blank)
 
 
 def opponents(experiment, checkpoint, role: str) -> list[Player]:
     """The trained policy of the other role and its scripted yardstick opponent."""
-    other = "evader" if role == "pursuer" else "pursuer"
+    other = other_role(role)
     scripted = [p for p in scripted_players(experiment, other, 0) if p.name == SCRIPTED_OPPONENT[role]]
     return [Player("trained", other, load_policy(checkpoint, other)), *scripted]
 
