@@ -365,6 +365,26 @@ def test_curriculum_advances_on_balance_after_the_minimum_and_not_before():
     assert restored.to_dict() == curriculum.to_dict()
 
 
+def test_a_curriculum_level_the_rule_never_holds_at_advances_at_its_deadline():
+    """``max_iterations``: a lopsided level advances after that many iterations (iterations without an episode
+    count towards it); a level the rule held at advances as before, and only the forced advances are listed."""
+    curriculum = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, consecutive=2, min_iterations=2,
+                                             max_iterations=5))
+    balanced, lopsided = {"capture_rate": 0.45, "escape_rate": 0.55}, {"capture_rate": 1.0, "escape_rate": 0.0}
+    none = {"capture_rate": math.nan, "escape_rate": math.nan}
+    sequence = [lopsided, lopsided, none, lopsided, none,   # level 0: never balanced, forced at 5
+                balanced, balanced,                         # level 1: the rule, at 7
+                lopsided, lopsided, lopsided, lopsided, lopsided, lopsided]   # final level: stays
+    advanced = [i + 1 for i, figures in enumerate(sequence) if curriculum.observe(figures)]
+    assert advanced == [5, 7] and curriculum.level == curriculum.final_level
+    assert curriculum.state.forced_at == (5,) and curriculum.state.advanced_at == (5, 7)
+    assert Curriculum.from_dict(curriculum.config, roundtrip(curriculum.to_dict())).to_dict() == curriculum.to_dict()
+    older = {k: v for k, v in curriculum.to_dict().items() if k != "forced_at"}   # a checkpoint from before
+    assert Curriculum.from_dict(curriculum.config, older).state.forced_at == ()
+    unbounded = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, consecutive=2, min_iterations=2))
+    assert not any(unbounded.observe(lopsided) for _ in range(50)) and unbounded.level == 0
+
+
 def test_capture_rule_and_a_disabled_curriculum():
     curriculum = Curriculum(CurriculumConfig(enabled=True, levels=LEVELS, rule="capture", capture_threshold=0.6,
                                              consecutive=1, min_iterations=0))
@@ -383,6 +403,8 @@ def test_configs_name_the_bad_field():
         load_experiment("quickstart", {"curriculum.levels": [{"max_init_distance": 1.0}]})
     with pytest.raises(ConfigError, match=r"curriculum.levels\[0\]: unknown field speed"):
         load_experiment("quickstart", {"curriculum.levels": [{"speed": 1.0}]})
+    with pytest.raises(ConfigError, match=r"curriculum.max_iterations: must be null or an integer >= min_iterat"):
+        load_experiment("quickstart", {"curriculum.min_iterations": 40, "curriculum.max_iterations": 30})
     with pytest.raises(ConfigError, match="curriculum.enabled: needs training.sampler: batched"):
         load_experiment("quickstart", {"curriculum.enabled": True, "curriculum.levels": [{"n_obstacles": 0}],
                                        "training.sampler": "rllib"})

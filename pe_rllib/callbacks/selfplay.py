@@ -222,7 +222,11 @@ def _observe_iteration(algorithm, figures: dict, result: dict, finished_roles: l
     if curriculum.config.enabled:
         figures["curriculum_level"] = curriculum.level
         if curriculum.observe(figures):         # the runners get the level's world at the next sync
-            logger.info("curriculum: level %d from the next iteration on", curriculum.level)
+            forced = curriculum.state.forced_at[-1:] == (curriculum.state.iterations,)
+            (logger.warning if forced else logger.info)(
+                "curriculum: level %d from the next iteration on%s", curriculum.level,
+                f" (forced: the {curriculum.config.rule} rule did not hold in {curriculum.config.max_iterations} "
+                "iterations at the level below)" if forced else "")
             consolidate(algorithm, "level_up", list(ROLES))
         figures["curriculum_next"] = curriculum.level
     return next_role

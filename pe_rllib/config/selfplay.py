@@ -374,6 +374,10 @@ class CurriculumConfig:
     """Iterations in a row the rule must hold."""
     min_iterations: int = 10
     """Iterations at a level before it can advance."""
+    max_iterations: int | None = None
+    """Iterations at a level after which it advances even though the rule never held (None: never). Without
+    it a pair that cannot balance an easy level (one side always wins it) trains there to the end and never
+    meets the experiment's own world; a forced advance is logged and kept in the state (``forced_at``)."""
 
     def __post_init__(self) -> None:
         for i, level in enumerate(self.levels):
@@ -393,6 +397,10 @@ class CurriculumConfig:
                self.consecutive)
         _check(isinstance(self.min_iterations, int) and self.min_iterations >= 0, "min_iterations", "must be >= 0",
                self.min_iterations)
+        _check(self.max_iterations is None or (isinstance(self.max_iterations, int)
+                                               and self.max_iterations >= max(1, self.min_iterations)),
+               "max_iterations", f"must be null or an integer >= min_iterations ({self.min_iterations}) and >= 1",
+               self.max_iterations)
 
 
 HEALTH_ROLLBACK = ("offender", "bilateral", "none")

@@ -5,7 +5,9 @@ level, ``len(levels)``, is the experiment's env itself. The pair advances one le
 the rule held for ``consecutive`` iterations in a row and it has spent at least
 ``min_iterations`` at the level: "balance", ``|capture - escape| <= balance_threshold``
 (neither side dominates, so both can still learn at a harder level), or "capture",
-``capture >= capture_threshold``. Iterations without a finished episode do not count.
+``capture >= capture_threshold``. Iterations without a finished episode do not count. With
+``max_iterations`` set, a level the rule never held at advances after that many iterations anyway
+(``forced_at`` lists those), so an unbalanced easy level cannot keep the pair from the real world.
 Every arena of a runner plays the current level (the runners switch worlds between
 iterations); periodic evaluation always plays the experiment's own, final world.
 """
@@ -25,6 +27,7 @@ class CurriculumState:
     streak: int = 0
     advanced_at: tuple[int, ...] = ()
     iterations: int = 0
+    forced_at: tuple[int, ...] = ()
 
 
 class Curriculum:
@@ -60,11 +63,15 @@ class Curriculum:
         s.iterations_at_level += 1
         if s.level >= self.final_level:
             return False
+        deadline = self.config.max_iterations is not None and s.iterations_at_level >= self.config.max_iterations
         holds = self._holds(figures)
-        if holds is None:
+        if holds is None and not deadline:
             return False
         s.streak = s.streak + 1 if holds else 0
-        if s.streak >= self.config.consecutive and s.iterations_at_level >= self.config.min_iterations:
+        ruled = s.streak >= self.config.consecutive and s.iterations_at_level >= self.config.min_iterations
+        if ruled or deadline:
+            if not ruled:
+                s.forced_at = (*s.forced_at, s.iterations)
             s.level += 1
             s.iterations_at_level = 0
             s.streak = 0
@@ -73,8 +80,11 @@ class Curriculum:
         return False
 
     def to_dict(self) -> dict:
-        return {**asdict(self.state), "advanced_at": list(self.state.advanced_at)}
+        return {**asdict(self.state), "advanced_at": list(self.state.advanced_at),
+                "forced_at": list(self.state.forced_at)}
 
     @classmethod
     def from_dict(cls, config: CurriculumConfig, data: dict) -> "Curriculum":
-        return cls(config, CurriculumState(**{**data, "advanced_at": tuple(data["advanced_at"])}))
+        """The state of :meth:`to_dict` (checkpoints from before ``forced_at`` existed restore with none)."""
+        return cls(config, CurriculumState(**{**data, "advanced_at": tuple(data["advanced_at"]),
+                                              "forced_at": tuple(data.get("forced_at", ()))}))
