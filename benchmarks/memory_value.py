@@ -6,7 +6,7 @@ For each run's final checkpoint, each role's newest teacher (the run's newest se
 what the role imitates) plays whole episodes against the trained opponent and against the scripted opponent most
 often used as a yardstick (``straight_flee`` for the pursuer's teacher, ``pure_pursuit`` for the evader's): once
 acting on the role's observation (``league.teacher_view: observed``), once remembering, acting on its dead-reckoned
-view (:class:`~pe_rllib.training.teachers.RememberingController`, ``remembered``) for each recall of ``--recalls``,
+view (:class:`~pe_rllib.policies.memory.RememberingController`, ``remembered``) for each recall of ``--recalls``,
 and once forgetting: the observation's last-seen block (the memory the world gives every policy) blanked as if the
 opponent had never been seen (:class:`WithoutLastSeen`). The value of memory is the remembering teacher's success
 minus the observing teacher's, on the same episodes (seed 0), with a Newcombe interval (conservative: the rows
@@ -32,8 +32,8 @@ from pe_rllib.envs.sensing import observation_layout
 from pe_rllib.evaluation.exploitability import difference_interval
 from pe_rllib.evaluation.suite import Player, play, scripted_players
 from pe_rllib.policies.inference import load_policy
+from pe_rllib.policies.memory import RememberingController
 from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
-from pe_rllib.training.teachers import RememberingController
 
 SCRIPTED_OPPONENT = {"pursuer": "straight_flee", "evader": "pure_pursuit"}
 """The scripted opponent each role's teacher also meets (the strongest scripted one in the issue-23 tables)."""

@@ -22,9 +22,10 @@ from pe_rllib.config import ROLES, load_experiment
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies.acting import Acting
 from pe_rllib.policies.inference import load_policy
+from pe_rllib.policies.memory import OpponentTrack
 from pe_rllib.rundir import EXPERIMENT_FILE, checkpoint_anchors, resolve_checkpoint
 from pe_rllib.safety import make_batched_env
-from pe_rllib.training.teachers import OpponentTrack, teacher_controllers
+from pe_rllib.training.teachers import teacher_controllers
 
 ARENAS = 256
 

@@ -53,7 +53,7 @@ def test_the_remembering_view_dead_reckons_an_unseen_opponent_for_as_long_as_it_
     see the evader within ``recall`` steps of its last sighting, its view's opponent block is the privileged
     observation's; where it sees the evader the view is its observation; beyond ``recall`` steps, before a first
     sighting and after :meth:`forget`, the observation passes unchanged."""
-    from pe_rllib.training.teachers import OpponentTrack
+    from pe_rllib.policies.memory import OpponentTrack
 
     world = BatchedPursuitEvasion(256, {**PARTIAL, "n_obstacles": 0, "arena_width": 20.0, "arena_height": 20.0,
                                         "max_steps": 200, "fov_deg": 120.0, "sensing_range": 8.0})
@@ -115,7 +115,7 @@ def test_a_remembering_teacher_plays_what_its_track_sees_and_forgets_at_each_new
     steps where it remembers, that differs from the controller on the observation."""
     from pe_rllib.envs.rollout import rollout
     from pe_rllib.policies.acting import Acting
-    from pe_rllib.training.teachers import OpponentTrack, RememberingController
+    from pe_rllib.policies.memory import OpponentTrack, RememberingController
 
     config = {**PARTIAL, "n_obstacles": 2, "max_steps": 40, "fov_deg": 90.0, "sensing_range": 4.0}
     world = BatchedPursuitEvasion(64, config)
@@ -172,8 +172,8 @@ def test_the_runner_hands_the_learner_its_teachers_actions_on_what_the_role_woul
 
     from pe_rllib.config import experiment_with
     from pe_rllib.envs.sensing import observation_layout
+    from pe_rllib.policies.memory import OpponentTrack
     from pe_rllib.training.algorithm import build_algorithm_config
-    from pe_rllib.training.teachers import OpponentTrack
 
     experiment = experiment_with(privileged(), {"league.teacher_view": view, "league.teacher_recall": 30,
                                                  "league.teacher_unseen_weight": 5.0,

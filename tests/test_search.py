@@ -301,6 +301,41 @@ def test_a_scanning_pursuer_catches_an_unseen_evader_more_often_than_one_driving
     assert scanning > straight_on + 0.2                     # 0.91 against 0.42 when written
 
 
+def test_a_remembering_search_plays_every_candidate_with_memory_and_finds_a_controller_that_remembers(monkeypatch):
+    """``recall``: in a world whose observation forgets the opponent (``env.last_seen: false``) the same evader
+    parameters escape more often remembering where the pursuer went, the search scores its candidates (and the
+    given ones) that way, and its result plays remembering; a full-observation world refuses it in one line."""
+    from pe_rllib.policies.memory import RememberingController
+
+    forgetful = load_experiment("partial", {"env.last_seen": False})
+    pursuer = make_scripted("pure_pursuit", "pursuer", forgetful.env, seed=0)
+    evader, rows = make_family("evader", forgetful.env), EvasionFamily.defaults()[None]
+    plain = candidate_rates(forgetful, evader, pursuer, rows, 64, seed=0)[0]
+    remembering = candidate_rates(forgetful, RememberingController(evader, forgetful.env, 40), pursuer, rows, 64,
+                                  seed=0)[0]
+    assert remembering > plain + 0.15, (plain, remembering)          # 0.55 against 0.20 when written
+    players = []
+    original = search_module.candidate_rates
+
+    def spy(experiment, controller, *args, **kwargs):
+        players.append(controller)
+        return original(experiment, controller, *args, **kwargs)
+
+    monkeypatch.setattr(search_module, "candidate_rates", spy)
+    settings = SearchSettings(generations=2, population=4, episodes=8, selection_episodes=40, recall=40)
+    found = search_best_response(forgetful, "evader", pursuer, settings, candidates=[EvasionFamily.defaults()])
+    assert len(players) == 3 and all(isinstance(p, RememberingController) and p.recall == 40 for p in players)
+    assert found.settings["recall"] == 40
+    played = searched_policy(forgetful, found)
+    assert isinstance(played, RememberingController) and played.recall == 40
+    np.testing.assert_allclose(played.controller.params, [found.params[n] for n in EvasionFamily.names()],
+                               atol=1e-4)
+    with pytest.raises(ConfigError, match="search.recall: needs the 2-D world with env.observation: partial"):
+        search_best_response(CONVERGE, "evader", pursuer, settings)
+    with pytest.raises(ConfigError, match="search.recall: must be an integer >= 0"):
+        SearchSettings(recall=-1)
+
+
 def test_pinned_parameters_stay_fixed_through_the_search_and_are_checked():
     settings = SearchSettings(generations=3, population=8, episodes=4, selection_episodes=8,
                               pinned=(("open_gain", 0.0), ("flee_gain", 1.25)))

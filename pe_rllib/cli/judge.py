@@ -75,7 +75,7 @@ def cmd_exploit(args: argparse.Namespace) -> int:
                        "and one seed")
     checkpoint = resolve_checkpoint(args.run)
     search = SearchSettings(generations=args.generations, population=args.population, seed=args.search_seed,
-                            restarts=args.search_restarts or YARDSTICK_RESTARTS)
+                            restarts=args.search_restarts or YARDSTICK_RESTARTS, recall=args.search_recall)
     results = {}
     for role in roles:
         print(f"exploit {role}: best responses ({', '.join(methods)}) against the frozen trained "
@@ -179,6 +179,10 @@ def add_exploit(sub) -> None:
     exploit.add_argument("--search-restarts", type=int_at_least(1),
                          help="independent searches (seeds --search-seed, +1, ...) whose finalists compete on the "
                               "same fresh episodes; one search can settle 0.1 below another (default: 3)")
+    exploit.add_argument("--search-recall", type=int_at_least(0), default=0, metavar="STEPS",
+                         help="searched controllers remember an opponent they lost sight of for STEPS steps (dead "
+                              "reckoning; partial observation only), recorded as method search-recall<STEPS> beside "
+                              "the plain search; for runs whose roles have memory (default: 0, no memory)")
     exploit.add_argument("--episodes", type=int_at_least(1), default=1000,
                          help="evaluation episodes per matchup (default: 1000)")
     exploit.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default: 0)")

@@ -193,7 +193,7 @@ class LeagueConfig:
     learner with the batch, so a student that cannot see the other robot must infer where it is from what it
     remembers. "remembered": the teacher acts on the role's observation with an opponent it cannot see filled
     in where dead reckoning from its last sighting (position, velocity, heading) puts it, for up to
-    ``teacher_recall`` steps (:class:`~pe_rllib.training.teachers.OpponentTrack`): a teacher with memory, whose
+    ``teacher_recall`` steps (:class:`~pe_rllib.policies.memory.OpponentTrack`): a teacher with memory, whose
     view follows from the role's own observations, computed on the runners like "full". The searches still find
     the teachers' parameters on observed play. "full" and "remembered" need ``env.observation: partial``, the
     planar world, the batched sampler and ``distill_steps: 0``."""

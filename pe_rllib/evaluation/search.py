@@ -76,6 +76,11 @@ class SearchSettings:
     """The controller family (default: the role's first, see :data:`pe_rllib.policies.families.FAMILIES`)."""
     pinned: tuple[tuple[str, float], ...] = ()
     """``(parameter, value)`` pairs held fixed while the rest are searched (ablations of a family's terms)."""
+    recall: int = 0
+    """With ``recall`` > 0 every candidate remembers (partial observation only): it acts on its observation with
+    an opponent it lost sight of dead-reckoned for up to ``recall`` steps
+    (:class:`~pe_rllib.policies.memory.RememberingController`), so the yardstick has memory where the roles it
+    measures have it; 0: the controller acts on what it observes."""
 
     def __post_init__(self) -> None:
         for name in ("generations", "population", "episodes", "finalists", "selection_episodes", "restarts"):
@@ -89,6 +94,8 @@ class SearchSettings:
                 raise ConfigError(f"search.{name}: must be in (0, 1], got {getattr(self, name)}")
         if not 0.0 < self.min_std <= self.initial_std:
             raise ConfigError(f"search.initial_std: must be >= min_std > 0, got {self.initial_std}, {self.min_std}")
+        if not isinstance(self.recall, int) or self.recall < 0:
+            raise ConfigError(f"search.recall: must be an integer >= 0, got {self.recall!r}")
 
     @property
     def elites(self) -> int:
@@ -189,6 +196,7 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     family's defaults), e.g. the previous search's result; every restart starts there. ``candidates``: parameter
     vectors of the family found elsewhere (e.g. a run's searched anchors) that join the selection as they are
     (pinned parameters set), so the result is never worse on the selection episodes than the best of them.
+    ``settings.recall``: every candidate (the given ones too) plays remembering (:func:`remembering`).
     ``progress(done, total, best_fitness)`` after each generation, counted over all restarts."""
     started = time.perf_counter()
     opponents = list(opponent) if isinstance(opponent, (list, tuple)) else [opponent]
@@ -196,6 +204,7 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
         raise ConfigError(f"search {role}: needs at least one opponent")
     controller = make_family(role, experiment.world_config, settings.family, seed=settings.seed)
     family = type(controller)
+    controller = remembering(experiment, controller, settings.recall)
     start = None if start is None else family.complete(start)
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
@@ -282,14 +291,35 @@ def pinning(family: type[ParametricPolicy], pinned: Sequence[tuple[str, float]])
     return pin
 
 
-def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: int | None = None) -> ParametricPolicy:
+def check_recall(experiment: ExperimentConfig, recall: int) -> None:
+    """A one-line error unless a search may remember for ``recall`` steps in ``experiment``'s world."""
+    if recall and getattr(experiment.world_config, "observation", None) != "partial":
+        raise ConfigError(f"search.recall: needs the 2-D world with env.observation: partial (the opponent can be "
+                          f"lost from sight), got recall {recall}")
+
+
+def remembering(experiment: ExperimentConfig, controller: ParametricPolicy, recall: int):
+    """``controller`` remembering an opponent it lost sight of for ``recall`` steps
+    (:class:`~pe_rllib.policies.memory.RememberingController`; ``controller`` itself for 0); a one-line error
+    outside a partially observed 2-D world."""
+    if not recall:
+        return controller
+    check_recall(experiment, recall)
+    from pe_rllib.policies.memory import RememberingController
+
+    return RememberingController(controller, experiment.world_config, recall)
+
+
+def searched_policy(experiment: ExperimentConfig, result: SearchResult, seed: int | None = None):
     """The controller a search found, ready to play (one parameter row for every arena; a result saved before
-    parameters were appended to its family plays their defaults)."""
+    parameters were appended to its family plays their defaults), remembering as it did in the search
+    (``settings["recall"]``; a stateful player then)."""
     family = make_family(result.role, experiment.world_config, result.family, seed=seed)
     family.set_params(np.array([result.params.get(name, p.default) for name, p in zip(family.names(),
                                                                                        family.parameters)]))
-    return family
+    return remembering(experiment, family, int(result.settings.get("recall", 0)))
 
 
 __all__ = ["SEARCH_SEED_BASE", "YARDSTICK_RESTARTS", "SearchResult", "SearchSettings", "candidate_rates",
-           "cross_entropy_search", "pinning", "search_best_response", "searched_policy", "success", "worst_rates"]
+           "check_recall", "cross_entropy_search", "pinning", "remembering", "search_best_response",
+           "searched_policy", "success", "worst_rates"]

@@ -90,12 +90,13 @@ from pe_rllib.callbacks.metrics import NAMESPACE, log_episode_counts
 from pe_rllib.config import ROLES, env_with, runner_threads
 from pe_rllib.envs.rollout import rollout
 from pe_rllib.policies import state as states
+from pe_rllib.policies.memory import OpponentTrack
 from pe_rllib.policies.module_ids import exploiter_id
 from pe_rllib.policies.rl_module import LearnedPPOModule, ScriptedRLModule, act_through_rllib, env_actions
 from pe_rllib.safety import make_batched_env
 from pe_rllib.training.fragments import EpisodeStats, Fragment
 from pe_rllib.training.rllib_env import experiment_from_env_config
-from pe_rllib.training.teachers import TEACHER_TARGETS, OpponentTrack, teacher_controllers, teacher_targets
+from pe_rllib.training.teachers import TEACHER_TARGETS, teacher_controllers, teacher_targets
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 them: the learner, which computes a teacher's actions from its batch's observations, and, with
 ``league.teacher_view: full`` or ``remembered``, the batched runner, which computes them on the privileged
 observation (:meth:`~pe_rllib.envs.batched.BatchedPursuitEvasion.privileged_observation`) or on the role's
-dead-reckoned view (:class:`OpponentTrack`) while it steps the episodes, and hands them to the learner in the
-:data:`TEACHER_TARGETS` column of each episode (:func:`teacher_targets`), with each step's weight in the
-distillation loss (:func:`distill_loss`)."""
+dead-reckoned view (:class:`~pe_rllib.policies.memory.OpponentTrack`) while it steps the episodes, and hands them
+to the learner in the :data:`TEACHER_TARGETS` column of each episode (:func:`teacher_targets`), with each step's
+weight in the distillation loss (:func:`distill_loss`)."""
 
 from __future__ import annotations
 
@@ -45,102 +45,3 @@ def teacher_controllers(experiment, teachers: dict[str, dict]) -> dict:
         controller.set_params(controller.quiet(np.asarray(teacher["params"], dtype=np.float64)))
         controllers[role] = controller
     return controllers
-
-
-class OpponentTrack:
-    """A remembering teacher's view (``league.teacher_view: remembered``) for one role in N arenas: the role's
-    observation with an unseen opponent filled in where dead reckoning puts it.
-
-    Built from the role's own observations alone, step by step: where the opponent is visible the track keeps
-    its world position, velocity and heading (from the opponent block and the role's own pose); where it is not,
-    for up to ``recall`` steps since it was last seen, the newest frame's opponent block is filled as if the
-    opponent were seen at ``last position + velocity * elapsed`` (clipped to the arena), heading and velocity
-    unchanged, and marked visible. Before the first sighting and after ``recall`` steps the observation is
-    passed on unchanged (the teacher then scans as it would). Everything the view holds was in the role's
-    observations, so a student with memory can match it exactly; four stacked frames only for four steps after
-    the opponent vanished. Call :meth:`forget` for arenas whose episode starts anew."""
-
-    def __init__(self, env_config, n: int, recall: int) -> None:
-        from pe_rllib.envs.sensing import observation_layout
-
-        self.config, self.recall = env_config, recall
-        layout = observation_layout(env_config)
-        newest = layout.dim - layout.frame_dim
-        self._opponent = slice(newest + layout.slices["opponent"].start, newest + layout.slices["opponent"].stop)
-        self._visible = newest + layout.slices["visible"].start
-        self._own = newest + layout.slices["own"].start
-        self.scale = max(env_config.arena_width, env_config.arena_height) / 2
-        self.v_ref = max(env_config.pursuer_v_max, env_config.evader_v_max)
-        self.position = np.zeros((n, 2))
-        self.velocity = np.zeros((n, 2))
-        self.heading = np.zeros(n)
-        self.unseen = np.full(n, np.iinfo(np.int64).max // 2, dtype=np.int64)   # steps since the last sighting
-
-    def forget(self, arenas) -> None:
-        """The opponent has not been seen in these arenas' (new) episodes."""
-        self.unseen[arenas] = np.iinfo(np.int64).max // 2
-
-    def state(self) -> dict[str, np.ndarray]:
-        """What the track remembers per arena, as ``[N, ...]`` arrays (copies): a policy state for
-        :class:`~pe_rllib.policies.acting.Acting` (:class:`RememberingController`)."""
-        return {"position": self.position.copy(), "velocity": self.velocity.copy(),
-                "heading": self.heading[:, None].copy(), "unseen": self.unseen[:, None].copy()}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        """Remember what :meth:`state` returned (for as many arenas as it holds)."""
-        self.position, self.velocity = state["position"].copy(), state["velocity"].copy()
-        self.heading, self.unseen = state["heading"][:, 0].copy(), state["unseen"][:, 0].copy()
-
-    def _own_pose(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        own = obs[:, self._own:self._own + 4].astype(np.float64)
-        position = own[:, :2] * np.array([self.config.arena_width / 2, self.config.arena_height / 2])
-        return position, own[:, 2], own[:, 3]
-
-    def view(self, obs: np.ndarray) -> np.ndarray:
-        """Record this step's observation ``[N, D]`` and return the teacher's view of it (a copy)."""
-        position, c, s = self._own_pose(obs)
-        block = obs[:, self._opponent].astype(np.float64)
-        seen = obs[:, self._visible] > 0.5
-        ego, ego_v = block[:, 0:2] * self.scale, block[:, 3:5] * self.v_ref
-        world = np.stack([c * ego[:, 0] - s * ego[:, 1], s * ego[:, 0] + c * ego[:, 1]], axis=1)
-        world_v = np.stack([c * ego_v[:, 0] - s * ego_v[:, 1], s * ego_v[:, 0] + c * ego_v[:, 1]], axis=1)
-        self.position[seen] = (position + world)[seen]
-        self.velocity[seen] = world_v[seen]
-        self.heading[seen] = (np.arctan2(s, c) + np.arctan2(block[:, 6], block[:, 5]))[seen]
-        self.unseen = np.where(seen, 0, self.unseen + 1)
-        recalled = ~seen & (self.unseen <= self.recall)
-        out = obs.copy()
-        if recalled.any():
-            half = np.array([self.config.arena_width / 2, self.config.arena_height / 2])
-            guess = np.clip(self.position + self.velocity * self.config.dt * self.unseen[:, None], -half, half)
-            rel = guess - position
-            ex, ey = c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1]
-            vx = c * self.velocity[:, 0] + s * self.velocity[:, 1]
-            vy = -s * self.velocity[:, 0] + c * self.velocity[:, 1]
-            relative = self.heading - np.arctan2(s, c)
-            filled = np.stack([ex / self.scale, ey / self.scale, np.hypot(ex, ey) / self.scale, vx / self.v_ref,
-                               vy / self.v_ref, np.cos(relative), np.sin(relative)], axis=1).astype(obs.dtype)
-            out[recalled, self._opponent] = filled[recalled]
-            out[recalled, self._visible] = 1.0
-        return out
-
-
-class RememberingController:
-    """A teacher with memory as a player: ``controller`` acting on :class:`OpponentTrack`'s dead-reckoned view of the
-    role's observations, the track being its per-arena state (the stateful interface of
-    :class:`~pe_rllib.policies.acting.Acting`: ``initial_state(batch)``, ``step(obs, state)``), so that the
-    teacher of ``league.teacher_view: remembered`` plays whole episodes (``benchmarks/memory_value.py``)."""
-
-    stateful = True
-
-    def __init__(self, controller, env_config, recall: int) -> None:
-        self.controller = controller
-        self._track = OpponentTrack(env_config, 0, recall)       # its memory comes with each step's state
-
-    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
-        return OpponentTrack(self._track.config, batch, self._track.recall).state()
-
-    def step(self, obs: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        self._track.set_state(state)
-        actions = self.controller.act(self._track.view(obs))
-        return actions, self._track.state()
