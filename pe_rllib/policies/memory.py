@@ -28,11 +28,7 @@ class OpponentTrack:
         from pe_rllib.envs.sensing import observation_layout
 
         self.config, self.recall = env_config, recall
-        layout = observation_layout(env_config)
-        newest = layout.dim - layout.frame_dim
-        self._opponent = slice(newest + layout.slices["opponent"].start, newest + layout.slices["opponent"].stop)
-        self._visible = newest + layout.slices["visible"].start
-        self._own = newest + layout.slices["own"].start
+        self.layout = observation_layout(env_config)            # its blocks are read from the newest frame
         self.scale = max(env_config.arena_width, env_config.arena_height) / 2
         self.v_ref = max(env_config.pursuer_v_max, env_config.evader_v_max)
         self.position = np.zeros((n, 2))
@@ -56,15 +52,15 @@ class OpponentTrack:
         self.heading, self.unseen = state["heading"][:, 0].copy(), state["unseen"][:, 0].copy()
 
     def _own_pose(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        own = obs[:, self._own:self._own + 4].astype(np.float64)
+        own = self.layout.part(obs, "own")[:, :4].astype(np.float64)
         position = own[:, :2] * np.array([self.config.arena_width / 2, self.config.arena_height / 2])
         return position, own[:, 2], own[:, 3]
 
     def view(self, obs: np.ndarray) -> np.ndarray:
         """Record this step's observation ``[N, D]`` and return the teacher's view of it (a copy)."""
         position, c, s = self._own_pose(obs)
-        block = obs[:, self._opponent].astype(np.float64)
-        seen = obs[:, self._visible] > 0.5
+        block = self.layout.part(obs, "opponent").astype(np.float64)
+        seen = self.layout.part(obs, "visible")[:, 0] > 0.5
         ego, ego_v = block[:, 0:2] * self.scale, block[:, 3:5] * self.v_ref
         world = np.stack([c * ego[:, 0] - s * ego[:, 1], s * ego[:, 0] + c * ego[:, 1]], axis=1)
         world_v = np.stack([c * ego_v[:, 0] - s * ego_v[:, 1], s * ego_v[:, 0] + c * ego_v[:, 1]], axis=1)
@@ -84,8 +80,8 @@ class OpponentTrack:
             relative = self.heading - np.arctan2(s, c)
             filled = np.stack([ex / self.scale, ey / self.scale, np.hypot(ex, ey) / self.scale, vx / self.v_ref,
                                vy / self.v_ref, np.cos(relative), np.sin(relative)], axis=1).astype(obs.dtype)
-            out[recalled, self._opponent] = filled[recalled]
-            out[recalled, self._visible] = 1.0
+            self.layout.part(out, "opponent")[recalled] = filled[recalled]      # (part: a view into out)
+            self.layout.part(out, "visible")[recalled] = 1.0
         return out
 
 
