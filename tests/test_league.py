@@ -550,6 +550,7 @@ def test_anchor_against_names_the_scripted_opponent_of_each_roles_anchor_search(
     ("anchor_warm_start", "yes", "league.anchor_warm_start: must be true or false"),
     ("hunt_roles", ["hunter"], "league.hunt_roles: must name roles of"),
     ("hunter_slots", 0, r"league.hunter_slots: must be an integer in \[1, 16\]"),
+    ("anchor_recall", True, "league.anchor_recall: needs teacher_view: remembered"),
 ])
 def test_bad_anchor_settings_are_refused_in_one_line(field, value, message):
     overrides = {"league.anchor_every": 4, f"league.{field}": value}
@@ -607,6 +608,45 @@ def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_st
         assert np.allclose(start, first[role])                                    # its own previous one
         assert figures["anchor_success"][role] == round(result.selection_rate, 4)
     assert len(calls) == 2
+
+
+def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_roles_teachers_remembering(
+        monkeypatch):
+    """league.anchor_recall: in a world without last seen, each anchor search scores its candidates remembering
+    for teacher_recall steps (its result plays remembering), and a robust search plays the other role's newest
+    anchor remembering too, with that anchor's parameters; the anchors keep plain family parameters."""
+    from pe_rllib.callbacks.league import search_anchors
+    from pe_rllib.evaluation import search as search_module
+    from pe_rllib.policies.memory import RememberingController
+
+    experiment = load_experiment("partial", {
+        "env.last_seen": False, "env.max_steps": 80, "training.model": "mlp", "league.teacher_view": "remembered",
+        "league.teacher_recall": 30, "league.anchor_recall": True, "league.anchor_robust": 1,
+        "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
+        "league.anchor_selection_episodes": 8})
+    algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=50)
+    calls, original = [], search_module.search_best_response
+
+    def spy(experiment, role, opponents, settings, start=None):
+        result = original(experiment, role, opponents, settings, start=start)
+        calls.append((role, opponents, settings, result))
+        return result
+
+    monkeypatch.setattr(search_module, "search_best_response", spy)
+    search_anchors(algorithm)
+    assert [(role, settings.recall, result.settings["recall"]) for role, _, settings, result in calls] == [
+        ("pursuer", 30, 30), ("evader", 30, 30)]
+    first = {role: algorithm.selfplay.league_weights[f"{role}@anchor50"]["params"] for role in ("pursuer", "evader")}
+    calls.clear()
+    algorithm.iteration = 100
+    search_anchors(algorithm)
+    for role, opponents, settings, _ in calls:
+        other = "evader" if role == "pursuer" else "pursuer"
+        assert settings.recall == 30 and len(opponents) == 2
+        assert isinstance(opponents[1], RememberingController) and opponents[1].recall == 30
+        assert opponents[1].role == other and np.allclose(np.atleast_2d(opponents[1].controller.params)[0],
+                                                          first[other])
+    assert [len(calls), first["pursuer"].ndim] == [2, 1]
 
 
 def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(monkeypatch):

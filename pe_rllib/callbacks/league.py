@@ -221,11 +221,12 @@ def search_anchors(algorithm) -> dict:
     """Searched anchors: for each role, the yardstick's scripted search finds the best controller against the
     other role's current policy (or the scripted policy ``league.anchor_against`` names; with
     ``league.anchor_robust``, the most robust one against it and the other role's newest anchors), starting from
-    the role's newest anchor with ``league.anchor_warm_start``, and it joins the role's pool (replacing the
-    oldest anchor beyond ``league.anchor_slots``); then each role of ``league.hunt_roles`` gets its hunter
+    the role's newest anchor with ``league.anchor_warm_start``, every candidate and anchor remembering with
+    ``league.anchor_recall``, and it joins the role's pool (replacing the oldest anchor beyond
+    ``league.anchor_slots``); then each role of ``league.hunt_roles`` gets its hunter
     (:func:`search_hunter`). Returns progress figures: the searches' wall time and each anchor's (and hunter's)
     success rate on its selection episodes (an anchor's worst over its opponents)."""
-    from pe_rllib.evaluation.search import search_best_response
+    from pe_rllib.evaluation.search import remembering, search_best_response
     from pe_rllib.policies.catalogue import make_world_scripted
     from pe_rllib.policies.families import make_family
     from pe_rllib.policies.inference import policy_from_weights
@@ -234,6 +235,7 @@ def search_anchors(algorithm) -> dict:
     config = state.league.config
     started = time.perf_counter()
     current = role_weights(algorithm, ROLES)
+    recall = config.teacher_recall if config.anchor_recall else 0      # teachers searched as they teach
     found = {role: anchor_params(state, role, config.anchor_robust or 1) for role in ROLES}   # before any is added
     rates = {}
     for role in ROLES:
@@ -241,12 +243,14 @@ def search_anchors(algorithm) -> dict:
         scripted = config.anchor_opponent(role)
         opponents = [make_world_scripted(scripted, other, experiment, seed=seed) if scripted
                      else policy_from_weights(experiment, other, current[other])]
-        opponents += [make_family(other, experiment.world_config, name, params=params, seed=seed)
+        opponents += [remembering(experiment, make_family(other, experiment.world_config, name, params=params,
+                                                          seed=seed), recall)
                       for name, params in found[other][:config.anchor_robust]]
         exploiters = state.league.exploiter_snapshots(other)[::-1][:config.anchor_robust_exploiters]
         opponents += [policy_from_weights(experiment, other, state.league_weights[entry.id]) for entry in exploiters]
         start = found[role][0][1] if config.anchor_warm_start and found[role] else None
-        result = search_best_response(experiment, role, opponents, _anchor_settings(config, seed), start=start)
+        result = search_best_response(experiment, role, opponents, _anchor_settings(config, seed, recall),
+                                      start=start)
         entry = _add_searched(algorithm, role, result)
         rates[role] = round(result.selection_rate, 4)
         logger.info("league: anchor %s (%s %s) succeeds %.2f against %s%s", entry.id, result.family,
@@ -282,13 +286,14 @@ def search_hunter(algorithm, role: str, opponent_weights: dict) -> float:
     return round(result.selection_rate, 4)
 
 
-def _anchor_settings(config, seed: int):
-    """The search settings of an anchor or hunter search (``league.anchor_*``)."""
+def _anchor_settings(config, seed: int, recall: int = 0):
+    """The search settings of an anchor or hunter search (``league.anchor_*``; candidates remembering for
+    ``recall`` steps)."""
     from pe_rllib.evaluation.search import SearchSettings
 
     return SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                           episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
-                          seed=seed)
+                          seed=seed, recall=recall)
 
 
 def _add_searched(algorithm, role: str, result, *, hunter: bool = False):

@@ -194,12 +194,19 @@ class LeagueConfig:
     remembers. "remembered": the teacher acts on the role's observation with an opponent it cannot see filled
     in where dead reckoning from its last sighting (position, velocity, heading) puts it, for up to
     ``teacher_recall`` steps (:class:`~pe_rllib.policies.memory.OpponentTrack`): a teacher with memory, whose
-    view follows from the role's own observations, computed on the runners like "full". The searches still find
-    the teachers' parameters on observed play. "full" and "remembered" need ``env.observation: partial``, the
-    planar world, the batched sampler and ``distill_steps: 0``."""
+    view follows from the role's own observations, computed on the runners like "full". The searches find the
+    teachers' parameters on observed play unless ``anchor_recall``. "full" and "remembered" need
+    ``env.observation: partial``, the planar world, the batched sampler and ``distill_steps: 0``."""
     teacher_recall: int = 40
     """With ``teacher_view: remembered``, the steps after its last sighting for which the teacher dead-reckons an
     unseen opponent (40 = 2 s at the default ``dt``; four stacked frames hold 4)."""
+    anchor_recall: bool = False
+    """With ``teacher_view: remembered``, whether the anchor searches score every candidate remembering, as the
+    runners play the teacher (for ``teacher_recall`` steps; :func:`~pe_rllib.evaluation.search.remembering`), and
+    play the other role's anchors among a robust search's opponents remembering too: a teacher is then chosen on
+    the play it teaches by, and the yardstick's ``exploit --search-recall`` finds no memory the teachers lack.
+    False: the teachers are searched on observed play, then remember on the runners (hunters always are
+    searched on observed play: they play in the pool without memory)."""
     teacher_unseen_weight: float = 1.0
     """With ``teacher_view: full`` or ``remembered``, the weight in the distillation loss (a weighted mean over the
     batch's steps) of the steps where the teacher's view differs from the role's observation, the steps where it
@@ -297,6 +304,8 @@ class LeagueConfig:
         _check(self.teacher_view == "observed" or self.distill_coeff > 0, "teacher_view", "needs distill_coeff > 0",
                self.teacher_view)
         _integers_at_least(self, 1, "teacher_recall")
+        _check(not self.anchor_recall or self.teacher_view == "remembered", "anchor_recall",
+               "needs teacher_view: remembered (the teachers that remember on the runners)", self.anchor_recall)
         _check(self.teacher_unseen_weight > 0, "teacher_unseen_weight", "must be > 0", self.teacher_unseen_weight)
         _check(self.teacher_unseen_weight == 1.0 or self.teacher_view != "observed", "teacher_unseen_weight",
                "needs teacher_view full or remembered (an observed teacher sees what the role sees)",
