@@ -491,7 +491,6 @@ def test_a_hunter_search_plays_the_current_policy_alone_from_its_previous_hunter
     newest teacher the first time and from its previous hunter after, and the teacher joins its selection; the
     role's robust teacher search and the other role's never play or start from a hunter."""
     from pe_rllib.callbacks.league import search_anchors, teachers
-    from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.inference import LearnedPolicy
 
     experiment = load_experiment("league", {
@@ -500,29 +499,25 @@ def test_a_hunter_search_plays_the_current_policy_alone_from_its_previous_hunter
         "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
         "league.anchor_selection_episodes": 8})
     algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=2)
-    calls, original = [], search_module.search_best_response
-
-    def spy(experiment, role, opponents, settings, start=None, candidates=()):
-        calls.append((role, opponents, start, [np.asarray(c) for c in candidates]))
-        return original(experiment, role, opponents, settings, start=start, candidates=candidates)
-
-    monkeypatch.setattr(search_module, "search_best_response", spy)
+    calls = searches_of(monkeypatch)
     figures = search_anchors(algorithm)
     weights = algorithm.selfplay.league_weights
     teacher = weights["evader@anchor2"]["params"]
-    role, opponents, start, candidates = calls[2]                  # pursuer's anchor, evader's anchor, hunter
-    assert role == "evader" and len(opponents) == 1 and isinstance(opponents[0], LearnedPolicy)
-    assert np.allclose(start, teacher) and len(candidates) == 1 and np.allclose(candidates[0], teacher)
+    hunter = calls[2]                                              # pursuer's anchor, evader's anchor, hunter
+    assert hunter.role == "evader" and len(hunter.opponents) == 1 and isinstance(hunter.opponents[0], LearnedPolicy)
+    assert np.allclose(hunter.start, teacher) and len(hunter.candidates) == 1
+    assert np.allclose(hunter.candidates[0], teacher)
     assert set(figures["hunter_success"]) == {"evader"} and "evader@hunt2" in weights
     first_hunter = weights["evader@hunt2"]["params"]
     calls.clear()
     algorithm.iteration = 4
     search_anchors(algorithm)
     pursuer_search, evader_search, hunter_search = calls
-    assert np.allclose(hunter_search[2], first_hunter) and "evader@hunt2" not in weights     # replaced
-    assert len(hunter_search[1]) == 1 and np.allclose(hunter_search[3][0], weights["evader@anchor4"]["params"])
-    assert np.allclose(evader_search[2], teacher)                  # the teacher warm-starts from the teacher
-    assert np.allclose(np.atleast_2d(pursuer_search[1][1].params)[0], teacher)     # robust: the teacher, no hunter
+    assert np.allclose(hunter_search.start, first_hunter) and "evader@hunt2" not in weights     # replaced
+    assert len(hunter_search.opponents) == 1
+    assert np.allclose(hunter_search.candidates[0], weights["evader@anchor4"]["params"])
+    assert np.allclose(evader_search.start, teacher)               # the teacher warm-starts from the teacher
+    assert np.allclose(np.atleast_2d(pursuer_search.opponents[1].params)[0], teacher)   # robust: the teacher only
     assert teachers(algorithm.selfplay)["evader"]["params"] == weights["evader@anchor4"]["params"].tolist()
     assert [e.id for e in algorithm.selfplay.league.hunters("evader")] == ["evader@hunt4"]
 
@@ -573,12 +568,30 @@ def stand_in_algorithm(experiment, league, league_weights: dict, iteration: int)
         learner_group=SimpleNamespace(get_weights=lambda module_ids: {m: weights[m] for m in module_ids}))
 
 
+def searches_of(monkeypatch) -> list:
+    """Every ``search_best_response`` call the league's searches make from now on, as it was made and what it
+    found: ``SimpleNamespace(role, opponents, settings, start, candidates, result)``, in call order."""
+    from types import SimpleNamespace
+
+    from pe_rllib.evaluation import search as search_module
+
+    calls, original = [], search_module.search_best_response
+
+    def spy(experiment, role, opponents, settings, start=None, candidates=()):
+        result = original(experiment, role, opponents, settings, start=start, candidates=candidates)
+        calls.append(SimpleNamespace(role=role, opponents=opponents, settings=settings, start=start,
+                                     candidates=[np.asarray(c) for c in candidates], result=result))
+        return result
+
+    monkeypatch.setattr(search_module, "search_best_response", spy)
+    return calls
+
+
 def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_start_from_their_own(monkeypatch):
     """league.anchor_robust / anchor_warm_start: the first search plays only the other role's current policy and
     starts from the family's defaults; the next also plays the other role's newest anchor, scores candidates by
     their worst rate over both opponents, and starts from the role's own previous anchor."""
     from pe_rllib.callbacks.league import search_anchors
-    from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.families import ParametricPolicy
 
     experiment = load_experiment("league", {
@@ -586,22 +599,16 @@ def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_st
         "league.anchor_generations": 1, "league.anchor_population": 3, "league.anchor_episodes": 4,
         "league.anchor_selection_episodes": 16})
     algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=2)
-    calls, original = [], search_module.search_best_response
-
-    def spy(experiment, role, opponents, settings, start=None):
-        result = original(experiment, role, opponents, settings, start=start)
-        calls.append((role, opponents, start, result))
-        return result
-
-    monkeypatch.setattr(search_module, "search_best_response", spy)
+    calls = searches_of(monkeypatch)
     search_anchors(algorithm)
-    assert [(role, len(opponents), start) for role, opponents, start, _ in calls] == [
+    assert [(call.role, len(call.opponents), call.start) for call in calls] == [
         ("pursuer", 1, None), ("evader", 1, None)]
     first = {role: algorithm.selfplay.league_weights[f"{role}@anchor2"]["params"] for role in ("pursuer", "evader")}
     calls.clear()
     algorithm.iteration = 4
     figures = search_anchors(algorithm)
-    for role, opponents, start, result in calls:
+    for call in calls:
+        role, opponents, start, result = call.role, call.opponents, call.start, call.result
         other = "evader" if role == "pursuer" else "pursuer"
         assert len(opponents) == 2 and isinstance(opponents[1], ParametricPolicy)
         assert np.allclose(np.atleast_2d(opponents[1].params)[0], first[other])    # the other's newest anchor
@@ -616,7 +623,6 @@ def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_rol
     for teacher_recall steps (its result plays remembering), and a robust search plays the other role's newest
     anchor remembering too, with that anchor's parameters; the anchors keep plain family parameters."""
     from pe_rllib.callbacks.league import search_anchors
-    from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.memory import RememberingController
 
     experiment = load_experiment("partial", {
@@ -625,24 +631,18 @@ def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_rol
         "league.anchor_generations": 1, "league.anchor_population": 2, "league.anchor_episodes": 2,
         "league.anchor_selection_episodes": 8})
     algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=50)
-    calls, original = [], search_module.search_best_response
-
-    def spy(experiment, role, opponents, settings, start=None):
-        result = original(experiment, role, opponents, settings, start=start)
-        calls.append((role, opponents, settings, result))
-        return result
-
-    monkeypatch.setattr(search_module, "search_best_response", spy)
+    calls = searches_of(monkeypatch)
     search_anchors(algorithm)
-    assert [(role, settings.recall, result.settings["recall"]) for role, _, settings, result in calls] == [
+    assert [(call.role, call.settings.recall, call.result.settings["recall"]) for call in calls] == [
         ("pursuer", 30, 30), ("evader", 30, 30)]
     first = {role: algorithm.selfplay.league_weights[f"{role}@anchor50"]["params"] for role in ("pursuer", "evader")}
     calls.clear()
     algorithm.iteration = 100
     search_anchors(algorithm)
-    for role, opponents, settings, _ in calls:
+    for call in calls:
+        role, opponents = call.role, call.opponents
         other = "evader" if role == "pursuer" else "pursuer"
-        assert settings.recall == 30 and len(opponents) == 2
+        assert call.settings.recall == 30 and len(opponents) == 2
         assert isinstance(opponents[1], RememberingController) and opponents[1].recall == 30
         assert opponents[1].role == other and np.allclose(np.atleast_2d(opponents[1].controller.params)[0],
                                                           first[other])
@@ -653,7 +653,6 @@ def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(m
     """league.anchor_robust_exploiters: the evader's search plays the current pursuer, the pursuer's newest anchor
     and its newest admitted exploiter snapshot (a learned policy), and only exploiter entries count as such."""
     from pe_rllib.callbacks.league import search_anchors
-    from pe_rllib.evaluation import search as search_module
     from pe_rllib.policies.inference import LearnedPolicy
 
     experiment = load_experiment("league", {
@@ -669,19 +668,15 @@ def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(m
     algorithm = stand_in_algorithm(experiment, league, {}, iteration=2)
     current = algorithm.learner_group.get_weights(["pursuer"])["pursuer"]
     algorithm.selfplay.league_weights.update({"pursuer@1": current, "pursuer@x1": current})
-    calls, original = {}, search_module.search_best_response
-
-    def spy(experiment, role, opponents, settings, start=None):
-        calls[role] = opponents
-        return original(experiment, role, opponents, settings, start=start)
-
-    monkeypatch.setattr(search_module, "search_best_response", spy)
+    calls = searches_of(monkeypatch)
     search_anchors(algorithm)                              # no anchors yet: current policy and the exploiter
-    assert len(calls["evader"]) == 2 and isinstance(calls["evader"][1], LearnedPolicy)
-    assert len(calls["pursuer"]) == 1                      # the evader has no admitted exploiter
+    opponents = {call.role: call.opponents for call in calls}
+    assert len(opponents["evader"]) == 2 and isinstance(opponents["evader"][1], LearnedPolicy)
+    assert len(opponents["pursuer"]) == 1                  # the evader has no admitted exploiter
     algorithm.iteration = 4
     search_anchors(algorithm)
-    assert len(calls["evader"]) == 3 and isinstance(calls["evader"][2], LearnedPolicy)
+    opponents = {call.role: call.opponents for call in calls[2:]}
+    assert len(opponents["evader"]) == 3 and isinstance(opponents["evader"][2], LearnedPolicy)
     with pytest.raises(ConfigError, match="anchor_robust_exploiters: needs anchor_every > 0 and exploiters: true"):
         LeagueConfig(anchor_every=2, anchor_robust_exploiters=1)
 
