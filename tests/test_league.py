@@ -647,6 +647,10 @@ def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_rol
         assert opponents[1].role == other and np.allclose(np.atleast_2d(opponents[1].controller.params)[0],
                                                           first[other])
     assert [len(calls), first["pursuer"].ndim] == [2, 1]
+    with pytest.raises(ConfigError, match=r"league.anchor_recall: needs anchor_opponents: false \(an anchor in the "
+                                          r"pool plays without memory\), got True"):
+        load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
+                                    "league.anchor_recall": True, "league.anchor_opponents": True})
 
 
 def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(monkeypatch):

@@ -204,9 +204,9 @@ class LeagueConfig:
     """With ``teacher_view: remembered``, whether the anchor searches score every candidate remembering, as the
     runners play the teacher (for ``teacher_recall`` steps; :func:`~pe_rllib.evaluation.search.remembering`), and
     play the other role's anchors among a robust search's opponents remembering too: a teacher is then chosen on
-    the play it teaches by, and the yardstick's ``exploit --search-recall`` finds no memory the teachers lack.
-    False: the teachers are searched on observed play, then remember on the runners (hunters always are
-    searched on observed play: they play in the pool without memory)."""
+    the play it teaches by, as the yardstick's ``exploit --search-recall`` searches. False: the teachers are
+    searched on observed play, then remember on the runners. Needs ``anchor_opponents: false``: an anchor that
+    plays in the pool plays without memory (so hunters are always searched on observed play)."""
     teacher_unseen_weight: float = 1.0
     """With ``teacher_view: full`` or ``remembered``, the weight in the distillation loss (a weighted mean over the
     batch's steps) of the steps where the teacher's view differs from the role's observation, the steps where it
@@ -306,6 +306,8 @@ class LeagueConfig:
         _integers_at_least(self, 1, "teacher_recall")
         _check(not self.anchor_recall or self.teacher_view == "remembered", "anchor_recall",
                "needs teacher_view: remembered (the teachers that remember on the runners)", self.anchor_recall)
+        _check(not self.anchor_recall or not self.anchor_opponents, "anchor_recall",
+               "needs anchor_opponents: false (an anchor in the pool plays without memory)", self.anchor_recall)
         _check(self.teacher_unseen_weight > 0, "teacher_unseen_weight", "must be > 0", self.teacher_unseen_weight)
         _check(self.teacher_unseen_weight == 1.0 or self.teacher_view != "observed", "teacher_unseen_weight",
                "needs teacher_view full or remembered (an observed teacher sees what the role sees)",
