@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from types import SimpleNamespace
+
 import numpy as np
 
 from pe_rllib.envs.core import AGENTS
@@ -82,3 +85,21 @@ def train_tiny(tmp_path_factory, name: str, iterations: int):
     train(from_dict(ExperimentConfig, {**TINY, "training": {**TINY["training"], "stop_iterations": iterations}}),
           output=run_dir, dashboard=False)
     return run_dir
+
+
+def calls_to(monkeypatch, module, name: str) -> list[SimpleNamespace]:
+    """Every call of ``module.name`` from now on (which still runs), in call order: its arguments by parameter
+    name, defaults filled in, and its ``result`` (None until it returns)."""
+    original = getattr(module, name)
+    signature, calls = inspect.signature(original), []
+
+    def spy(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        call = SimpleNamespace(**bound.arguments, result=None)
+        calls.append(call)
+        call.result = original(*args, **kwargs)
+        return call.result
+
+    monkeypatch.setattr(module, name, spy)
+    return calls

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import calls_to
 
 from pe_rllib.config import ConfigError, CurriculumConfig, HealthConfig, LeagueConfig, load_experiment
 from pe_rllib.selfplay import Curriculum, EloTable, HealthMonitor, League, expected_score, sampling_weights
@@ -504,7 +505,7 @@ def test_a_hunter_search_plays_the_current_policy_alone_from_its_previous_hunter
     weights = algorithm.selfplay.league_weights
     teacher = weights["evader@anchor2"]["params"]
     hunter = calls[2]                                              # pursuer's anchor, evader's anchor, hunter
-    assert hunter.role == "evader" and len(hunter.opponents) == 1 and isinstance(hunter.opponents[0], LearnedPolicy)
+    assert hunter.role == "evader" and len(hunter.opponent) == 1 and isinstance(hunter.opponent[0], LearnedPolicy)
     assert np.allclose(hunter.start, teacher) and len(hunter.candidates) == 1
     assert np.allclose(hunter.candidates[0], teacher)
     assert set(figures["hunter_success"]) == {"evader"} and "evader@hunt2" in weights
@@ -514,10 +515,10 @@ def test_a_hunter_search_plays_the_current_policy_alone_from_its_previous_hunter
     search_anchors(algorithm)
     pursuer_search, evader_search, hunter_search = calls
     assert np.allclose(hunter_search.start, first_hunter) and "evader@hunt2" not in weights     # replaced
-    assert len(hunter_search.opponents) == 1
+    assert len(hunter_search.opponent) == 1
     assert np.allclose(hunter_search.candidates[0], weights["evader@anchor4"]["params"])
     assert np.allclose(evader_search.start, teacher)               # the teacher warm-starts from the teacher
-    assert np.allclose(np.atleast_2d(pursuer_search.opponents[1].params)[0], teacher)   # robust: the teacher only
+    assert np.allclose(np.atleast_2d(pursuer_search.opponent[1].params)[0], teacher)   # robust: the teacher only
     assert teachers(algorithm.selfplay)["evader"]["params"] == weights["evader@anchor4"]["params"].tolist()
     assert [e.id for e in algorithm.selfplay.league.hunters("evader")] == ["evader@hunt4"]
 
@@ -569,22 +570,10 @@ def stand_in_algorithm(experiment, league, league_weights: dict, iteration: int)
 
 
 def searches_of(monkeypatch) -> list:
-    """Every ``search_best_response`` call the league's searches make from now on, as it was made and what it
-    found: ``SimpleNamespace(role, opponents, settings, start, candidates, result)``, in call order."""
-    from types import SimpleNamespace
-
+    """Every ``search_best_response`` call the league's searches make from now on (:func:`helpers.calls_to`)."""
     from pe_rllib.evaluation import search as search_module
 
-    calls, original = [], search_module.search_best_response
-
-    def spy(experiment, role, opponents, settings, start=None, candidates=()):
-        result = original(experiment, role, opponents, settings, start=start, candidates=candidates)
-        calls.append(SimpleNamespace(role=role, opponents=opponents, settings=settings, start=start,
-                                     candidates=[np.asarray(c) for c in candidates], result=result))
-        return result
-
-    monkeypatch.setattr(search_module, "search_best_response", spy)
-    return calls
+    return calls_to(monkeypatch, search_module, "search_best_response")
 
 
 def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_start_from_their_own(monkeypatch):
@@ -601,14 +590,14 @@ def test_robust_warm_started_anchor_searches_play_the_other_roles_anchors_and_st
     algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=2)
     calls = searches_of(monkeypatch)
     search_anchors(algorithm)
-    assert [(call.role, len(call.opponents), call.start) for call in calls] == [
+    assert [(call.role, len(call.opponent), call.start) for call in calls] == [
         ("pursuer", 1, None), ("evader", 1, None)]
     first = {role: algorithm.selfplay.league_weights[f"{role}@anchor2"]["params"] for role in ("pursuer", "evader")}
     calls.clear()
     algorithm.iteration = 4
     figures = search_anchors(algorithm)
     for call in calls:
-        role, opponents, start, result = call.role, call.opponents, call.start, call.result
+        role, opponents, start, result = call.role, call.opponent, call.start, call.result
         other = "evader" if role == "pursuer" else "pursuer"
         assert len(opponents) == 2 and isinstance(opponents[1], ParametricPolicy)
         assert np.allclose(np.atleast_2d(opponents[1].params)[0], first[other])    # the other's newest anchor
@@ -640,13 +629,16 @@ def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_rol
     algorithm.iteration = 100
     search_anchors(algorithm)
     for call in calls:
-        role, opponents = call.role, call.opponents
+        role, opponents = call.role, call.opponent
         other = "evader" if role == "pursuer" else "pursuer"
         assert call.settings.recall == 30 and len(opponents) == 2
         assert isinstance(opponents[1], RememberingController) and opponents[1].recall == 30
         assert opponents[1].role == other and np.allclose(np.atleast_2d(opponents[1].controller.params)[0],
                                                           first[other])
     assert [len(calls), first["pursuer"].ndim] == [2, 1]
+
+
+def test_anchor_recall_is_refused_with_anchors_that_play_in_the_pool():
     with pytest.raises(ConfigError, match=r"league.anchor_recall: needs anchor_opponents: false \(an anchor in the "
                                           r"pool plays without memory\), got True"):
         load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
@@ -674,12 +666,12 @@ def test_a_robust_anchor_search_also_plays_the_other_roles_admitted_exploiters(m
     algorithm.selfplay.league_weights.update({"pursuer@1": current, "pursuer@x1": current})
     calls = searches_of(monkeypatch)
     search_anchors(algorithm)                              # no anchors yet: current policy and the exploiter
-    opponents = {call.role: call.opponents for call in calls}
+    opponents = {call.role: call.opponent for call in calls}
     assert len(opponents["evader"]) == 2 and isinstance(opponents["evader"][1], LearnedPolicy)
     assert len(opponents["pursuer"]) == 1                  # the evader has no admitted exploiter
     algorithm.iteration = 4
     search_anchors(algorithm)
-    opponents = {call.role: call.opponents for call in calls[2:]}
+    opponents = {call.role: call.opponent for call in calls[2:]}
     assert len(opponents["evader"]) == 3 and isinstance(opponents["evader"][2], LearnedPolicy)
     with pytest.raises(ConfigError, match="anchor_robust_exploiters: needs anchor_every > 0 and exploiters: true"):
         LeagueConfig(anchor_every=2, anchor_robust_exploiters=1)

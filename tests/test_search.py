@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import calls_to
 
 from pe_rllib.config import ConfigError, load_experiment
 from pe_rllib.envs import BatchedPursuitEvasion
@@ -20,19 +21,6 @@ from pe_rllib.policies.scripted import make_scripted
 
 CONVERGE = load_experiment("converge")
 SMALL_SEARCH = SearchSettings(generations=5, population=12, episodes=24, selection_episodes=200)
-
-
-def calls_to(monkeypatch, name: str) -> list[tuple[tuple, dict]]:
-    """The ``(args, kwargs)`` of every call of :mod:`pe_rllib.evaluation.search`'s ``name`` from now on (which
-    still runs)."""
-    calls, original = [], getattr(search_module, name)
-
-    def spy(*args, **kwargs):
-        calls.append((args, kwargs))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(search_module, name, spy)
-    return calls
 
 
 class NeverTurnsLeft:
@@ -120,10 +108,10 @@ def test_search_finds_a_planted_weakness_no_fixed_scripted_pursuer_finds():
 
 
 def test_search_optimises_and_selects_on_episodes_it_never_reports(monkeypatch):
-    calls = calls_to(monkeypatch, "play_first_episodes")
+    calls = calls_to(monkeypatch, search_module, "play_first_episodes")
     settings = SearchSettings(generations=3, population=4, episodes=8, selection_episodes=50, seed=2)
     found = search_best_response(CONVERGE, "evader", make_family("pursuer", CONVERGE.env), settings)
-    seeds = [kwargs["seed"] for _, kwargs in calls]
+    seeds = [call.seed for call in calls]
     *generations, selection = seeds
     assert generations == [SEARCH_SEED_BASE * 3 + g for g in range(3)]          # fresh starts every generation
     assert selection not in generations and min(seeds) > 10_000                   # never the evaluation seeds
@@ -137,9 +125,9 @@ def test_restarts_are_the_single_searches_of_consecutive_seeds_and_the_best_fina
     for all, picks among every restart's finalists."""
     small = dict(generations=3, population=6, episodes=8, selection_episodes=60)
     pursuer = make_family("pursuer", CONVERGE.env)
-    calls = calls_to(monkeypatch, "play_first_episodes")
+    calls = calls_to(monkeypatch, search_module, "play_first_episodes")
     both = search_best_response(CONVERGE, "evader", pursuer, SearchSettings(**small, seed=4, restarts=2))
-    seeds = [kwargs["seed"] for _, kwargs in calls]
+    seeds = [call.seed for call in calls]
     assert seeds == [SEARCH_SEED_BASE * (5 + k) + g for k in range(2) for g in range(3)] + [
         SEARCH_SEED_BASE * 5 + 100_000]                                         # one selection, seed 4's episodes
     monkeypatch.undo()
@@ -178,12 +166,12 @@ def test_a_search_against_several_opponents_finds_the_maximin_and_reports_the_wo
 
 
 def test_a_warm_started_search_starts_from_the_given_controller(monkeypatch):
-    calls = calls_to(monkeypatch, "cross_entropy_search")
+    calls = calls_to(monkeypatch, search_module, "cross_entropy_search")
     settings = SearchSettings(generations=1, population=2, episodes=2, selection_episodes=4)
     given = PursuitFamily.from_unit(np.full(len(PursuitFamily.names()), 0.25))
     search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings, start=given)
     search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings)
-    starts = [args[1] for args, _ in calls]
+    starts = [call.start for call in calls]
     assert np.allclose(starts[0], 0.25) and np.allclose(starts[1], PursuitFamily.to_unit(PursuitFamily.defaults()))
     with pytest.raises(ConfigError, match="search pursuer: start must have the pursuit family's"):
         search_best_response(CONVERGE, "pursuer", make_scripted_evader(), settings, start=np.zeros(2))
@@ -314,10 +302,10 @@ def test_a_remembering_search_plays_every_candidate_with_memory_and_finds_a_cont
     remembering = candidate_rates(forgetful, RememberingController(evader, forgetful.env, 40), pursuer, rows, 64,
                                   seed=0)[0]
     assert remembering > plain + 0.15, (plain, remembering)          # 0.55 against 0.20 when written
-    calls = calls_to(monkeypatch, "candidate_rates")
+    calls = calls_to(monkeypatch, search_module, "candidate_rates")
     settings = SearchSettings(generations=2, population=4, episodes=8, selection_episodes=40, recall=40)
     found = search_best_response(forgetful, "evader", pursuer, settings, candidates=[EvasionFamily.defaults()])
-    players = [args[1] for args, _ in calls]
+    players = [call.controller for call in calls]
     assert len(players) == 3 and all(isinstance(p, RememberingController) and p.recall == 40 for p in players)
     assert found.settings["recall"] == 40
     played = searched_policy(forgetful, found)
