@@ -96,3 +96,14 @@ def test_experiment_with_sets_dotted_fields_and_validates_the_whole():
         experiment_with(base, {"training.lrr": 1e-3})
     with pytest.raises(ConfigError, match=r"^training.lr.x: lr is not a section"):
         experiment_with(base, {"training.lr.x": 1})
+
+
+def test_partial_memory_yaml_is_partial_yaml_with_three_changes():
+    """partial_memory.yaml copies partial.yaml (configs have no inheritance): it must stay that copy with only the
+    last-seen block blanked and the teachers remembering, searched remembering."""
+    from pe_rllib.config import to_dict
+
+    memory = to_dict(load_experiment("partial_memory"))
+    assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
+                                                         "league.anchor_recall": True}))
+    assert memory != to_dict(load_experiment("partial"))
