@@ -98,12 +98,14 @@ def test_experiment_with_sets_dotted_fields_and_validates_the_whole():
         experiment_with(base, {"training.lr.x": 1})
 
 
-def test_partial_memory_yaml_is_partial_yaml_with_three_changes():
+def test_partial_memory_yaml_is_partial_yaml_with_five_changes():
     """partial_memory.yaml copies partial.yaml (configs have no inheritance): it must stay that copy with only the
-    last-seen block blanked and the teachers remembering, searched remembering."""
+    last-seen block blanked, the robots spawned farther apart, and the teachers remembering, searched remembering."""
     from pe_rllib.config import to_dict
 
     memory = to_dict(load_experiment("partial_memory"))
-    assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
+    assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "env.min_init_distance": 4.0,
+                                                         "env.max_init_distance": 12.0,
+                                                         "league.teacher_view": "remembered",
                                                          "league.anchor_recall": True}))
     assert memory != to_dict(load_experiment("partial"))
