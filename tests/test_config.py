@@ -98,11 +98,55 @@ def test_experiment_with_sets_dotted_fields_and_validates_the_whole():
         experiment_with(base, {"training.lr.x": 1})
 
 
-def test_partial_memory_yaml_is_partial_yaml_with_five_changes():
-    """partial_memory.yaml copies partial.yaml (configs have no inheritance): it must stay that copy with only the
-    last-seen block blanked, the robots spawned farther apart, and the teachers remembering, searched remembering."""
-    from pe_rllib.config import to_dict
+def test_extends_merges_sections_key_by_key_and_lists_replace(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
+        "env": {"arena_width": 20.0, "arena_height": 20.0, "max_steps": 600, "reward": {"capture": 50.0}},
+        "curriculum": {"enabled": True, "levels": [{"p_full_obs": 1.0}, {"p_full_obs": 0.5}]}}))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump({
+        "extends": "base.yaml", "env": {"max_steps": 300, "reward": {"timeout": 3.0}},
+        "curriculum": {"levels": [{"p_full_obs": 0.0}]}}))
+    child = load_experiment(tmp_path / "child.yaml", {"env.arena_height": 10.0})
+    assert (child.env.arena_width, child.env.arena_height, child.env.max_steps) == (20.0, 10.0, 300)
+    assert (child.env.reward.capture, child.env.reward.timeout) == (50.0, 3.0)
+    assert child.curriculum.enabled and [dict(lv) for lv in child.curriculum.levels] == [{"p_full_obs": 0.0}]
+    (tmp_path / "grandchild.yaml").write_text("extends: child.yaml\ntraining: {lr: 0.002}\n")
+    grandchild = load_experiment(tmp_path / "grandchild.yaml")
+    assert (grandchild.env.max_steps, grandchild.training.lr) == (300, 0.002)
+    (tmp_path / "bundled.yaml").write_text("extends: quickstart\nenv: {evader_v_max: 1.15}\n")
+    assert to_dict(load_experiment(tmp_path / "bundled.yaml")) == to_dict(
+        load_experiment("quickstart", {"env.evader_v_max": 1.15}))
 
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "extends: nowhere.yaml\n"}, r"a.yaml: extends: nowhere.yaml: config file not found"),
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"},
+     r"b.yaml: extends: 'a.yaml' is already in the chain"),
+    ({"a.yaml": "extends: a.yaml\n"}, r"a.yaml: extends: 'a.yaml' is already in the chain of extends"),
+    ({"a.yaml": "extends: [quickstart]\n"}, r"a.yaml: extends: must be an experiment file or bundled name"),
+    ({"a.yaml": "extends: quickstart\nenv: {max_step: 3}\n"}, r"a.yaml: env.max_step: unknown key"),
+])
+def test_extends_errors_are_one_line_and_name_the_file(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_experiment(tmp_path / "a.yaml")
+    assert "\n" not in str(err.value)
+
+
+def test_a_sweep_runs_over_an_experiment_that_extends_another(tmp_path):
+    from pe_rllib.training.sweep import load_sweep
+
+    (tmp_path / "mine.yaml").write_text("extends: quickstart\nenv: {max_steps: 250}\n")
+    (tmp_path / "mine_sweep.yaml").write_text(
+        "experiment: mine.yaml\nsearch:\n  env.evader_v_max: {grid: [0.9, 1.1]}\n")
+    sweep = load_sweep(tmp_path / "mine_sweep.yaml")
+    assert sweep.experiment.env.max_steps == 250
+    assert sweep.experiment.training == load_experiment("quickstart").training
+
+
+def test_partial_memory_yaml_is_partial_yaml_with_five_changes():
+    """partial_memory.yaml extends partial.yaml: it must resolve to it with only the last-seen block blanked, the
+    robots spawned farther apart, and the teachers remembering, searched remembering."""
     memory = to_dict(load_experiment("partial_memory"))
     assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "env.min_init_distance": 4.0,
                                                          "env.max_init_distance": 12.0,

@@ -35,6 +35,7 @@ from pe_rllib.config.experiment import (
     experiment_path,
     experiment_with,
     load_experiment,
+    read_experiment,
     read_yaml_mapping,
 )
 from pe_rllib.config.selfplay import CurriculumConfig, HealthConfig, LeagueConfig, SelfPlayConfig
@@ -52,5 +53,6 @@ __all__ = [
     "EvaluationConfig", "ExperimentConfig", "HealthConfig", "LeagueConfig", "RewardConfig", "SafetyConfig",
     "SelfPlayConfig", "TrainingConfig", "bundled_experiments", "bundled_sweeps", "check_safety_compatible",
     "env_with", "experiment_path", "experiment_with", "from_dict", "get_dotted", "load_experiment", "other_role",
-    "read_yaml_mapping", "replaced", "rollout_shape", "runner_threads", "sampling_summary", "set_dotted", "to_dict",
+    "read_experiment", "read_yaml_mapping", "replaced", "rollout_shape", "runner_threads", "sampling_summary",
+    "set_dotted", "to_dict",
 ]

@@ -235,20 +235,57 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return loaded
 
 
+EXTENDS_KEY = "extends"
+"""An experiment YAML's optional top-level key naming the experiment it changes (see :func:`read_experiment`)."""
+
+
+def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it: mappings merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = merged(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return out
+
+
+def read_experiment(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """An experiment YAML's mapping with its ``extends`` chain resolved.
+
+    ``extends: NAME`` (a path relative to the file, else a bundled experiment's name) makes the file a list of
+    changes to that experiment: its sections merge key by key into the base's, and lists and values replace. A
+    cycle, or an ``extends`` that is not a string, is a one-line error naming the file.
+    """
+    data = read_yaml_mapping(path)
+    if EXTENDS_KEY not in data:
+        return data
+    spec = data.pop(EXTENDS_KEY)
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{path}: {EXTENDS_KEY}: must be an experiment file or bundled name, got {spec!r}")
+    candidate = path.parent / spec
+    try:
+        base_path = experiment_path(candidate if candidate.is_file() else spec)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {EXTENDS_KEY}: {err}") from None
+    chain = (*_seen, path.resolve())
+    if base_path.resolve() in chain:
+        raise ConfigError(f"{path}: {EXTENDS_KEY}: {spec!r} is already in the chain of extends (a cycle)")
+    return merged(read_experiment(base_path, chain), data)
+
+
 def load_experiment(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
                     ) -> ExperimentConfig:
     """Load an :class:`ExperimentConfig` from a YAML file (or defaults), then apply overrides.
 
-    ``path`` is a file or the name of a bundled experiment (see :func:`experiment_path`).
-    ``overrides`` maps dotted paths to values, e.g. ``{"env.evader_v_max": 1.15}``.
-    Errors name the file and the key path on one line.
+    ``path`` is a file or the name of a bundled experiment (see :func:`experiment_path`); a file may
+    ``extends:`` another (:func:`read_experiment`). ``overrides`` maps dotted paths to values, e.g.
+    ``{"env.evader_v_max": 1.15}``. Errors name the file and the key path on one line.
     """
     data: dict[str, Any] = {}
     where = ""
     if path is not None:
         path = experiment_path(path)
         where = f"{path}: "
-        data = read_yaml_mapping(path)
+        data = read_experiment(path)
     for dotted, value in (overrides or {}).items():
         set_dotted(data, dotted, value)
     try:

@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pe_rllib.config.base import ConfigError, _check, from_dict, get_dotted, set_dotted, to_dict
-from pe_rllib.config.experiment import ExperimentConfig, experiment_path, experiment_with, read_yaml_mapping
+from pe_rllib.config.experiment import (
+    ExperimentConfig,
+    experiment_path,
+    experiment_with,
+    read_experiment,
+    read_yaml_mapping,
+)
 
 TRIAL_EXPERIMENT = "pe_experiment"
 """The key of a trial's experiment (as a dict) in its Tune config."""
@@ -227,7 +233,7 @@ def _base_experiment(sweep_file: SweepFile, path: Path, where: str) -> Experimen
     spec = sweep_file.experiment if sweep_file.experiment is not None else {}
     if isinstance(spec, str):
         candidate = path.parent / spec
-        experiment_data = read_yaml_mapping(experiment_path(candidate if candidate.is_file() else spec))
+        experiment_data = read_experiment(experiment_path(candidate if candidate.is_file() else spec))
     else:
         experiment_data = dict(spec)
     fixed = sweep_file.set or {}
