@@ -144,12 +144,10 @@ def test_a_sweep_runs_over_an_experiment_that_extends_another(tmp_path):
     assert sweep.experiment.training == load_experiment("quickstart").training
 
 
-def test_partial_memory_yaml_is_partial_yaml_with_five_changes():
-    """partial_memory.yaml extends partial.yaml: it must resolve to it with only the last-seen block blanked, the
-    robots spawned farther apart, and the teachers remembering, searched remembering."""
+def test_partial_memory_yaml_is_partial_yaml_with_three_changes():
+    """partial_memory.yaml extends partial.yaml: it must resolve to it with only the last-seen block blanked and the
+    teachers remembering, searched remembering."""
     memory = to_dict(load_experiment("partial_memory"))
-    assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "env.min_init_distance": 4.0,
-                                                         "env.max_init_distance": 12.0,
-                                                         "league.teacher_view": "remembered",
+    assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
                                                          "league.anchor_recall": True}))
     assert memory != to_dict(load_experiment("partial"))
