@@ -216,6 +216,13 @@ def experiment_path(name_or_path: str | Path, sweep: bool = False) -> Path:
     raise ConfigError(f"{path}: config file not found (bundled {kind}: {', '.join(sorted(bundled))})")
 
 
+def experiment_path_beside(file: Path, spec: str) -> Path:
+    """The experiment ``spec`` names from inside ``file`` (a sweep's ``experiment``, an experiment's ``extends``):
+    a path relative to ``file``'s folder if one is there, else what :func:`experiment_path` finds."""
+    candidate = file.parent / spec
+    return experiment_path(candidate if candidate.is_file() else spec)
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping (safe loader), with one-line errors naming the file."""
     try:
@@ -261,9 +268,8 @@ def read_experiment(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     spec = data.pop(EXTENDS_KEY)
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"{path}: {EXTENDS_KEY}: must be an experiment file or bundled name, got {spec!r}")
-    candidate = path.parent / spec
     try:
-        base_path = experiment_path(candidate if candidate.is_file() else spec)
+        base_path = experiment_path_beside(path, spec)
     except ConfigError as err:
         raise ConfigError(f"{path}: {EXTENDS_KEY}: {err}") from None
     chain = (*_seen, path.resolve())

@@ -50,6 +50,7 @@ from pe_rllib.config.base import ConfigError, _check, from_dict, get_dotted, set
 from pe_rllib.config.experiment import (
     ExperimentConfig,
     experiment_path,
+    experiment_path_beside,
     experiment_with,
     read_experiment,
     read_yaml_mapping,
@@ -232,8 +233,7 @@ def _base_experiment(sweep_file: SweepFile, path: Path, where: str) -> Experimen
     ``set`` overrides applied and checked."""
     spec = sweep_file.experiment if sweep_file.experiment is not None else {}
     if isinstance(spec, str):
-        candidate = path.parent / spec
-        experiment_data = read_experiment(experiment_path(candidate if candidate.is_file() else spec))
+        experiment_data = read_experiment(experiment_path_beside(path, spec))
     else:
         experiment_data = dict(spec)
     fixed = sweep_file.set or {}
