@@ -289,6 +289,60 @@ def test_a_scanning_pursuer_catches_an_unseen_evader_more_often_than_one_driving
     assert scanning > straight_on + 0.2                     # 0.91 against 0.42 when written
 
 
+def _play_family(role: str, changes: dict, env_changes: dict, steps: int, seed: int = 0) -> np.ndarray:
+    """``role``'s family with ``changes`` to its defaults against a robot that stands still, in an empty
+    ``PARTIAL`` arena with ``env_changes``, without autoreset: the poses ``[steps, N, 6]`` (pursuer, evader)."""
+    env = BatchedPursuitEvasion(32, PARTIAL.env, autoreset=False, n_obstacles=0, max_steps=steps + 1, **env_changes)
+    obs = env.reset(seed=seed)
+    family = make_family(role, env.config, seed=0)
+    params = family.defaults()
+    for name, value in changes.items():
+        params[family.names().index(name)] = value
+    family.set_params(params)
+    still = np.tile([-1.0, 0.0], (32, 1))                   # the lowest speed command: standing still
+    poses = []
+    for _ in range(steps):
+        other = "evader" if role == "pursuer" else "pursuer"
+        obs = env.step({role: family.act(obs[role]), other: still})[0]
+        poses.append(env.state()[:, :6].copy())
+    return np.array(poses)
+
+
+def test_a_hiding_evader_that_loses_the_pursuer_settles_at_the_nearest_corners_spot_at_its_hiding_speed():
+    hide = {"hide_gain": 3.0, "hide_margin": 1.0, "hide_speed": 0.0}
+    world = {"last_seen": False}
+    hiding, orbiting = (_play_family("evader", changes, world, 400) for changes in (hide, {}))
+    spot = 9.0                                              # 20 x 20 m arena, 1 m from both walls
+    off_spot = lambda poses: np.abs(np.abs(poses[-1, :, 3:5]) - spot).max(axis=1)        # noqa: E731
+    assert np.median(off_spot(hiding)) < 1.0 and np.median(off_spot(orbiting)) > 4.0
+    speed = lambda poses: np.median(np.linalg.norm(np.diff(poses[-50:, :, 3:5], axis=0), axis=2).mean(axis=0))  # noqa
+    # hide_speed 0: it creeps about the spot (the orbit's pull and the way back to the spot balance a third of a
+    # metre off it), where the orbiting evader drives on (top speed 0.05 m per step)
+    assert speed(hiding) < 0.3 * 0.05 and speed(orbiting) > 0.6 * 0.05
+
+
+def test_a_patrolling_pursuer_circles_the_centre_at_its_patrol_radius_in_its_sense_while_the_evader_is_unseen():
+    world = {"last_seen": False, "sensing_range": 0.2}      # the evader is never seen
+    for gain in (3.0, -3.0):
+        poses = _play_family("pursuer", {"patrol_gain": gain, "patrol_radius": 0.8}, world, 600)[-200:]
+        radius = np.linalg.norm(poses[:, :, 0:2], axis=2)
+        assert np.abs(np.median(radius) - 8.0) < 0.5       # 0.8 x half of the 20 m arena
+        step = np.diff(poses[:, :, 0:2], axis=0)
+        spin = np.sign(poses[:-1, :, 0] * step[..., 1] - poses[:-1, :, 1] * step[..., 0])
+        assert np.mean(spin == np.sign(gain)) > 0.9        # counter-clockwise for a positive gain
+
+
+@pytest.mark.parametrize("family, earlier", [(PursuitFamily, 11), (EvasionFamily, 14)])
+def test_vectors_saved_before_the_patrol_and_hiding_play_as_before(family, earlier):
+    env = BatchedPursuitEvasion(64, PARTIAL.env, last_seen=False)
+    obs = env.reset(seed=2)
+    role = family.roles[0]
+    old, new = make_family(role, env.config, seed=0), make_family(role, env.config, seed=0)
+    old.set_params(family.defaults()[:earlier])
+    assert np.allclose(old.act(obs[role]), new.act(obs[role]))
+    assert family.complete(family.defaults()[:earlier]).shape == family.defaults().shape
+
+
 def test_a_remembering_search_plays_every_candidate_with_memory_and_finds_a_controller_that_remembers(monkeypatch):
     """``recall``: in a world whose observation forgets the opponent (``env.last_seen: false``) the same evader
     parameters escape more often remembering where the pursuer went, the search scores its candidates (and the

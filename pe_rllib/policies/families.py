@@ -204,6 +204,15 @@ class ParametricPolicy(ParameterVector, ScriptedPolicy):
         position = own[:, 0:2] * np.array([cfg.arena_width / 2, cfg.arena_height / 2])
         return position, own[:, 2], own[:, 3]
 
+    def circling(self, position: np.ndarray, radius: np.ndarray, sense: np.ndarray, cos_t: np.ndarray,
+                 sin_t: np.ndarray) -> np.ndarray:
+        """The ego-frame direction ``[B, 2]`` round the arena centre on a circle of ``radius`` [m]: the tangent in
+        ``sense`` (+1 counter-clockwise, -1 clockwise, 0 none) plus a pull onto the circle (at most 1)."""
+        radial = _unit(position)
+        tangent = np.stack([-radial[:, 1], radial[:, 0]], axis=1)
+        pull = np.clip(radius - np.linalg.norm(position, axis=1), -1.0, 1.0)
+        return self.to_ego(sense[:, None] * tangent + pull[:, None] * radial, cos_t, sin_t)
+
     @staticmethod
     def to_ego(vectors: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
         return np.stack([cos_t * vectors[:, 0] + sin_t * vectors[:, 1],
@@ -236,8 +245,12 @@ class PursuitFamily(ParametricPolicy):
                   "which to give it up and scan (never seen: always scan)"),
         Parameter("scan_rate", -1.0, 1.0, 0.0, "scanning turn rate, as a signed fraction of the top turn rate"),
         Parameter("scan_speed", 0.0, 1.0, 1.0, "scanning speed, as a fraction of top speed"),
+        Parameter("patrol_gain", -3.0, 3.0, 0.0, "scanning: weight of patrolling a circle round the arena centre "
+                  "(sign: counter-clockwise > 0)"),
+        Parameter("patrol_radius", 0.1, 1.0, 0.6, "the patrol circle's radius, as a fraction of half the arena's "
+                  "shorter side"),
     )
-    earlier_sizes = (8,)        # before the scan (issue 23, third session)
+    earlier_sizes = (8, 11)     # before the scan (issue 23, third session), before the patrol (eleventh session)
 
     def _act(self, obs):
         n = len(obs)
@@ -250,8 +263,12 @@ class PursuitFamily(ParametricPolicy):
         visible, ever = self.sighting(obs)
         scan = ~visible & (~ever | (np.linalg.norm(r, axis=1) < self.column("scan_distance", n)))
         if scan.any():
-            sweep = self.drive(np.array([1.0, 0.0]) + push, self.column("scan_rate", n) * self.env_config.omega_max,
-                               self.column("scan_speed", n))
+            position, cos_t, sin_t = self.world_frame(obs)
+            half = min(self.env_config.arena_width, self.env_config.arena_height) / 2
+            gain = self.column("patrol_gain", n)
+            patrol = self.circling(position, self.column("patrol_radius", n) * half, np.sign(gain), cos_t, sin_t)
+            sweep = self.drive(np.array([1.0, 0.0]) + np.abs(gain)[:, None] * patrol + push,
+                               self.column("scan_rate", n) * self.env_config.omega_max, self.column("scan_speed", n))
             actions = np.where(scan[:, None], sweep, actions)
         return actions
 
@@ -307,8 +324,13 @@ class EvasionFamily(ParametricPolicy):
         Parameter("open_lookahead", 0.5, 8.0, 3.0, "free run [m] beyond which a direction counts as fully open"),
         Parameter("open_tradeoff", 0.0, 1.0, 0.5, "share of the open heading's score given to free run (the rest "
                   "to leading away from the pursuer)"),
+        Parameter("hide_gain", 0.0, 3.0, 0.0, "pursuer unknown: weight of heading for the nearest corner's "
+                  "hiding spot"),
+        Parameter("hide_margin", 0.3, 4.0, 1.0, "the hiding spot's distance [m] from both walls of the corner"),
+        Parameter("hide_speed", 0.0, 1.0, 1.0, "speed at the hiding spot, as a fraction of top speed (full speed "
+                  "2 m or more from it)"),
     )
-    earlier_sizes = (11,)       # before the open heading (issue 21, seventh session)
+    earlier_sizes = (11, 14)    # before the open heading (issue 21, seventh session), before hiding (issue 23, 11th)
 
     def _act(self, obs):
         n = len(obs)
@@ -316,13 +338,8 @@ class EvasionFamily(ParametricPolicy):
         distance = np.linalg.norm(r, axis=1)
         away = -_unit(r)
         position, cos_t, sin_t = self.world_frame(obs)
-        # Orbit the arena centre: the tangent plus a pull onto the circle.
-        radius = np.linalg.norm(position, axis=1)
-        radial = _unit(position)
-        tangent = np.stack([-radial[:, 1], radial[:, 0]], axis=1)
-        pull = np.clip(self.column("orbit_radius", n) - radius, -1.0, 1.0)
-        orbit = self.to_ego(np.sign(self.column("orbit_gain", n))[:, None] * tangent + pull[:, None] * radial,
-                            cos_t, sin_t)
+        orbit = self.circling(position, self.column("orbit_radius", n), np.sign(self.column("orbit_gain", n)),
+                              cos_t, sin_t)
         # Along the nearest wall, in the sense that leads away from the pursuer.
         walls = self.layout.part(obs, "walls")                    # left, right, bottom, top
         nearest = walls.argmin(axis=1)
@@ -339,9 +356,28 @@ class EvasionFamily(ParametricPolicy):
                      + self.column("wall_follow_gain", n)[:, None] * along
                      + (self.column("juke_gain", n) * juke)[:, None] * across
                      + self.column("open_gain", n)[:, None] * self.open_heading(obs, away))
-        direction = np.where(known[:, None], direction, _unit(orbit)) + self.hazard_push(obs)
+        hide, speed = self.hiding(position, cos_t, sin_t)
+        direction = np.where(known[:, None], direction, _unit(orbit) + hide) + self.hazard_push(obs)
         jitter = self.column("jitter", n) * self.env_config.omega_max * self.np_random.uniform(-1.0, 1.0, n)
-        return self.drive(direction, jitter)
+        return self.drive(direction, jitter, np.where(known, 1.0, speed))
+
+    def hiding(self, position: np.ndarray, cos_t: np.ndarray, sin_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where a pursuer it does not know of leaves the evader: ``hide_gain`` times the ego-frame way ``[B, 2]`` to
+        the nearest corner's hiding spot (``hide_margin`` from both walls; its length capped at 1, so it fades in the
+        last metre), and the speed ``[B]`` (top speed 2 m or more from the spot, ``hide_speed`` at it). A warm RL
+        evader's escapes were spent out of the trained pursuer's sensing range near walls and in corners, where the
+        family's orbit (at most 6 m from the centre) never went (BENCHMARKS.md, issue 23, eleventh session)."""
+        n = len(position)
+        half = np.array([self.env_config.arena_width / 2, self.env_config.arena_height / 2])
+        margin = np.minimum(self.column("hide_margin", n)[:, None], half - 1e-3)
+        spot = np.where(position >= 0, 1.0, -1.0) * (half - margin)
+        way = spot - position
+        distance = np.linalg.norm(way, axis=1)
+        way = way / np.maximum(distance, 1.0)[:, None]
+        gain = self.column("hide_gain", n)
+        hide_speed = self.column("hide_speed", n)
+        speed = np.where(gain > 0, hide_speed + (1.0 - hide_speed) * np.clip(distance / 2.0, 0.0, 1.0), 1.0)
+        return gain[:, None] * self.to_ego(way, cos_t, sin_t), speed
 
     def open_heading(self, obs: np.ndarray, away: np.ndarray) -> np.ndarray:
         """The ego-frame unit direction ``[B, 2]`` of :data:`OPEN_HEADINGS` with the best score, ``open_tradeoff``
