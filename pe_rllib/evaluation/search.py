@@ -185,6 +185,14 @@ def worst_rates(experiment: ExperimentConfig, controller: ParametricPolicy, oppo
                    for opponent in opponents], axis=0)
 
 
+def searcher(experiment: ExperimentConfig, role: str, settings: SearchSettings, seed: int):
+    """A fresh controller of ``settings.family`` for ``role`` whose random terms are drawn from ``seed``, remembering
+    for ``settings.recall`` steps if asked: each restart of a search plays its own, so that restart k of seed s is
+    seed s + k's single search exactly, noise included."""
+    return remembering(experiment, make_family(role, experiment.world_config, settings.family, seed=seed),
+                       settings.recall)
+
+
 def search_best_response(experiment: ExperimentConfig, role: str, opponent: Policy | Sequence[Policy],
                          settings: SearchSettings = SearchSettings(),
                          progress: Callable[[int, int, float], None] | None = None,
@@ -202,9 +210,8 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
     opponents = list(opponent) if isinstance(opponent, (list, tuple)) else [opponent]
     if not opponents:
         raise ConfigError(f"search {role}: needs at least one opponent")
-    controller = make_family(role, experiment.world_config, settings.family, seed=settings.seed)
-    family = type(controller)
-    controller = remembering(experiment, controller, settings.recall)
+    family = type(make_family(role, experiment.world_config, settings.family))
+    controller = searcher(experiment, role, settings, settings.seed)         # the selection's
     start = None if start is None else family.complete(start)
     if start is not None and np.shape(start) != np.shape(family.defaults()):
         raise ConfigError(f"search {role}: start must have the {family.family} family's "
@@ -216,7 +223,8 @@ def search_best_response(experiment: ExperimentConfig, role: str, opponent: Poli
 
     def fitness_for(restart: int) -> Callable[[np.ndarray, int], np.ndarray]:
         base = SEARCH_SEED_BASE * (settings.seed + restart + 1)
-        return lambda unit, generation: worst_rates(experiment, controller, opponents, family.from_unit(pin(unit)),
+        player = searcher(experiment, role, settings, settings.seed + restart)   # replays seed + k's search
+        return lambda unit, generation: worst_rates(experiment, player, opponents, family.from_unit(pin(unit)),
                                                     settings.episodes, seed=base + generation)
 
     def on_generation(restart: int, generation: int, rates: np.ndarray, mean: np.ndarray) -> None:

@@ -21,7 +21,9 @@ finds:
     partial observation it heads for the evader's last-seen point; an evader never seen, or lost
     within ``scan_distance`` of that point, it looks for by turning at ``scan_rate`` while driving
     at ``scan_speed`` (the scan came later; its defaults drive straight on as the family did
-    before, and vectors saved without it are completed).
+    before, and vectors saved without it are completed), steering onto a circle round the arena
+    centre of ``patrol_radius`` (a fraction of half the shorter side) with weight ``|patrol_gain|``
+    (its sign the sense) so that a scan can sweep the edges of the arena (the patrol came last).
 
 ``evasion`` (evader)
     A weighted sum of unit directions: away from the pursuer (``flee_gain``), around the
@@ -36,7 +38,11 @@ finds:
     The open heading came last (its default weight 0 plays the family as before; vectors saved
     without it are completed, see :meth:`ParameterVector.complete`): against trained pursuers
     the family without it escaped 0.13 less often than an RL best response (BENCHMARKS.md,
-    issue 21, seventh session).
+    issue 21, seventh session). Under partial observation, a pursuer it neither sees nor remembers
+    sends it towards the nearest corner's *hiding spot* (``hide_margin`` from both walls) with weight
+    ``hide_gain``, slowing to ``hide_speed`` there: the warm RL evaders of issue 23 escaped out of
+    the trained pursuers' sensing range near walls and in corners, where the orbit (at most 6 m from
+    the centre) never went (eleventh session). Both came last; their defaults play as before.
 
 Example:
     >>> import numpy as np
