@@ -144,10 +144,11 @@ def test_a_sweep_runs_over_an_experiment_that_extends_another(tmp_path):
     assert sweep.experiment.training == load_experiment("quickstart").training
 
 
-def test_partial_memory_yaml_is_partial_yaml_with_three_changes():
+def test_partial_memory_yaml_is_partial_yaml_with_four_changes():
     """partial_memory.yaml extends partial.yaml: it must resolve to it with only the last-seen block blanked and the
-    teachers remembering, searched remembering."""
+    teachers remembering, searched remembering, neither hiding nor patrolling."""
     memory = to_dict(load_experiment("partial_memory"))
     assert memory == to_dict(load_experiment("partial", {"env.last_seen": False, "league.teacher_view": "remembered",
-                                                         "league.anchor_recall": True}))
+                                                         "league.anchor_recall": True,
+                                                         "league.anchor_pinned": ["hide_gain=0", "patrol_gain=0"]}))
     assert memory != to_dict(load_experiment("partial"))

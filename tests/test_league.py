@@ -638,6 +638,27 @@ def test_anchor_recall_searches_the_teachers_remembering_and_plays_the_other_rol
     assert [len(calls), first["pursuer"].ndim] == [2, 1]
 
 
+def test_anchor_pinned_holds_each_roles_parameters_in_its_anchor_searches_and_bad_pins_are_refused(monkeypatch):
+    from pe_rllib.callbacks.league import check_anchor_pins, search_anchors
+
+    experiment = load_experiment("partial", {
+        "training.model": "mlp", "league.anchor_pinned": ["hide_gain=0", "patrol_gain=0.5"],
+        "league.anchor_generations": 1, "league.anchor_population": 3, "league.anchor_episodes": 2,
+        "league.anchor_selection_episodes": 4, "env.max_steps": 40})
+    check_anchor_pins(experiment)
+    algorithm = stand_in_algorithm(experiment, League(experiment.league), {}, iteration=50)
+    calls = searches_of(monkeypatch)
+    search_anchors(algorithm)
+    assert {call.role: call.settings.pinned for call in calls} == {"pursuer": (("patrol_gain", 0.5),),
+                                                                   "evader": (("hide_gain", 0.0),)}
+    assert [calls[0].result.params["patrol_gain"], calls[1].result.params["hide_gain"]] == [0.5, 0.0]
+    for pins, message in ((["hide_gain"], "entries must be NAME=VALUE with a number"),
+                          (["nope=1"], "'nope=1' names no parameter of the search families"),
+                          (["hide_gain=9"], r"hide_gain must be in \[0, 3\], got 9.0")):
+        with pytest.raises(ConfigError, match=f"league.anchor_pinned: .*{message}"):
+            check_anchor_pins(load_experiment("partial", {"league.anchor_pinned": pins}))
+
+
 def test_anchor_recall_is_refused_with_anchors_that_play_in_the_pool():
     with pytest.raises(ConfigError, match=r"league.anchor_recall: needs anchor_opponents: false \(an anchor in the "
                                           r"pool plays without memory\), got True"):

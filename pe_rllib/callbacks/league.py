@@ -37,7 +37,7 @@ import numpy as np
 
 from pe_rllib.callbacks.metrics import MATCHUP_SEPARATOR, NAMESPACE
 from pe_rllib.callbacks.weights import role_weights, set_module_weights
-from pe_rllib.config import ROLES, other_role
+from pe_rllib.config import ROLES, ConfigError, other_role
 from pe_rllib.policies.module_ids import anchor_id, exploiter_id, scripted_opponent_id, slot_id
 from pe_rllib.selfplay.pool import CURRENT, game_score
 from pe_rllib.selfplay.snapshots import SEED_PRIME_LARGE, role_seed
@@ -249,7 +249,7 @@ def search_anchors(algorithm) -> dict:
         exploiters = state.league.exploiter_snapshots(other)[::-1][:config.anchor_robust_exploiters]
         opponents += [policy_from_weights(experiment, other, state.league_weights[entry.id]) for entry in exploiters]
         start = found[role][0][1] if config.anchor_warm_start and found[role] else None
-        result = search_best_response(experiment, role, opponents, _anchor_settings(config, seed, recall),
+        result = search_best_response(experiment, role, opponents, _anchor_settings(config, role, seed, recall),
                                       start=start)
         entry = _add_searched(algorithm, role, result)
         rates[role] = round(result.selection_rate, 4)
@@ -278,7 +278,7 @@ def search_hunter(algorithm, role: str, opponent_weights: dict) -> float:
     teacher = anchor_params(state, role, 1)
     found = previous or teacher                    # the previous hunter, else the newest teacher
     start = found[0][1] if found else None
-    result = search_best_response(experiment, role, [opponent], _anchor_settings(state.league.config, seed),
+    result = search_best_response(experiment, role, [opponent], _anchor_settings(state.league.config, role, seed),
                                   start=start, candidates=[params for _, params in teacher])
     entry = _add_searched(algorithm, role, result, hunter=True)
     logger.info("league: hunter %s (%s %s) succeeds %.2f against the current %s", entry.id, result.family,
@@ -286,14 +286,46 @@ def search_hunter(algorithm, role: str, opponent_weights: dict) -> float:
     return round(result.selection_rate, 4)
 
 
-def _anchor_settings(config, seed: int, recall: int = 0):
+def _anchor_settings(config, role: str, seed: int, recall: int = 0):
     """The search settings of an anchor or hunter search (``league.anchor_*``; candidates remembering for
     ``recall`` steps)."""
     from pe_rllib.evaluation.search import SearchSettings
 
     return SearchSettings(generations=config.anchor_generations, population=config.anchor_population,
                           episodes=config.anchor_episodes, selection_episodes=config.anchor_selection_episodes,
-                          seed=seed, recall=recall)
+                          seed=seed, recall=recall, pinned=anchor_pins(config, role))
+
+
+def anchor_pins(config, role: str) -> tuple[tuple[str, float], ...]:
+    """``league.anchor_pinned`` as ``(name, value)`` pairs of ``role``'s family (the others belong to the other
+    role's)."""
+    from pe_rllib.policies.families import FAMILIES
+
+    names = FAMILIES[role][next(iter(FAMILIES[role]))].names()
+    pairs = [(name.strip(), float(value)) for name, _, value in (e.partition("=") for e in config.anchor_pinned)]
+    return tuple((name, value) for name, value in pairs if name in names)
+
+
+def check_anchor_pins(experiment) -> None:
+    """Every ``league.anchor_pinned`` name is a parameter of a role's search family and its value within the
+    bounds (one-line :class:`ConfigError` otherwise), checked before training starts."""
+    from pe_rllib.evaluation.search import pinning
+    from pe_rllib.policies.families import FAMILIES
+
+    config = experiment.league
+    if not config.anchor_pinned:
+        return
+    families = [family for role in ROLES for family in FAMILIES[role].values()]
+    known = {name for family in families for name in family.names()}
+    for entry in config.anchor_pinned:
+        if entry.partition("=")[0].strip() not in known:
+            raise ConfigError(f"league.anchor_pinned: {entry!r} names no parameter of the search families "
+                              f"(choose from: {', '.join(sorted(known))})")
+    for role in ROLES:
+        try:
+            pinning(FAMILIES[role][next(iter(FAMILIES[role]))], anchor_pins(config, role))
+        except ConfigError as err:
+            raise ConfigError(f"league.anchor_pinned: {str(err).partition(': ')[2]}") from None
 
 
 def _add_searched(algorithm, role: str, result, *, hunter: bool = False):

@@ -129,6 +129,11 @@ class LeagueConfig:
     """Episodes per candidate and generation of an anchor search."""
     anchor_selection_episodes: int = 200
     """Fresh episodes on which an anchor search picks its result among its finalists."""
+    anchor_pinned: tuple[str, ...] = ()
+    """``NAME=VALUE`` entries: parameters the anchor (and hunter) searches hold fixed, each in the family of the role
+    that has it (e.g. ``hide_gain=0``, ``patrol_gain=0``: the teachers of the families before hiding and patrol,
+    which trained better in ``partial_memory.yaml``; BENCHMARKS.md, issue 23, eleventh session). Unknown names and
+    values outside the bounds are one-line errors before training starts. () = none."""
     anchor_opponents: bool = True
     """Whether searched anchors join the pool as opponents of the other role (True), or only teach their own
     role (``distill_coeff``) and measure the current policies (``anchor_success``, cross-play) (False)."""
@@ -265,6 +270,10 @@ class LeagueConfig:
         _integers_at_least(self, 2, "anchor_population")
         _check(self.anchor_slots <= 16, "anchor_slots", "must be <= 16", self.anchor_slots)
         self._check_distillation()
+        for entry in self.anchor_pinned:
+            name, _, value = str(entry).partition("=")
+            _check(name.strip() and _is_float(value), "anchor_pinned", "entries must be NAME=VALUE with a number",
+                   entry)
         _check(not self.anchor_every or self.anchor_slots >= 1, "anchor_slots",
                "must be >= 1 when anchor_every > 0 (the anchors' modules)", self.anchor_slots)
         _check(isinstance(self.pool_size, int) and 2 <= self.pool_size <= 256, "pool_size",
@@ -446,3 +455,12 @@ class HealthConfig:
         _check(math.isfinite(self.min_entropy), "min_entropy", "must be finite", self.min_entropy)
         _check(self.rollback in HEALTH_ROLLBACK, "rollback", f"must be one of {HEALTH_ROLLBACK}", self.rollback)
         _check(isinstance(self.cooldown, int) and self.cooldown >= 0, "cooldown", "must be >= 0", self.cooldown)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+

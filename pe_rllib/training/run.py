@@ -23,6 +23,7 @@ from typing import Callable, ContextManager
 
 import yaml
 
+from pe_rllib.callbacks.league import check_anchor_pins
 from pe_rllib.config import ConfigError, ExperimentConfig, load_experiment, sampling_summary, to_dict
 from pe_rllib.files import write_atomic
 from pe_rllib.rundir import (
@@ -181,6 +182,7 @@ def _starting_experiment(plan: _RunPlan, stop_iterations: int | None, address: s
             raise ConfigError(f"stop iterations: must be >= 1, got {stop_iterations}")
         # The algorithm evaluates at its last iteration: it must know where the run stops.
         experiment = replace(experiment, training=replace(experiment.training, stop_iterations=stop_iterations))
+    check_anchor_pins(experiment)
     if not address:
         problem = resource_shortfall(experiment, float(os.cpu_count() or 1), float("inf"))
         if problem is not None:
