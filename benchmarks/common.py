@@ -29,6 +29,17 @@ def save(name: str, rows: list[dict]) -> None:
     print(f"wrote {out / (name + '.json')}")
 
 
+def final_checkpoints(runs):
+    """``(run, checkpoint, experiment)`` for each run directory: its newest intact checkpoint and the experiment
+    stored with it."""
+    from pe_rllib.config import load_experiment
+    from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+
+    for run in runs:
+        checkpoint = resolve_checkpoint(run)
+        yield run, checkpoint, load_experiment(checkpoint / EXPERIMENT_FILE)
+
+
 def runs_arguments(description: str, episodes: int = 1000):
     """The arguments of a benchmark over finished run directories: ``RUN [RUN ...] --name N [--episodes E]``."""
     import argparse

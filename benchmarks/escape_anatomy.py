@@ -19,16 +19,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from common import runs_arguments, save
+from common import final_checkpoints, runs_arguments, save
 
-from pe_rllib.config import load_experiment
 from pe_rllib.envs.core import CAPTURE, wrap_angle
 from pe_rllib.envs.rollout import first_episodes
 from pe_rllib.envs.sensing import observation_layout
 from pe_rllib.policies.acting import Acting
 from pe_rllib.policies.inference import load_policy
 from pe_rllib.policies.scripted import FLAG_ON
-from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
+from pe_rllib.rundir import resolve_checkpoint
 from pe_rllib.safety import make_batched_env
 
 FEATURES = ("pursuer_sees", "out_of_range", "out_of_view", "occluded", "distance", "evader_from_centre",
@@ -82,9 +81,7 @@ def anatomy(experiment, pursuer, evader, episodes: int, seed: int) -> dict:
 def main() -> None:
     args = runs_arguments(__doc__.splitlines()[0])
     rows = []
-    for run in args.runs:
-        checkpoint = resolve_checkpoint(run)
-        experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    for run, checkpoint, experiment in final_checkpoints(args.runs):
         pursuer = load_policy(checkpoint, "pursuer")
         evaders = {"trained": checkpoint} | {path.name: resolve_checkpoint(path)
                                              for path in sorted(Path(run, "exploit").glob("evader-*")) if path.is_dir()}

@@ -11,22 +11,18 @@ is what imitation leaves on the table. Results: ``results/NAME.json``, a line pe
 from __future__ import annotations
 
 import numpy as np
-from common import runs_arguments, save
+from common import final_checkpoints, runs_arguments, save
 from teacher_pair import teachers
 
-from pe_rllib.config import load_experiment
 from pe_rllib.evaluation.suite import Player, play
 from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
-from pe_rllib.rundir import EXPERIMENT_FILE, resolve_checkpoint
 
 
 def main() -> None:
     args = runs_arguments(__doc__.splitlines()[0])
     rows = []
-    for run in args.runs:
-        checkpoint = resolve_checkpoint(run)
-        experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    for run, checkpoint, experiment in final_checkpoints(args.runs):
         teacher = teachers(experiment, checkpoint)["evader"]
         jitter = teacher.names().index("jitter")
         louder = np.array(teacher.params, dtype=np.float64).reshape(-1)

@@ -14,22 +14,19 @@ Results: ``results/NAME.json``, lines on stdout.
 from __future__ import annotations
 
 import numpy as np
-from common import runs_arguments, save, searched_evader
+from common import final_checkpoints, runs_arguments, save, searched_evader
 from teacher_pair import teachers
 
-from pe_rllib.config import load_experiment
 from pe_rllib.evaluation.suite import Player, play
 from pe_rllib.policies.families import make_family
 from pe_rllib.policies.inference import load_policy
-from pe_rllib.rundir import EXPERIMENT_FILE, checkpoint_anchors, resolve_checkpoint
+from pe_rllib.rundir import checkpoint_anchors
 
 
 def main() -> None:
     args = runs_arguments(__doc__.splitlines()[0])
     rows = []
-    for run in args.runs:
-        checkpoint = resolve_checkpoint(run)
-        experiment = load_experiment(checkpoint / EXPERIMENT_FILE)
+    for run, checkpoint, experiment in final_checkpoints(args.runs):
         evaders = [Player("searched", "evader", searched_evader(checkpoint, experiment, run)),
                    Player("teacher", "evader", teachers(experiment, checkpoint)["evader"]),
                    Player("trained", "evader", load_policy(checkpoint, "evader"))]
