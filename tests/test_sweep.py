@@ -123,12 +123,16 @@ def test_bad_sweeps_fail_in_one_line_naming_the_key(tmp_path, change, message):
     assert str(path) in str(err.value)
 
 
-def test_cli_rejects_a_bad_sweep_before_ray_starts(tmp_path):
-    path = sweep_file(tmp_path, search={"env.n_obstacles": {"loguniform": [1, 4]}})
+@pytest.mark.parametrize("change, message", [
+    ({"search": {"env.n_obstacles": {"loguniform": [1, 4]}}}, "search.env.n_obstacles.loguniform"),
+    ({"set": {**SET, "league.anchor_pinned": ["nope=1"]}}, "league.anchor_pinned: 'nope=1' names no parameter"),
+])
+def test_cli_rejects_a_bad_sweep_before_ray_starts(tmp_path, change, message):
+    path = sweep_file(tmp_path, **change)
     proc = tune_cli("--config", str(path))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert err.strip().count("\n") == 0 and "search.env.n_obstacles.loguniform" in err
+    assert err.strip().count("\n") == 0 and message in err
     assert not (tmp_path / "sweeps").exists()
 
 

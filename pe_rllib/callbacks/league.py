@@ -296,12 +296,17 @@ def _anchor_settings(config, role: str, seed: int, recall: int = 0):
                           seed=seed, recall=recall, pinned=anchor_pins(config, role))
 
 
+def _search_family(role: str):
+    """The family an anchor search of ``role`` searches (the role's first, as :class:`SearchSettings` defaults)."""
+    from pe_rllib.policies.families import FAMILIES
+
+    return next(iter(FAMILIES[role].values()))
+
+
 def anchor_pins(config, role: str) -> tuple[tuple[str, float], ...]:
     """``league.anchor_pinned`` as ``(name, value)`` pairs of ``role``'s family (the others belong to the other
     role's)."""
-    from pe_rllib.policies.families import FAMILIES
-
-    names = FAMILIES[role][next(iter(FAMILIES[role]))].names()
+    names = _search_family(role).names()
     pairs = [(name.strip(), float(value)) for name, _, value in (e.partition("=") for e in config.anchor_pinned)]
     return tuple((name, value) for name, value in pairs if name in names)
 
@@ -310,20 +315,18 @@ def check_anchor_pins(experiment) -> None:
     """Every ``league.anchor_pinned`` name is a parameter of a role's search family and its value within the
     bounds (one-line :class:`ConfigError` otherwise), checked before training starts."""
     from pe_rllib.evaluation.search import pinning
-    from pe_rllib.policies.families import FAMILIES
 
     config = experiment.league
     if not config.anchor_pinned:
         return
-    families = [family for role in ROLES for family in FAMILIES[role].values()]
-    known = {name for family in families for name in family.names()}
+    known = {name for role in ROLES for name in _search_family(role).names()}
     for entry in config.anchor_pinned:
         if entry.partition("=")[0].strip() not in known:
             raise ConfigError(f"league.anchor_pinned: {entry!r} names no parameter of the search families "
                               f"(choose from: {', '.join(sorted(known))})")
     for role in ROLES:
         try:
-            pinning(FAMILIES[role][next(iter(FAMILIES[role]))], anchor_pins(config, role))
+            pinning(_search_family(role), anchor_pins(config, role))
         except ConfigError as err:
             raise ConfigError(f"league.anchor_pinned: {str(err).partition(': ')[2]}") from None
 

@@ -463,4 +463,3 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
-

@@ -86,9 +86,11 @@ def tune_run(sweep: Sweep | None = None, *, resume: str | Path | None = None,
         directory = sweep.directory
         if directory.exists() and any(directory.iterdir()):
             raise ConfigError(f"{directory}: already holds a sweep; continue it with --resume {directory}")
+        from pe_rllib.callbacks.league import check_anchor_pins
         from pe_rllib.training.algorithm import build_algorithm_config
 
         build_algorithm_config(sweep.experiment)            # the RLlib config builds, before Ray starts
+        check_anchor_pins(sweep.experiment)
         init_ray(address, dashboard=False)
         check_trial_resources(sweep, embedded=not (address or os.environ.get("RAY_ADDRESS")))
         directory.mkdir(parents=True, exist_ok=True)
